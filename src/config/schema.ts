@@ -1,0 +1,427 @@
+/**
+ * The configuration schema: the single source of truth for what a `config.toml` may say, its
+ * defaults, and the types the rest of the engine sees ({@link PlayoutConfig},
+ * {@link ChannelConfig}). Keys are the TOML keys (snake_case).
+ *
+ * Every schema node carries the phrase that says what it expects ("an integer port
+ * 0..65535"), so a validation issue renders as `path: expected <phrase>, got <value>`
+ * (see `problems.ts`).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { DEFAULT_PROGRAM_FORMAT, formatRational, parseRational } from "../engine/program_format.ts";
+
+/** Default gRPC unix socket (falls back when not writable; see `runtime_paths.ts`). */
+export const DEFAULT_GRPC_SOCKET = "/var/run/retrovue/playout.sock";
+/** Directory of the default per-channel frame-sink sockets `playout-<id>`. */
+export const DEFAULT_FRAME_SINK_DIR = "/run/retrovue";
+/** Default state directory. */
+export const DEFAULT_STATE_DIR = "/var/lib/retrovue-playout";
+/** Default HTTP egress port. */
+export const DEFAULT_HTTP_PORT = 8080;
+/** Default Prometheus metrics port. */
+export const DEFAULT_METRICS_PORT = 9308;
+/** Default permission bits of the gRPC unix socket. */
+export const DEFAULT_SOCKET_MODE = 0o660;
+
+/** The default frame-sink unix socket of channel `id`. */
+export function defaultFrameSinkPath(id: number): string {
+  return `${DEFAULT_FRAME_SINK_DIR}/playout-${id}`;
+}
+
+/** Lowest and highest accepted program frame rate, frames per second. */
+export const FRAME_RATE_RANGE = Object.freeze({ min: 1, max: 120 });
+
+/** x264 presets, fastest first. */
+export const X264_PRESETS = [
+  "ultrafast",
+  "superfast",
+  "veryfast",
+  "faster",
+  "fast",
+  "medium",
+  "slow",
+  "slower",
+  "veryslow",
+  "placebo",
+] as const;
+
+/** Video files a `directory` source picks up by default (case-insensitive). */
+export const DEFAULT_MEDIA_EXTENSIONS: readonly string[] = Object.freeze([
+  ".mp4",
+  ".m4v",
+  ".mkv",
+  ".mov",
+  ".ts",
+  ".mpg",
+  ".mpeg",
+  ".avi",
+  ".webm",
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks: each attaches its "expected" phrase as the schema's error map.
+
+/** Schema params whose every issue message is `expected`. */
+function expecting(expected: string): { errorMap: z.ZodErrorMap } {
+  return { errorMap: () => ({ message: expected }) };
+}
+
+/** A strict TOML table: unknown keys are issues whose message lists the known keys. */
+function table<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape).join(", ");
+  return z.object(shape, {
+    errorMap: (issue) => ({
+      message: issue.code === z.ZodIssueCode.unrecognized_keys ? `one of ${known}` : "a table",
+    }),
+  }).strict();
+}
+
+function quotedList(values: readonly (string | number)[]): string {
+  const parts = values.map((v) => JSON.stringify(v));
+  return parts.length < 2
+    ? parts.join("")
+    : `${parts.slice(0, -1).join(", ")} or ${parts[parts.length - 1]}`;
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, expecting(`one of ${quotedList(values)}`));
+}
+
+function integer(min: number, max: number, what = "an integer") {
+  return z.number(expecting(`${what} ${min}..${max}`)).int().min(min).max(max);
+}
+
+function evenInteger(min: number, max: number) {
+  const phrase = `an even integer ${min}..${max}`;
+  return integer(min, max, "an even integer").refine((n) => n % 2 === 0, phrase);
+}
+
+const port = () => integer(0, 65535, "an integer port");
+
+const PATH_PHRASE = "a non-empty path";
+const path = () => z.string(expecting(PATH_PHRASE)).min(1);
+
+/** Splits "host:port" / "[v6]:port"; undefined when malformed or the port is out of 1..65535. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? m[2], port };
+}
+
+const HOST_PORT_PHRASE = '"HOST:PORT" with port 1..65535, like "127.0.0.1:50051"';
+const hostPort = () =>
+  z.string(expecting(HOST_PORT_PHRASE)).refine(
+    (s) => parseHostPort(s) !== undefined,
+    HOST_PORT_PHRASE,
+  );
+
+const RATIONAL_PHRASE = '"N/D" like "30000/1001"';
+const FRAME_RATE_RANGE_PHRASE =
+  `a frame rate of ${FRAME_RATE_RANGE.min}..${FRAME_RATE_RANGE.max} fps`;
+const frameRate = () =>
+  z.string(expecting(RATIONAL_PHRASE)).superRefine((text, ctx) => {
+    const r = parseRational(text);
+    if (r === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: RATIONAL_PHRASE });
+    } else if (r.num / r.den < FRAME_RATE_RANGE.min || r.num / r.den > FRAME_RATE_RANGE.max) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: FRAME_RATE_RANGE_PHRASE });
+    }
+  });
+
+const SOCKET_MODE_PHRASE = 'permission bits like "0660" (a string) or 0o660';
+const socketMode = () =>
+  z.union([z.string(), z.number()], expecting(SOCKET_MODE_PHRASE)).transform((v, ctx) => {
+    const mode = typeof v === "number" ? v : /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : NaN;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: SOCKET_MODE_PHRASE });
+      return z.NEVER;
+    }
+    return mode;
+  });
+
+// ---------------------------------------------------------------------------------------------
+// Global sections.
+
+const GrpcSchema = table({
+  /** Unix socket path; "" for none. */
+  unix_socket: z.string(expecting('a socket path, or "" for none')).default(DEFAULT_GRPC_SOCKET),
+  unix_socket_mode: socketMode().default("0660"),
+  /** TCP listen addresses, "host:port". */
+  tcp: z.array(hostPort(), expecting("a list of addresses")).default([]),
+}).transform((g) => ({
+  unix_socket: g.unix_socket === "" ? undefined : g.unix_socket,
+  unix_socket_mode: g.unix_socket_mode,
+  tcp: g.tcp,
+}));
+
+const HttpSchema = table({
+  bind: z.string(expecting("a bind address")).min(1).default("0.0.0.0"),
+  port: port().default(DEFAULT_HTTP_PORT),
+});
+
+const MetricsSchema = table({
+  enabled: z.boolean(expecting("true or false")).default(true),
+  bind: z.string(expecting("a bind address")).min(1).default("0.0.0.0"),
+  port: port().default(DEFAULT_METRICS_PORT),
+});
+
+/** Log levels accepted in config and on the command line. */
+export const LOG_LEVEL_VALUES = ["debug", "info", "warn", "error"] as const;
+/** Log formats; `auto` = human on a terminal, JSON lines otherwise. */
+export const LOG_FORMAT_VALUES = ["auto", "json", "human"] as const;
+
+const LogSchema = table({
+  level: oneOf(LOG_LEVEL_VALUES).default("info"),
+  format: oneOf(LOG_FORMAT_VALUES).default("auto"),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Channels.
+
+const FormatSchema = table({
+  width: evenInteger(16, 7680).default(DEFAULT_PROGRAM_FORMAT.width),
+  height: evenInteger(16, 4320).default(DEFAULT_PROGRAM_FORMAT.height),
+  frame_rate: frameRate().default(formatRational(DEFAULT_PROGRAM_FORMAT.frameRate)),
+  sample_rate: z.union(
+    [z.literal(32000), z.literal(44100), z.literal(48000)],
+    expecting("one of 32000, 44100 or 48000"),
+  ).default(48000),
+  channels: z.union([z.literal(1), z.literal(2)], expecting("1 (mono) or 2 (stereo)"))
+    .default(2),
+  aspect_policy: oneOf(["preserve", "stretch", "crop"]).default("preserve"),
+});
+
+/** Video codecs the encoder offers. */
+export const VIDEO_CODECS = ["libx264", "mpeg2video"] as const;
+/** Default rate control when neither `crf` nor `bitrate_kbps` is set. */
+export const DEFAULT_X264_CRF = 23;
+/** Default mpeg2video bitrate (it has no CRF mode). */
+export const DEFAULT_MPEG2_BITRATE_KBPS = 6000;
+
+const VideoSchema = table({
+  codec: oneOf(VIDEO_CODECS).default("libx264"),
+  /** x264 preset; ignored by mpeg2video. */
+  preset: oneOf(X264_PRESETS).default("veryfast"),
+  crf: integer(0, 51).optional(),
+  bitrate_kbps: integer(100, 100_000).optional(),
+  /** GOP length in frames; default two seconds of the program frame rate. */
+  keyint: integer(1, 1000).optional(),
+}).superRefine((v, ctx) => {
+  if (v.crf !== undefined && v.bitrate_kbps !== undefined) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["bitrate_kbps"],
+      message: "crf or bitrate_kbps, not both",
+    });
+  }
+  if (v.crf !== undefined && v.codec === "mpeg2video") {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["crf"],
+      message: 'no crf with codec "mpeg2video" (use bitrate_kbps)',
+    });
+  }
+}).transform((v) =>
+  v.crf === undefined && v.bitrate_kbps === undefined
+    ? v.codec === "libx264"
+      ? { ...v, crf: DEFAULT_X264_CRF }
+      : { ...v, bitrate_kbps: DEFAULT_MPEG2_BITRATE_KBPS }
+    : v
+);
+
+/** Audio codecs the encoder offers. */
+export const AUDIO_CODECS = ["aac", "mp2"] as const;
+const DEFAULT_AUDIO_KBPS = Object.freeze({ aac: 128, mp2: 192 });
+
+const AudioSchema = table({
+  codec: oneOf(AUDIO_CODECS).default("aac"),
+  bitrate_kbps: integer(32, 512).optional(),
+}).transform((a) => ({
+  codec: a.codec,
+  bitrate_kbps: a.bitrate_kbps ?? DEFAULT_AUDIO_KBPS[a.codec],
+}));
+
+const loop = () => z.boolean(expecting("true or false")).default(true);
+
+/** Source kinds of a standalone channel. `none` = driven by gRPC only. */
+export const SOURCE_TYPES = ["test_pattern", "playlist", "directory", "none"] as const;
+
+const SourceSchema = z.discriminatedUnion("type", [
+  table({ type: z.literal("test_pattern") }),
+  table({
+    type: z.literal("playlist"),
+    /** Media files, played in order; relative paths are relative to the config file. */
+    files: z.array(path(), expecting("a list of file paths")).min(1, "at least one file"),
+    loop: loop(),
+  }),
+  table({
+    type: z.literal("directory"),
+    /** Directory whose media files play in name order; relative to the config file. */
+    path: path(),
+    loop: loop(),
+    extensions: z.array(
+      z.string(expecting('a file extension like ".mp4"')).regex(/^\.[A-Za-z0-9]+$/),
+      expecting("a list of extensions"),
+    ).default([...DEFAULT_MEDIA_EXTENSIONS]),
+  }),
+  table({ type: z.literal("none") }),
+], {
+  errorMap: (issue) => ({
+    message: issue.code === z.ZodIssueCode.invalid_union_discriminator
+      ? `one of ${quotedList(SOURCE_TYPES)}`
+      : `a table with type = ${quotedList(SOURCE_TYPES)}`,
+  }),
+});
+
+const FrameSinkSchema = table({
+  enabled: z.boolean(expecting("true or false")).default(true),
+  /** Unix socket Renderers connect to; default /run/retrovue/playout-<id> unless tcp is set. */
+  unix: path().optional(),
+  tcp: hostPort().optional(),
+});
+
+const CHANNEL_ID_MAX = 2 ** 31 - 1;
+
+/** Default GOP length: two seconds of the given frame rate, in frames. */
+export function defaultKeyint(frameRate: string): number {
+  const r = parseRational(frameRate) ?? DEFAULT_PROGRAM_FORMAT.frameRate;
+  return Math.max(1, Math.round((2 * r.num) / r.den));
+}
+
+const ChannelSchema = table({
+  id: integer(1, CHANNEL_ID_MAX, "an integer channel id"),
+  name: z.string(expecting("a channel name")).min(1).optional(),
+  format: FormatSchema.default({}),
+  video: VideoSchema.default({}),
+  audio: AudioSchema.default({}),
+  source: SourceSchema.default({ type: "test_pattern" }),
+  frame_sink: FrameSinkSchema.default({}),
+  /** Serve this channel at http://<bind>:<port>/channel/<id>.ts. */
+  http_egress: z.boolean(expecting("true or false")).default(true),
+}).transform((c) => ({
+  ...c,
+  name: c.name ?? `Channel ${c.id}`,
+  video: { ...c.video, keyint: c.video.keyint ?? defaultKeyint(c.format.frame_rate) },
+  frame_sink: {
+    enabled: c.frame_sink.enabled,
+    unix: c.frame_sink.unix ??
+      (c.frame_sink.tcp === undefined ? defaultFrameSinkPath(c.id) : undefined),
+    tcp: c.frame_sink.tcp,
+  },
+}));
+
+// ---------------------------------------------------------------------------------------------
+// Cross-field checks. They run on the raw input before the shape is parsed, so they are
+// reported even when some other field is malformed.
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function checkCrossFields(raw: unknown, ctx: z.RefinementCtx): void {
+  if (!isRecord(raw)) return;
+  const channels = Array.isArray(raw.channels) ? raw.channels : [];
+  const firstIndexOfId = new Map<number, number>();
+  channels.forEach((channel, i) => {
+    if (!isRecord(channel) || typeof channel.id !== "number") return;
+    const first = firstIndexOfId.get(channel.id);
+    if (first === undefined) {
+      firstIndexOfId.set(channel.id, i);
+    } else {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["channels", i, "id"],
+        message: `a unique channel id (channels[${first}].id is also ${channel.id})`,
+      });
+    }
+  });
+
+  // Fixed TCP ports that would collide: http, metrics and the gRPC TCP listeners.
+  const claimed = new Map<number, string>();
+  const claim = (port: unknown, path: (string | number)[]) => {
+    if (typeof port !== "number" || !Number.isInteger(port) || port <= 0 || port > 65535) return;
+    const owner = claimed.get(port);
+    const name = path.join(".").replace(/\.(\d+)/g, "[$1]");
+    if (owner === undefined) {
+      claimed.set(port, name);
+    } else {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path,
+        message: `a port not already used by ${owner}`,
+      });
+    }
+  };
+  const section = (key: string) => isRecord(raw[key]) ? raw[key] as Record<string, unknown> : {};
+  const http = section("http");
+  const metrics = section("metrics");
+  claim(http.port ?? DEFAULT_HTTP_PORT, ["http", "port"]);
+  if (metrics.enabled !== false) claim(metrics.port ?? DEFAULT_METRICS_PORT, ["metrics", "port"]);
+  const tcp = section("grpc").tcp;
+  if (Array.isArray(tcp)) {
+    tcp.forEach((addr, i) => {
+      if (typeof addr === "string") claim(parseHostPort(addr)?.port, ["grpc", "tcp", i]);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The root.
+
+const RootSchema = table({
+  grpc: GrpcSchema.default({}),
+  http: HttpSchema.default({}),
+  metrics: MetricsSchema.default({}),
+  log: LogSchema.default({}),
+  state_dir: path().default(DEFAULT_STATE_DIR),
+  channels: z.array(ChannelSchema, expecting("an array of [[channels]] tables")).default([]),
+});
+
+/** The whole configuration file. Parse with `safeParse` and render issues with `problems.ts`. */
+export const PlayoutConfigSchema = z.preprocess((raw, ctx) => {
+  checkCrossFields(raw, ctx);
+  return raw;
+}, RootSchema);
+
+/** A validated configuration, defaults filled in. */
+export type PlayoutConfig = z.output<typeof RootSchema>;
+/** What a configuration file may contain (before defaults). */
+export type PlayoutConfigInput = z.input<typeof RootSchema>;
+/** One validated channel binding. */
+export type ChannelConfig = PlayoutConfig["channels"][number];
+/** A channel's standalone source. */
+export type SourceConfig = ChannelConfig["source"];
+/** A channel's video encoder settings; exactly one of `crf` / `bitrate_kbps` is set. */
+export type VideoConfig = ChannelConfig["video"];
+/** A channel's audio encoder settings. */
+export type AudioConfig = ChannelConfig["audio"];
+/** A channel's frame-sink endpoints. */
+export type FrameSinkConfig = ChannelConfig["frame_sink"];
+/** Log level as configured. */
+export type ConfigLogLevel = PlayoutConfig["log"]["level"];
+/** Log format as configured. */
+export type ConfigLogFormat = PlayoutConfig["log"]["format"];
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The embedded default used when no `--config` is given: one demo channel (id 1, "RetroVue
+ * Demo") from the test-pattern source, HTTP egress on 0.0.0.0:8080, metrics on 9308, gRPC and
+ * frame sink on their default unix sockets. Derived through {@link PlayoutConfigSchema}.
+ */
+export const EMBEDDED_DEFAULT_CONFIG: Readonly<PlayoutConfig> = deepFreeze(
+  PlayoutConfigSchema.parse({
+    channels: [{ id: 1, name: "RetroVue Demo", source: { type: "test_pattern" } }],
+  }),
+);
