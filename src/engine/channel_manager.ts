@@ -1,0 +1,594 @@
+/**
+ * The main thread's view of all channels: starts one Worker per running channel, routes
+ * control calls to it, fans its TS out, and keeps its state, stats and events. Implements the
+ * engine's {@link ControlSurface}.
+ *
+ * @module
+ */
+
+import type { Logger } from "../observability/log.ts";
+import { TsFanout } from "../outputs/ts_fanout.ts";
+import { StreamAttach } from "../outputs/stream_attach.ts";
+import { type ChannelSpec, defaultEncoders } from "./channel_spec.ts";
+import type { FromWorker, RunnerMethod, ToWorker } from "./channel_messages.ts";
+import {
+  type ChannelInfo,
+  type ChannelState,
+  type ChannelStats,
+  ControlError,
+  type ControlSurface,
+  type StreamTransport,
+  type SwitchResult,
+} from "./control_surface.ts";
+import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
+import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "./program_format.ts";
+import type { ProgramFrame } from "./program_frame.ts";
+
+/** Turns a segment-mode plan handle into items (a plan file or a single asset). */
+export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
+
+/** A consumer of a channel's program frames (Renderer frame sink). */
+export interface ChannelFrameConsumer {
+  /** Whether anyone wants frames now (the worker sends none otherwise). */
+  readonly hasReaders: boolean;
+  /** Takes a released frame. Must not block. */
+  push(frame: ProgramFrame): void;
+  /** Called when readers come and go. */
+  onReadersChanged?: (has: boolean) => void;
+}
+
+/** Options of a {@link ChannelManager}. */
+export interface ChannelManagerOptions {
+  log: Logger;
+  /** Parses segment-mode plan handles. */
+  parsePlanHandle: PlanHandleParser;
+  /** Run channels on a virtual clock (tests, soak runs). */
+  virtualClock?: boolean;
+  /** Production lead over the wall clock, ms. */
+  leadMs?: number;
+  /** Per-viewer queue bound of the TS fan-out, bytes. */
+  viewerQueueBytes?: number;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Channel {
+  id: number;
+  name: string;
+  /** From config (kept across sessions) or created by a control call. */
+  configured: ChannelSpec | undefined;
+  spec: ChannelSpec | undefined;
+  state: ChannelState;
+  reason: string;
+  mode: ChannelInfo["mode"];
+  worker: Worker | undefined;
+  workerReady: Promise<void> | undefined;
+  startedAtMs: number | undefined;
+  fanout: TsFanout;
+  attach: { transport: StreamTransport; endpoint: string; link: StreamAttach } | undefined;
+  frames: ChannelFrameConsumer | undefined;
+  stats: ChannelStats | undefined;
+  restarts: number;
+  pending: Map<number, Pending>;
+  listeners: Set<(e: BlockEvent) => void>;
+  maxQueueDepth: number;
+  lastBlockEndUtcMs: number | undefined;
+  queueDepth: number;
+  segmentStarted: boolean;
+  previewLoaded: boolean;
+  switchArmed: boolean;
+  log: Logger;
+}
+
+const WORKER_URL = new URL("./channel_worker.ts", import.meta.url);
+
+/** Owns the channels of one engine process. */
+export class ChannelManager implements ControlSurface {
+  #opts: ChannelManagerOptions;
+  #log: Logger;
+  #channels = new Map<number, Channel>();
+  #nextCall = 1;
+
+  constructor(opts: ChannelManagerOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+  }
+
+  // ---- configuration ------------------------------------------------------------------------
+
+  /**
+   * Applies configured channels: new ones are created (and started when they have a standalone
+   * source), removed ones are stopped, changed ones restarted. Returns the ids that changed.
+   */
+  async applyConfig(specs: ChannelSpec[]): Promise<number[]> {
+    const changed: number[] = [];
+    const wanted = new Map(specs.map((s) => [s.id, s]));
+    for (const ch of this.#channels.values()) {
+      if (ch.configured && !wanted.has(ch.id)) {
+        changed.push(ch.id);
+        await this.#stopWorker(ch, "removed from config");
+        ch.attach?.link.detach();
+        ch.fanout.close();
+        this.#channels.delete(ch.id);
+      }
+    }
+    for (const spec of specs) {
+      const ch = this.#channels.get(spec.id);
+      if (ch && ch.configured && JSON.stringify(ch.configured) === JSON.stringify(spec)) continue;
+      changed.push(spec.id);
+      const entry = ch ?? this.#create(spec.id, spec.name);
+      entry.configured = spec;
+      entry.name = spec.name;
+      if (spec.source.kind !== "none") {
+        await this.#stopWorker(entry, "configuration changed");
+        entry.mode = "standalone";
+        await this.#startWorker(entry, spec);
+      }
+    }
+    return changed;
+  }
+
+  /** Attaches a frame consumer (Renderer sink) to a channel. */
+  setFrameConsumer(id: number, consumer: ChannelFrameConsumer | undefined): void {
+    const ch = this.#channels.get(id);
+    if (!ch) throw new ControlError("NOT_FOUND", `no channel ${id}`, id);
+    ch.frames = consumer;
+    if (consumer) {
+      consumer.onReadersChanged = (has) => this.#post(ch, { type: "want_frames", value: has });
+    }
+    this.#post(ch, { type: "want_frames", value: consumer?.hasReaders ?? false });
+  }
+
+  /** Stops every channel and closes every output. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#channels.values()].map(async (ch) => {
+      ch.attach?.link.detach();
+      ch.attach = undefined;
+      await this.#stopWorker(ch, "engine shutting down");
+      ch.fanout.close();
+    }));
+  }
+
+  // ---- ControlSurface: reading --------------------------------------------------------------
+
+  list(): ChannelInfo[] {
+    return [...this.#channels.values()].map((ch) => this.#info(ch));
+  }
+
+  get(id: number): ChannelInfo | undefined {
+    const ch = this.#channels.get(id);
+    return ch && this.#info(ch);
+  }
+
+  fanout(id: number): TsFanout | undefined {
+    return this.#channels.get(id)?.fanout;
+  }
+
+  stats(id: number): ChannelStats | undefined {
+    const ch = this.#channels.get(id);
+    if (!ch?.stats) return undefined;
+    return { ...ch.stats, restarts: ch.restarts };
+  }
+
+  #info(ch: Channel): ChannelInfo {
+    return {
+      id: ch.id,
+      name: ch.name,
+      state: ch.state,
+      stateReason: ch.reason,
+      format: ch.spec?.format ?? ch.configured?.format ?? { ...DEFAULT_PROGRAM_FORMAT },
+      startedAtMs: ch.startedAtMs,
+      mode: ch.mode,
+      attached: ch.attach && { transport: ch.attach.transport, endpoint: ch.attach.endpoint },
+    };
+  }
+
+  // ---- ControlSurface: segment mode ---------------------------------------------------------
+
+  async startChannel(id: number, planHandle: string, format: ProgramFormat | undefined) {
+    const ch = this.#ensure(id);
+    if (ch.worker && ch.mode === "segment" && ch.segmentStarted) return; // idempotent
+    const items = await this.#parseHandle(planHandle);
+    await this.#ensureWorker(ch, format);
+    await this.#call(ch, "playSegments", [items]);
+    ch.mode = "segment";
+    ch.segmentStarted = true;
+    this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
+  }
+
+  async updatePlan(id: number, planHandle: string): Promise<void> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker || ch.mode !== "segment") {
+      throw new ControlError("NOT_READY", `channel ${id} is not started`, id);
+    }
+    const items = await this.#parseHandle(planHandle);
+    await this.#call(ch, "playSegments", [items]);
+    this.#log.info("plan_updated", { channel: id, plan_handle: planHandle });
+  }
+
+  async stopChannel(id: number): Promise<void> {
+    const ch = this.#channels.get(id);
+    if (!ch) return; // idempotent
+    ch.segmentStarted = false;
+    ch.previewLoaded = false;
+    ch.switchArmed = false;
+    await this.#stopWorker(ch, "stopped by control");
+    ch.mode = "idle";
+    this.#log.info("channel_stopped", { channel: id });
+  }
+
+  async loadPreview(id: number, item: SegmentItem): Promise<void> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker || ch.mode !== "segment") {
+      throw new ControlError("NOT_READY", `channel ${id} is not started (StartChannel first)`, id);
+    }
+    if (ch.switchArmed) throw new ControlError("REJECTED_BUSY", "a switch is armed");
+    await this.#call(ch, "loadPreview", [item]);
+    ch.previewLoaded = true;
+    this.#log.info("preview_loaded", { channel: id, asset: item.assetPath });
+  }
+
+  async switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker || !ch.previewLoaded) {
+      throw new ControlError(
+        "PROTOCOL_VIOLATION",
+        `channel ${id} has nothing loaded in preview`,
+        id,
+      );
+    }
+    ch.switchArmed = true;
+    try {
+      const r = await this.#call(ch, "switchToLive", [targetUtcMs]) as SwitchResult;
+      ch.previewLoaded = false;
+      this.#log.info("switched_to_live", { channel: id, ...r });
+      return r;
+    } finally {
+      ch.switchArmed = false;
+    }
+  }
+
+  // ---- ControlSurface: attached stream ------------------------------------------------------
+
+  async attachStream(
+    id: number,
+    transport: StreamTransport,
+    endpoint: string,
+    replaceExisting: boolean,
+  ): Promise<void> {
+    const ch = this.#ensure(id);
+    if (ch.attach) {
+      if (!replaceExisting) {
+        throw new ControlError(
+          "FAILED",
+          `channel ${id} is already attached to ${ch.attach.endpoint}`,
+        );
+      }
+      ch.attach.link.detach();
+      ch.attach = undefined;
+    }
+    let link: StreamAttach;
+    try {
+      link = await StreamAttach.connect({
+        transport,
+        endpoint,
+        fanout: ch.fanout,
+        log: ch.log,
+      });
+    } catch (err) {
+      throw new ControlError("FAILED", (err as Error).message, endpoint);
+    }
+    ch.attach = { transport, endpoint, link };
+    this.#log.info("stream_attached", { channel: id, transport, endpoint });
+  }
+
+  detachStream(id: number, _force: boolean): Promise<void> {
+    const ch = this.#channels.get(id);
+    if (ch?.attach) {
+      ch.attach.link.detach();
+      this.#log.info("stream_detached", { channel: id, endpoint: ch.attach.endpoint });
+      ch.attach = undefined;
+    }
+    return Promise.resolve();
+  }
+
+  // ---- ControlSurface: block mode -----------------------------------------------------------
+
+  async startBlockSession(
+    id: number,
+    blocks: BlockPlan[],
+    joinUtcMs: number,
+    format: ProgramFormat | undefined,
+    maxQueueDepth: number,
+  ): Promise<void> {
+    const ch = this.#ensure(id);
+    if (ch.mode === "block") {
+      throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
+    }
+    if (!ch.attach) {
+      throw new ControlError("STREAM_NOT_ATTACHED", `channel ${id} has no attached stream`, id);
+    }
+    for (let i = 1; i < blocks.length; i++) {
+      if (blocks[i].startUtcMs !== blocks[i - 1].endUtcMs) {
+        throw new ControlError(
+          "NOT_CONTIGUOUS",
+          `block ${blocks[i].blockId} starts at ${blocks[i].startUtcMs}, ` +
+            `previous ends at ${blocks[i - 1].endUtcMs}`,
+          blocks[i].startUtcMs,
+        );
+      }
+    }
+    await this.#ensureWorker(ch, format);
+    ch.maxQueueDepth = Math.max(2, maxQueueDepth);
+    await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
+    ch.mode = "block";
+    this.#log.info("block_session_start", {
+      channel: id,
+      blocks: blocks.map((b) => b.blockId),
+      join_utc_ms: joinUtcMs,
+    });
+  }
+
+  async feedBlock(id: number, block: BlockPlan): Promise<void> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker || ch.mode !== "block") {
+      throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
+    }
+    await this.#call(ch, "feedBlock", [block, ch.maxQueueDepth]);
+    this.#log.info("block_fed", { channel: id, block_id: block.blockId });
+  }
+
+  async stopBlockSession(
+    id: number,
+    reason: string,
+  ): Promise<{ finalCtMs: number; blocksExecuted: number }> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker || ch.mode !== "block") return { finalCtMs: 0, blocksExecuted: 0 };
+    const r = await this.#call(ch, "stopBlockSession", []) as {
+      finalCtMs: number;
+      blocksExecuted: number;
+    };
+    ch.mode = ch.configured?.source.kind !== "none" && ch.configured ? "standalone" : "idle";
+    this.#log.info("block_session_stop", { channel: id, reason, ...r });
+    if (!ch.configured || ch.configured.source.kind === "none") {
+      await this.#stopWorker(ch, `session stopped: ${reason || "by control"}`);
+    }
+    return r;
+  }
+
+  subscribeBlockEvents(id: number, listener: (event: BlockEvent) => void): () => void {
+    const ch = this.#channels.get(id);
+    if (!ch || ch.mode !== "block") {
+      throw new ControlError("NOT_FOUND", `channel ${id} has no block session`, id);
+    }
+    ch.listeners.add(listener);
+    return () => ch.listeners.delete(listener);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #create(id: number, name: string): Channel {
+    const log = this.#log.child({ channel: id });
+    const ch: Channel = {
+      id,
+      name,
+      configured: undefined,
+      spec: undefined,
+      state: "stopped",
+      reason: "not started",
+      mode: "idle",
+      worker: undefined,
+      workerReady: undefined,
+      startedAtMs: undefined,
+      fanout: new TsFanout({ maxQueueBytes: this.#opts.viewerQueueBytes, channelId: id, log }),
+      attach: undefined,
+      frames: undefined,
+      stats: undefined,
+      restarts: 0,
+      pending: new Map(),
+      listeners: new Set(),
+      maxQueueDepth: 2,
+      lastBlockEndUtcMs: undefined,
+      queueDepth: 0,
+      segmentStarted: false,
+      previewLoaded: false,
+      switchArmed: false,
+      log,
+    };
+    this.#channels.set(id, ch);
+    return ch;
+  }
+
+  #ensure(id: number): Channel {
+    return this.#channels.get(id) ?? this.#create(id, `Channel ${id}`);
+  }
+
+  async #parseHandle(handle: string): Promise<SegmentItem[]> {
+    try {
+      return await this.#opts.parsePlanHandle(handle);
+    } catch (err) {
+      if (err instanceof ControlError) throw err;
+      throw new ControlError("FAILED", `plan_handle: ${(err as Error).message}`, handle);
+    }
+  }
+
+  /** Makes sure a worker runs with `format` (restarting it if the format differs). */
+  async #ensureWorker(ch: Channel, format: ProgramFormat | undefined): Promise<void> {
+    const want = format ?? ch.spec?.format ?? ch.configured?.format ?? DEFAULT_PROGRAM_FORMAT;
+    if (ch.worker && JSON.stringify(ch.spec?.format) === JSON.stringify(want)) {
+      await ch.workerReady;
+      return;
+    }
+    await this.#stopWorker(ch, "program format changed");
+    const base = ch.configured;
+    const enc = defaultEncoders(want);
+    const spec: ChannelSpec = {
+      id: ch.id,
+      name: ch.name,
+      format: { ...want },
+      video: base && sameFormat(base.format, want) ? base.video : enc.video,
+      audio: base?.audio ?? enc.audio,
+      source: { kind: "none" },
+    };
+    await this.#startWorker(ch, spec);
+  }
+
+  #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
+    ch.spec = spec;
+    ch.state = "buffering";
+    ch.reason = "starting";
+    ch.startedAtMs = Date.now();
+    ch.stats = undefined;
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    ch.worker = worker;
+    ch.workerReady = new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        if (e.data.type === "ready") resolve();
+        if (e.data.type === "fatal") reject(new ControlError("FAILED", e.data.message));
+        this.#onMessage(ch, worker, e.data);
+      };
+    });
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#fail(ch, worker, `worker error: ${e.message}`);
+    };
+    const init: ToWorker = {
+      type: "init",
+      spec,
+      epochUtcMs: Math.round(Date.now()),
+      virtual: this.#opts.virtualClock ?? false,
+      leadMs: this.#opts.leadMs ?? 500,
+    };
+    worker.postMessage(init);
+    if (ch.frames) this.#post(ch, { type: "want_frames", value: ch.frames.hasReaders });
+    this.#log.info("channel_state", { channel: ch.id, state: "buffering", reason: "starting" });
+    return ch.workerReady.catch((err) => {
+      throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));
+    });
+  }
+
+  #onMessage(ch: Channel, worker: Worker, msg: FromWorker): void {
+    if (ch.worker !== worker) return; // a stopped worker's last words
+    switch (msg.type) {
+      case "ts":
+        ch.fanout.push(msg.data);
+        if (ch.state === "buffering") this.#setState(ch, "ready", "on air");
+        break;
+      case "frame":
+        ch.frames?.push(msg.frame);
+        break;
+      case "block_event":
+        this.#blockEvent(ch, msg.event);
+        break;
+      case "log":
+        ch.log.log(msg.level, msg.event, msg.fields);
+        break;
+      case "stats":
+        ch.stats = msg.stats;
+        break;
+      case "reply": {
+        const p = ch.pending.get(msg.id);
+        if (!p) break;
+        ch.pending.delete(msg.id);
+        if (msg.ok) p.resolve(msg.value);
+        else p.reject(new ControlError(msg.error!.code, msg.error!.message));
+        break;
+      }
+      case "fatal":
+        this.#fail(ch, worker, msg.message);
+        break;
+      case "ready":
+      case "stopped":
+        break;
+    }
+  }
+
+  #blockEvent(ch: Channel, e: BlockEvent): void {
+    for (const l of ch.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        ch.log.error("block_event_listener_failed", { reason: (err as Error).message });
+      }
+    }
+    if (e.kind === "session_ended") {
+      ch.listeners.clear();
+      if (ch.mode === "block") ch.mode = "idle";
+    }
+  }
+
+  #setState(ch: Channel, state: ChannelState, reason: string): void {
+    if (ch.state === state && ch.reason === reason) return;
+    ch.state = state;
+    ch.reason = reason;
+    this.#log.info("channel_state", { channel: ch.id, state, reason });
+  }
+
+  #fail(ch: Channel, worker: Worker, message: string): void {
+    if (ch.worker !== worker) return;
+    this.#log.error("channel_failed", { channel: ch.id, reason: message });
+    for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", message));
+    ch.pending.clear();
+    if (ch.mode === "block") {
+      this.#blockEvent(ch, {
+        kind: "session_ended",
+        reason: "error",
+        finalCtMs: 0,
+        blocksExecutedTotal: 0,
+      });
+    }
+    worker.terminate();
+    ch.worker = undefined;
+    ch.workerReady = undefined;
+    ch.restarts++;
+    this.#setState(ch, "error", message.split("\n")[0]);
+  }
+
+  #call(ch: Channel, method: RunnerMethod, args: unknown[]): Promise<unknown> {
+    const worker = ch.worker;
+    if (!worker) {
+      return Promise.reject(new ControlError("NOT_READY", `channel ${ch.id} is stopped`));
+    }
+    const id = this.#nextCall++;
+    return new Promise((resolve, reject) => {
+      ch.pending.set(id, { resolve, reject });
+      worker.postMessage({ type: "call", id, method, args } satisfies ToWorker);
+    });
+  }
+
+  #post(ch: Channel, msg: ToWorker): void {
+    ch.worker?.postMessage(msg);
+  }
+
+  async #stopWorker(ch: Channel, reason: string): Promise<void> {
+    const worker = ch.worker;
+    if (!worker) return;
+    const stopped = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
+        if (e.data.type === "ts") ch.fanout.push(e.data.data);
+        if (e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
+        if (e.data.type === "stopped") {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    ch.worker = undefined;
+    ch.workerReady = undefined;
+    worker.postMessage({ type: "stop" } satisfies ToWorker);
+    await stopped;
+    worker.terminate();
+    for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", "channel stopped"));
+    ch.pending.clear();
+    if (ch.mode === "block") ch.mode = "idle";
+    this.#setState(ch, "stopped", reason);
+  }
+}
+
+function sameFormat(a: ProgramFormat, b: ProgramFormat): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,49 @@
+/**
+ * Messages between the main thread (ChannelManager) and a channel Worker.
+ *
+ * @module
+ */
+
+import type { ChannelSpec } from "./channel_spec.ts";
+import type { ChannelStats, ControlErrorCode } from "./control_surface.ts";
+import type { BlockEvent } from "./plan.ts";
+import type { ProgramFrame } from "./program_frame.ts";
+
+/** Methods of the runner callable from the main thread. */
+export type RunnerMethod =
+  | "startBlockSession"
+  | "feedBlock"
+  | "stopBlockSession"
+  | "playSegments"
+  | "loadPreview"
+  | "switchToLive";
+
+/** Main thread → worker. */
+export type ToWorker =
+  | { type: "init"; spec: ChannelSpec; epochUtcMs: number; virtual: boolean; leadMs: number }
+  | { type: "call"; id: number; method: RunnerMethod; args: unknown[] }
+  | { type: "want_frames"; value: boolean }
+  | { type: "stop" };
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "ts"; data: Uint8Array }
+  | { type: "frame"; frame: ProgramFrame }
+  | { type: "block_event"; event: BlockEvent }
+  | {
+    type: "log";
+    level: "info" | "warn" | "error";
+    event: string;
+    fields: Record<string, unknown>;
+  }
+  | { type: "stats"; stats: ChannelStats }
+  | {
+    type: "reply";
+    id: number;
+    ok: boolean;
+    value?: unknown;
+    error?: { code: ControlErrorCode; message: string };
+  }
+  | { type: "stopped" }
+  | { type: "fatal"; message: string };

@@ -1,0 +1,463 @@
+/**
+ * Runs one channel: timeline → (pacing by the master clock) → encoder + muxer → TS bytes, and
+ * program frames for frame sinks. Lives inside the channel's Worker (channel_worker.ts), and
+ * can be driven in-process by tests with a virtual clock.
+ *
+ * @module
+ */
+
+import { ChannelTimeline, type TimelineFrame } from "./channel_timeline.ts";
+import type { ChannelSpec } from "./channel_spec.ts";
+import { ControlError } from "./control_surface.ts";
+import { MasterClock, type TimeSource } from "./master_clock.ts";
+import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
+import { framesForMs, type ProgramFormat } from "./program_format.ts";
+import type { ProgramFrame } from "./program_frame.ts";
+import { FileProducer } from "./producers/file_producer.ts";
+import { PadProducer } from "./producers/pad_producer.ts";
+import type { Producer } from "./producers/producer.ts";
+import { TestPatternProducer } from "./producers/test_pattern_producer.ts";
+import {
+  BlockSchedule,
+  IdleSchedule,
+  type LoopItem,
+  LoopSchedule,
+  type Schedule,
+  type SegmentPlacement,
+  SegmentSchedule,
+  type SourceSpec,
+  TestPatternSchedule,
+  type TimelineEvent,
+} from "./schedule.ts";
+import { Demuxer } from "../../ffi/mod.ts";
+import type { ChannelStats } from "./control_surface.ts";
+import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
+
+/** What a runner reports to its owner. */
+export interface ChannelRunnerSink {
+  /** TS bytes (whole packets). Ownership passes to the receiver. */
+  ts(data: Uint8Array): void;
+  /** A released program frame, only while `wantFrames` is true. Ownership passes. */
+  frame(frame: ProgramFrame): void;
+  /** Block events, in order. */
+  blockEvent(event: BlockEvent): void;
+  /** Other timeline events and notable happenings, for logs. */
+  log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
+}
+
+/** Options of a {@link ChannelRunner}. */
+export interface ChannelRunnerOptions {
+  spec: ChannelSpec;
+  time: TimeSource;
+  /** UTC ms of output frame 0. */
+  epochUtcMs: number;
+  /** How far production may run ahead of the wall clock. */
+  leadMs?: number;
+  /** Encode TS (default true). Tests of timing may turn it off. */
+  encode?: boolean;
+}
+
+/** Resolved when a switch is released. */
+interface PendingSwitch {
+  frame: number;
+  resolve: (r: { ptsContiguous: boolean; livePts90k: number; completionUtcMs: number }) => void;
+}
+
+/** One channel's engine loop. */
+export class ChannelRunner {
+  readonly spec: ChannelSpec;
+  readonly format: ProgramFormat;
+  readonly clock: MasterClock;
+  readonly timeline: ChannelTimeline;
+  wantFrames = false;
+  #out: ChannelRunnerSink;
+  #encoder: ProgramTsEncoder | undefined;
+  #buffer: TimelineFrame[] = [];
+  #leadFrames: number;
+  #running = false;
+  #stopped = false;
+  #lastReleased = -1;
+  #blocks: BlockSchedule | undefined;
+  #segments: SegmentSchedule | undefined;
+  #preview: SegmentPlacement | undefined;
+  #pendingSwitch: PendingSwitch | undefined;
+  #standalone: Schedule;
+  // stats
+  #tsBytes = 0;
+  #underruns = 0;
+  #maxGap = 0;
+  #lastReleaseAt = 0;
+  #lag = 0;
+  #planUpdates = 0;
+  #boundaryErrorMs = 0;
+  #encodedSinceStats = 0;
+  #statsAt = 0;
+  #encodeFps = 0;
+
+  constructor(opts: ChannelRunnerOptions, out: ChannelRunnerSink) {
+    this.spec = opts.spec;
+    this.format = opts.spec.format;
+    this.#out = out;
+    this.clock = new MasterClock(opts.epochUtcMs, this.format.frameRate, opts.time);
+    this.#leadFrames = Math.max(
+      1,
+      framesForMs(opts.leadMs ?? 500, this.format.frameRate),
+    );
+    this.#standalone = this.#standaloneSchedule();
+    this.timeline = new ChannelTimeline(
+      this.format,
+      this.clock,
+      this.#standalone,
+      (source, skip) => this.#openProducer(source, skip),
+      {
+        onAssetFailure: (f) =>
+          this.#out.log("error", "asset_error", {
+            asset: f.source,
+            reason: f.reason,
+            frame: f.frame,
+          }),
+      },
+    );
+    if (opts.encode !== false) {
+      this.#encoder = new ProgramTsEncoder(this.format, this.spec.video, this.spec.audio, {
+        serviceName: this.spec.name,
+        serviceId: this.spec.id,
+      });
+    }
+  }
+
+  #standaloneSchedule(): Schedule {
+    const src = this.spec.source;
+    if (src.kind === "test_pattern") return new TestPatternSchedule();
+    if (src.kind === "playlist" || src.kind === "directory") {
+      const paths = src.kind === "playlist" ? src.paths : listMedia(src.path, this.#out);
+      const items: LoopItem[] = [];
+      for (const path of paths) {
+        const frames = this.#probeFrames(path, 0, -1);
+        if (frames > 0) items.push({ path, frames });
+      }
+      if (items.length === 0) {
+        this.#out.log("error", "playlist_empty", { source: src, reason: "no playable file" });
+      }
+      return new LoopSchedule(items);
+    }
+    return new IdleSchedule();
+  }
+
+  /** Length in program frames of `path` from `startSeconds` (or the given count); 0 if unreadable. */
+  #probeFrames(path: string, startSeconds: number, frameCount: number): number {
+    if (frameCount >= 0) return frameCount;
+    try {
+      using d = Demuxer.open(path);
+      const dur = d.durationSeconds;
+      if (dur === undefined || !(dur > 0)) {
+        this.#out.log("error", "asset_error", { asset: path, reason: "unknown duration" });
+        return 0;
+      }
+      return Math.max(0, framesForMs((dur - startSeconds) * 1000, this.format.frameRate));
+    } catch (err) {
+      this.#out.log("error", "asset_error", { asset: path, reason: (err as Error).message });
+      return 0;
+    }
+  }
+
+  #openProducer(source: SourceSpec, skipFrames: number): Producer {
+    const fps = this.format.frameRate;
+    switch (source.kind) {
+      case "pad":
+        return new PadProducer(this.format);
+      case "test_pattern":
+        return new TestPatternProducer(this.format);
+      case "file":
+        return new FileProducer(source.path, this.format, {
+          inPointSeconds: source.inPointSeconds + (skipFrames * fps.den) / fps.num,
+        });
+    }
+  }
+
+  // ---- control ------------------------------------------------------------------------------
+
+  /** Frame number at which a plan change made now can take effect (after the lookahead). */
+  get #nextFree(): number {
+    return this.timeline.nextFrameNumber;
+  }
+
+  /** Starts a block-plan session. */
+  startBlockSession(blocks: BlockPlan[], joinUtcMs: number): void {
+    if (this.#blocks && !this.#blocks.ended) {
+      throw new ControlError("ALREADY_ACTIVE", `channel ${this.spec.id} already has a session`);
+    }
+    let join = joinUtcMs > 0 ? joinUtcMs : blocks[0].startUtcMs;
+    // A join in the past cannot be shown on time: start at the first frame we can still emit.
+    let joinFrame = this.clock.frameAt(join);
+    if (joinFrame < this.#nextFree) {
+      joinFrame = this.#nextFree;
+      join = this.clock.dueUtcMs(joinFrame);
+    }
+    const schedule = new BlockSchedule(this.clock, this.format.frameRate, joinFrame, blocks);
+    schedule.onEvent = (e) => this.#blockEvent(e);
+    this.#blocks = schedule;
+    this.#segments = undefined;
+    this.timeline.setSchedule(schedule);
+    this.#planUpdates++;
+    this.#out.log("info", "block_session_started", {
+      blocks: blocks.map((b) => b.blockId),
+      join_utc_ms: join,
+      join_frame: joinFrame,
+    });
+  }
+
+  /** Appends a block to the session's queue. */
+  feedBlock(block: BlockPlan, maxQueueDepth: number): void {
+    const s = this.#blocks;
+    if (!s || s.ended) {
+      throw new ControlError("NO_SESSION", `channel ${this.spec.id} has no session`);
+    }
+    if (s.depth >= maxQueueDepth) {
+      throw new ControlError("QUEUE_FULL", `queue full (${s.depth}/${maxQueueDepth})`);
+    }
+    const last = s.lastEndUtcMs;
+    if (last !== undefined && block.startUtcMs !== last) {
+      throw new ControlError(
+        "NOT_CONTIGUOUS",
+        `block ${block.blockId} starts at ${block.startUtcMs}, expected ${last}`,
+        block.startUtcMs,
+      );
+    }
+    s.feed(block);
+    this.#planUpdates++;
+  }
+
+  /** Stops the session (SessionEnded "stopped"); the channel then plays idle black. */
+  stopBlockSession(): { finalCtMs: number; blocksExecuted: number } {
+    const s = this.#blocks;
+    if (!s) return { finalCtMs: 0, blocksExecuted: 0 };
+    s.stop("stopped");
+    this.#blocks = undefined;
+    this.timeline.setSchedule(new IdleSchedule(this.#nextFree));
+    return { finalCtMs: s.finalCtMs, blocksExecuted: s.blocksExecuted };
+  }
+
+  /** Whether a block session is active. */
+  get hasSession(): boolean {
+    return this.#blocks !== undefined && !this.#blocks.ended;
+  }
+
+  /** Segment mode: plays the items from the next free frame. */
+  playSegments(items: SegmentItem[]): void {
+    const placements = items.map((i) => this.#placement(i));
+    if (!this.#segments) this.#segments = new SegmentSchedule();
+    this.#segments.play(placements, this.#nextFree);
+    this.#blocks = undefined;
+    this.timeline.setSchedule(this.#segments);
+    this.#planUpdates++;
+  }
+
+  #placement(item: SegmentItem): SegmentPlacement {
+    const start = (item.startFrame * item.fps.den) / item.fps.num;
+    const frames = item.frameCount >= 0
+      ? Math.round(
+        (item.frameCount * this.format.frameRate.num * item.fps.den) /
+          (this.format.frameRate.den * item.fps.num),
+      )
+      : this.#probeFrames(item.assetPath, start, -1);
+    return { path: item.assetPath, inPointSeconds: start, frames };
+  }
+
+  /** Loads the preview slot. */
+  loadPreview(item: SegmentItem): void {
+    if (this.#pendingSwitch) {
+      throw new ControlError(
+        "REJECTED_BUSY",
+        "a switch is armed; preview is locked until it lands",
+      );
+    }
+    this.#preview = this.#placement(item);
+  }
+
+  /** Arms a switch to the preview at `targetUtcMs` (0 = next free frame). */
+  switchToLive(
+    targetUtcMs: number,
+  ): Promise<{ ptsContiguous: boolean; livePts90k: number; completionUtcMs: number }> {
+    const item = this.#preview;
+    if (!item) throw new ControlError("PROTOCOL_VIOLATION", "no preview loaded");
+    if (this.#pendingSwitch) throw new ControlError("REJECTED_BUSY", "a switch is already armed");
+    let frame = targetUtcMs > 0 ? this.clock.frameAt(targetUtcMs) : this.#nextFree;
+    if (frame < this.#nextFree) frame = this.#nextFree;
+    if (!this.#segments) this.#segments = new SegmentSchedule();
+    this.#segments.switchAt(frame, item);
+    this.#blocks = undefined;
+    this.timeline.setSchedule(this.#segments);
+    this.#preview = undefined;
+    return new Promise((resolve) => {
+      this.#pendingSwitch = { frame, resolve };
+    });
+  }
+
+  // ---- running ------------------------------------------------------------------------------
+
+  /** Produces (if needed) and releases the next frame without waiting. */
+  step(): TimelineFrame {
+    this.#fill();
+    const f = this.#buffer.shift()!;
+    this.#release(f);
+    return f;
+  }
+
+  #fill(): void {
+    while (this.#buffer.length < this.#leadFrames) this.#buffer.push(this.timeline.next());
+  }
+
+  /** Runs paced by the clock until {@link stop}. */
+  async run(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    let n = 0;
+    while (!this.#stopped) {
+      this.#fill();
+      const f = this.#buffer.shift()!;
+      await this.clock.waitForFrame(f.frameNumber);
+      if (this.#stopped) break;
+      this.#release(f);
+      // Let control messages in; a virtual clock never sleeps on its own.
+      if (this.clock.time.virtual && ++n % 4 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    this.#running = false;
+  }
+
+  #release(f: TimelineFrame): void {
+    const now = this.clock.now();
+    const due = this.clock.dueUtcMs(f.frameNumber);
+    this.#lag = (now - due) / 1000;
+    const frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
+    if (now - due > frameMs) this.#underruns++;
+    if (this.#lastReleaseAt > 0) {
+      this.#maxGap = Math.max(this.#maxGap, (now - this.#lastReleaseAt) / 1000);
+    }
+    this.#lastReleaseAt = now;
+
+    const contiguous = f.frameNumber === this.#lastReleased + 1;
+    this.#lastReleased = f.frameNumber;
+    if (this.#encoder) {
+      const ts = this.#encoder.encode(f);
+      this.#encodedSinceStats++;
+      if (ts.length > 0) {
+        this.#tsBytes += ts.length;
+        this.#out.ts(ts);
+      }
+    }
+    for (const e of f.events) this.#timelineEvent(e, f, contiguous);
+    this.timeline.schedule.released?.(f.frameNumber);
+    if (this.wantFrames) {
+      const { events: _events, ...frame } = f;
+      this.#out.frame(frame);
+    }
+  }
+
+  #timelineEvent(e: TimelineEvent, f: TimelineFrame, contiguous: boolean): void {
+    if (e.kind === "segment_start") {
+      this.#out.log("info", "segment_started", {
+        source: e.source,
+        segment_type: e.segmentType,
+        frame: e.frame,
+        frames: Number.isFinite(e.frameCount) ? e.frameCount : null,
+        block_id: e.blockId,
+        segment_index: e.segmentIndex,
+      });
+    } else if (e.kind === "switched") {
+      const pending = this.#pendingSwitch;
+      if (pending && pending.frame === f.frameNumber) {
+        this.#pendingSwitch = undefined;
+        this.#boundaryErrorMs = this.clock.now() - this.clock.dueUtcMs(f.frameNumber);
+        pending.resolve({
+          ptsContiguous: contiguous,
+          livePts90k: f.pts90k,
+          completionUtcMs: Math.round(this.clock.now()),
+        });
+      }
+    } else if (e.kind === "block") {
+      this.#blockEvent(e.event);
+    }
+  }
+
+  #blockEvent(e: BlockEvent): void {
+    if (e.kind === "block_started") {
+      // Wall-clock error of the block boundary as released.
+      this.#boundaryErrorMs = this.clock.now() - e.blockStartUtcMs;
+    }
+    this.#out.log("info", e.kind, { ...e });
+    this.#out.blockEvent(e);
+    if (e.kind === "session_ended" && this.#blocks?.ended) {
+      this.#blocks = undefined;
+    }
+  }
+
+  /** Stats snapshot; resets interval maxima. */
+  stats(): ChannelStats {
+    const c = this.timeline.counters;
+    const now = this.clock.now();
+    if (this.#statsAt > 0 && now > this.#statsAt) {
+      this.#encodeFps = (this.#encodedSinceStats * 1000) / (now - this.#statsAt);
+    }
+    this.#statsAt = now;
+    this.#encodedSinceStats = 0;
+    const s: ChannelStats = {
+      framesOut: this.#lastReleased + 1,
+      framesDecoded: c.decoded,
+      framesDropped: c.dropped,
+      framesDuplicated: c.duplicated,
+      fallbackFrames: c.fallbackFrames,
+      padFrames: c.padFrames,
+      bufferDepthFrames: this.#buffer.length,
+      bufferUnderruns: this.#underruns,
+      decodeFailures: c.assetFailures + c.decodeErrors,
+      decodeLatencySamples: this.timeline.takeDecodeLatency(),
+      frameGapSeconds: this.#maxGap,
+      lagSeconds: this.#lag,
+      encodeFps: this.#encodeFps,
+      tsBytesOut: this.#tsBytes,
+      assetTransitions: c.assetTransitions,
+      planUpdates: this.#planUpdates,
+      restarts: 0,
+      segmentBoundaryErrorMs: this.#boundaryErrorMs,
+      tsSelfCheckCcErrors: 0,
+      tsSelfCheckPcrErrors: 0,
+    };
+    this.#maxGap = 0;
+    return s;
+  }
+
+  /** Stops the loop, ends any session, flushes the encoder. Returns the last TS bytes. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#blocks?.stop("stopped");
+    this.timeline.close();
+    if (this.#encoder) {
+      try {
+        const rest = this.#encoder.finish();
+        if (rest.length > 0) this.#out.ts(rest);
+      } catch (err) {
+        this.#out.log("error", "encoder_flush_failed", { reason: (err as Error).message });
+        this.#encoder.close();
+      }
+    }
+  }
+}
+
+const MEDIA_EXTENSIONS =
+  /\.(mp4|m4v|mov|mkv|webm|ts|m2ts|mts|mpg|mpeg|avi|flv|wmv|mxf|ogv|mp3|m4a|aac|wav|flac|ogg|opus)$/i;
+
+/** Media files of a directory, sorted by name. */
+function listMedia(dir: string, out: ChannelRunnerSink): string[] {
+  try {
+    const names: string[] = [];
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isFile && MEDIA_EXTENSIONS.test(e.name)) names.push(e.name);
+    }
+    return names.sort().map((n) => `${dir.replace(/\/+$/, "")}/${n}`);
+  } catch (err) {
+    out.log("error", "playlist_directory_error", { path: dir, reason: (err as Error).message });
+    return [];
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Worker entry of one channel: owns the ChannelRunner (and so every FFmpeg object of the
+ * channel) and talks to the main thread with messages only.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { ChannelRunner } from "./channel_runner.ts";
+import type { FromWorker, ToWorker } from "./channel_messages.ts";
+import { ControlError } from "./control_surface.ts";
+import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
+
+let runner: ChannelRunner | undefined;
+let statsTimer: number | undefined;
+
+function post(msg: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(msg, transfer);
+}
+
+function init(msg: Extract<ToWorker, { type: "init" }>): void {
+  const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
+  runner = new ChannelRunner(
+    { spec: msg.spec, time, epochUtcMs: msg.epochUtcMs, leadMs: msg.leadMs },
+    {
+      ts: (data) => post({ type: "ts", data }, [data.buffer as ArrayBuffer]),
+      frame: (frame) =>
+        post({ type: "frame", frame }, [
+          frame.video.buffer as ArrayBuffer,
+          frame.audio.buffer as ArrayBuffer,
+        ]),
+      blockEvent: (event) => post({ type: "block_event", event }),
+      log: (level, event, fields) => post({ type: "log", level, event, fields }),
+    },
+  );
+  statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
+  post({ type: "ready" });
+  runner.run().catch((err) => {
+    post({ type: "fatal", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  });
+}
+
+async function call(msg: Extract<ToWorker, { type: "call" }>): Promise<void> {
+  try {
+    if (!runner) throw new ControlError("NOT_READY", "channel is not running");
+    // deno-lint-ignore no-explicit-any
+    const fn = (runner as any)[msg.method] as (...a: unknown[]) => unknown;
+    const value = await fn.apply(runner, msg.args);
+    post({ type: "reply", id: msg.id, ok: true, value });
+  } catch (err) {
+    const code = err instanceof ControlError ? err.code : "FAILED";
+    post({
+      type: "reply",
+      id: msg.id,
+      ok: false,
+      error: { code, message: err instanceof Error ? err.message : String(err) },
+    });
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  const msg = e.data;
+  try {
+    switch (msg.type) {
+      case "init":
+        init(msg);
+        break;
+      case "call":
+        void call(msg);
+        break;
+      case "want_frames":
+        if (runner) runner.wantFrames = msg.value;
+        break;
+      case "stop":
+        clearInterval(statsTimer);
+        runner?.stop();
+        post({ type: "stopped" });
+        self.close();
+        break;
+    }
+  } catch (err) {
+    post({ type: "fatal", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  }
+};

@@ -1,0 +1,321 @@
+/**
+ * Plays a media file from an in-point: decodes video and audio, converts the picture to the
+ * program raster and the audio to the program rate and layout, and converts the frame rate
+ * by picking, for every output frame, the source picture on screen at that instant (dropping
+ * or repeating source frames as needed).
+ *
+ * @module
+ */
+
+import {
+  type DecodedFrame,
+  Decoder,
+  Demuxer,
+  type Packet,
+  Resampler,
+  Scaler,
+} from "../../../ffi/mod.ts";
+import type { ProgramFormat } from "../program_format.ts";
+import { type FrameContext, newProducerCounters, type Producer } from "./producer.ts";
+
+/** Thrown when a file cannot be played at all (missing, unreadable, no usable stream). */
+export class AssetOpenError extends Error {
+  override name = "AssetOpenError";
+  constructor(readonly path: string, readonly reason: string, options?: ErrorOptions) {
+    super(`cannot play ${JSON.stringify(path)}: ${reason}`, options);
+  }
+}
+
+/** Options of a {@link FileProducer}. */
+export interface FileProducerOptions {
+  /** In-point into the file, seconds from its first frame. */
+  inPointSeconds?: number;
+  /** Decoder threads (per decoder). */
+  threads?: number;
+}
+
+const MAX_QUEUED_VIDEO = 8;
+
+/** Decodes one file for the timeline. */
+export class FileProducer implements Producer {
+  readonly description: string;
+  readonly counters = newProducerCounters();
+  #fmt: ProgramFormat;
+  #demuxer: Demuxer;
+  #videoIndex: number;
+  #audioIndex: number;
+  #videoDecoder: Decoder | undefined;
+  #audioDecoder: Decoder | undefined;
+  #scaler: Scaler | undefined;
+  #resampler: Resampler | undefined;
+  /** Source time (s) of output frame 0 of this producer. */
+  #origin: number;
+  #outputIndex = 0;
+  #frameDuration: number;
+  /** Decoded, not yet shown pictures, in presentation order. */
+  #videoQueue: DecodedFrame[] = [];
+  #picture: Uint8Array | undefined;
+  #pictureFresh = false;
+  #videoEnded = false;
+  #audioEnded = false;
+  #eof = false;
+  /** Resampled audio waiting to be taken. */
+  #audioFifo: Int16Array[] = [];
+  #audioFifoSamples = 0;
+  /** Audio samples (per channel) still to discard before the in-point. */
+  #audioSkip = -1;
+  #closed = false;
+
+  constructor(path: string, format: ProgramFormat, opts: FileProducerOptions = {}) {
+    this.description = path;
+    this.#fmt = format;
+    this.#frameDuration = format.frameRate.den / format.frameRate.num;
+    try {
+      this.#demuxer = Demuxer.open(path);
+    } catch (err) {
+      throw new AssetOpenError(path, (err as Error).message, { cause: err });
+    }
+    try {
+      this.#videoIndex = this.#demuxer.bestStream("video");
+      this.#audioIndex = this.#demuxer.bestStream("audio");
+      if (this.#videoIndex < 0 && this.#audioIndex < 0) {
+        throw new AssetOpenError(path, "no video or audio stream");
+      }
+      const threads = opts.threads ?? 2;
+      if (this.#videoIndex >= 0) {
+        this.#videoDecoder = Decoder.open(this.#demuxer, this.#videoIndex, { threads });
+        this.#scaler = new Scaler({
+          width: format.width,
+          height: format.height,
+          policy: format.aspectPolicy,
+        });
+      } else {
+        this.#videoEnded = true;
+      }
+      if (this.#audioIndex >= 0) {
+        this.#audioDecoder = Decoder.open(this.#demuxer, this.#audioIndex, { threads: 1 });
+        this.#resampler = new Resampler({
+          sampleRate: format.sampleRate,
+          channels: format.channels,
+        });
+      } else {
+        this.#audioEnded = true;
+      }
+      const start = this.#startTime();
+      const inPoint = Math.max(0, opts.inPointSeconds ?? 0);
+      this.#origin = start + inPoint;
+      if (inPoint > 0) this.#demuxer.seek(this.#origin);
+    } catch (err) {
+      this.close();
+      if (err instanceof AssetOpenError) throw err;
+      throw new AssetOpenError(path, (err as Error).message, { cause: err });
+    }
+  }
+
+  /** Source start time: the earliest start of the streams we play. */
+  #startTime(): number {
+    const starts = [this.#videoIndex, this.#audioIndex]
+      .filter((i) => i >= 0)
+      .map((i) => this.#demuxer.streams[i].startTime)
+      .filter((t): t is number => t !== undefined && Number.isFinite(t));
+    return starts.length ? Math.min(...starts) : 0;
+  }
+
+  nextVideo(_ctx: FrameContext): Uint8Array | undefined {
+    if (!this.#videoDecoder) {
+      this.#outputIndex++;
+      return undefined;
+    }
+    // The output frame spans [t, t + d); show the last source picture that starts by its middle.
+    const t = this.#origin + (this.#outputIndex + 0.5) * this.#frameDuration;
+    this.#outputIndex++;
+    let chosen: DecodedFrame | undefined;
+    for (;;) {
+      while (this.#videoQueue.length === 0 && !this.#videoEnded) this.#pump();
+      const head = this.#videoQueue[0];
+      if (!head) break;
+      const pts = head.ptsSeconds ?? t;
+      if (pts > t) break;
+      this.#videoQueue.shift();
+      if (chosen) {
+        chosen.free();
+        this.counters.dropped++;
+      }
+      chosen = head;
+    }
+    if (chosen) {
+      const started = performance.now();
+      this.#picture = this.#scaler!.scale(chosen, this.#picture);
+      chosen.free();
+      this.counters.latencySamples.push((performance.now() - started) / 1000);
+      this.#pictureFresh = true;
+      return this.#picture;
+    }
+    if (this.#videoEnded && this.#videoQueue.length === 0) return undefined;
+    if (this.#picture) {
+      // The next source picture starts later: repeat the current one.
+      this.counters.duplicated++;
+      this.#pictureFresh = false;
+      return this.#picture;
+    }
+    // Nothing decoded yet for this instant (source starts late): black from the timeline.
+    return undefined;
+  }
+
+  nextAudio(samples: number): Int16Array {
+    const ch = this.#fmt.channels;
+    if (!this.#audioDecoder) return new Int16Array(0);
+    while (this.#audioFifoSamples < samples && !this.#audioEnded) this.#pump();
+    const take = Math.min(samples, this.#audioFifoSamples);
+    const out = new Int16Array(take * ch);
+    let filled = 0;
+    while (filled < take * ch) {
+      const head = this.#audioFifo[0];
+      const need = take * ch - filled;
+      if (head.length <= need) {
+        out.set(head, filled);
+        filled += head.length;
+        this.#audioFifo.shift();
+      } else {
+        out.set(head.subarray(0, need), filled);
+        this.#audioFifo[0] = head.subarray(need);
+        filled += need;
+      }
+    }
+    this.#audioFifoSamples -= take;
+    return out;
+  }
+
+  /** Reads one packet and decodes what it yields. */
+  #pump(): void {
+    if (this.#eof) {
+      this.#videoEnded = true;
+      this.#audioEnded = true;
+      return;
+    }
+    let packet: Packet | null;
+    try {
+      packet = this.#demuxer.read();
+    } catch {
+      // A read error mid-file ends the file: what was decoded plays, the rest falls back.
+      this.counters.decodeErrors++;
+      packet = null;
+    }
+    if (packet === null) {
+      this.#eof = true;
+      this.#drain(this.#videoDecoder, null);
+      this.#drain(this.#audioDecoder, null);
+      this.#flushAudio();
+      this.#videoEnded = true;
+      this.#audioEnded = true;
+      return;
+    }
+    try {
+      if (packet.streamIndex === this.#videoIndex) this.#drain(this.#videoDecoder, packet);
+      else if (packet.streamIndex === this.#audioIndex) this.#drain(this.#audioDecoder, packet);
+    } finally {
+      packet.free();
+    }
+  }
+
+  #drain(decoder: Decoder | undefined, packet: Packet | null): void {
+    if (!decoder) return;
+    try {
+      decoder.send(packet);
+    } catch {
+      this.counters.decodeErrors++;
+      if (packet !== null) return;
+    }
+    for (;;) {
+      let frame: DecodedFrame | null;
+      try {
+        frame = decoder.receive();
+      } catch {
+        this.counters.decodeErrors++;
+        continue;
+      }
+      if (!frame) return;
+      if (frame.kind === "video") this.#acceptVideo(frame);
+      else this.#acceptAudio(frame);
+    }
+  }
+
+  #acceptVideo(frame: DecodedFrame): void {
+    this.counters.decoded++;
+    const pts = frame.ptsSeconds;
+    // Before the in-point (seek lands on a keyframe earlier): keep only the latest such frame.
+    if (pts !== undefined && pts + this.#frameDuration / 2 <= this.#origin) {
+      const prev = this.#videoQueue.pop();
+      prev?.free();
+    }
+    this.#videoQueue.push(frame);
+    if (this.#videoQueue.length > MAX_QUEUED_VIDEO * 4) {
+      // Badly interleaved file: bound memory, keep the newest pictures.
+      this.#videoQueue.shift()!.free();
+      this.counters.dropped++;
+    }
+  }
+
+  #acceptAudio(frame: DecodedFrame): void {
+    const pts = frame.ptsSeconds;
+    let pcm: Int16Array;
+    try {
+      pcm = this.#resampler!.convert(frame);
+    } catch {
+      this.counters.decodeErrors++;
+      frame.free();
+      return;
+    }
+    frame.free();
+    const ch = this.#fmt.channels;
+    if (this.#audioSkip < 0) {
+      // First audio after open/seek: drop what lies before the in-point, pad a late start.
+      const lead = pts === undefined ? 0 : this.#origin - pts;
+      this.#audioSkip = Math.max(0, Math.round(lead * this.#fmt.sampleRate));
+      if (lead < 0) {
+        const silence = Math.round(-lead * this.#fmt.sampleRate);
+        if (silence > 0 && silence < this.#fmt.sampleRate * 10) {
+          this.#pushAudio(new Int16Array(silence * ch));
+        }
+      }
+    }
+    if (this.#audioSkip > 0) {
+      const drop = Math.min(this.#audioSkip, pcm.length / ch);
+      pcm = pcm.subarray(drop * ch);
+      this.#audioSkip -= drop;
+    }
+    if (pcm.length > 0) this.#pushAudio(pcm);
+  }
+
+  #flushAudio(): void {
+    if (!this.#resampler) return;
+    try {
+      const rest = this.#resampler.convert(null);
+      if (rest.length > 0 && this.#audioSkip <= 0) this.#pushAudio(rest);
+    } catch {
+      this.counters.decodeErrors++;
+    }
+  }
+
+  #pushAudio(pcm: Int16Array): void {
+    this.#audioFifo.push(pcm);
+    this.#audioFifoSamples += pcm.length / this.#fmt.channels;
+  }
+
+  /** Whether the last picture returned was a new source picture (not a repeat). */
+  get pictureFresh(): boolean {
+    return this.#pictureFresh;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const f of this.#videoQueue) f.free();
+    this.#videoQueue = [];
+    this.#scaler?.close();
+    this.#resampler?.close();
+    this.#videoDecoder?.close();
+    this.#audioDecoder?.close();
+    this.#demuxer?.close();
+  }
+}
