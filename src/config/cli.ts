@@ -1,0 +1,185 @@
+/**
+ * The command line: `retrovue_playout [--config FILE] [--check-config [FILE]] [--version]
+ * [--log-level L] [--log-format json|human] [--port N|HOST:PORT]`, and the subcommands
+ * `frames ...` and `state ...`. Parsing only; `src/main.ts` acts on the result.
+ *
+ * @module
+ */
+
+import {
+  LOG_FORMAT_VALUES,
+  LOG_LEVEL_VALUES,
+  parseHostPort,
+  type PlayoutConfig,
+} from "./schema.ts";
+
+/** Name the program is installed as. */
+export const PROGRAM_NAME = "retrovue_playout";
+
+/** Usage text, printed for `--help` and (on stderr) for usage errors. */
+export const USAGE = `Usage: ${PROGRAM_NAME} [options]
+       ${PROGRAM_NAME} frames ...            frame-sink tools (see "frames --help")
+       ${PROGRAM_NAME} state export|import   channel state (not yet available)
+
+Options:
+  --config FILE             configuration file (TOML); without it one demo channel runs
+  --check-config [FILE]     validate the configuration (FILE, else --config) and exit:
+                            0 when valid, 1 with every problem listed on stderr
+  --log-level LEVEL         ${LOG_LEVEL_VALUES.join("|")} (overrides [log] level)
+  --log-format FORMAT       json|human (overrides [log] format; default json unless a terminal)
+  --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable
+  --version                 print the engine, API and FFmpeg library versions
+  -h, --help                print this help
+`;
+
+/** Settings from flags that override the configuration. */
+export interface CliOverrides {
+  logLevel?: PlayoutConfig["log"]["level"];
+  logFormat?: Exclude<PlayoutConfig["log"]["format"], "auto">;
+  /** gRPC TCP listen addresses from `--port`; when set, they replace all gRPC listeners. */
+  grpcTcp?: string[];
+}
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { kind: "run"; configFile?: string; overrides: CliOverrides }
+  | { kind: "check-config"; configFile?: string; overrides: CliOverrides }
+  | { kind: "version" }
+  | { kind: "help" }
+  | { kind: "frames"; args: string[] }
+  | { kind: "state"; args: string[] };
+
+/** A command line that cannot be understood; carries the offending argument. */
+export class CliUsageError extends Error {
+  override name = "CliUsageError";
+  constructor(message: string, readonly argument: string) {
+    super(message);
+  }
+}
+
+/** Parses the arguments (without the program name). Throws {@link CliUsageError}. */
+export function parseCommandLine(args: readonly string[]): CliCommand {
+  if (args[0] === "frames") return { kind: "frames", args: args.slice(1) };
+  if (args[0] === "state") return { kind: "state", args: args.slice(1) };
+
+  let configFile: string | undefined;
+  let checkConfig = false;
+  let checkFile: string | undefined;
+  let version = false;
+  let help = false;
+  const overrides: CliOverrides = {};
+
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    /** The flag's value: `--flag=value` or the next argument. */
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const next = args[i + 1];
+      if (next === undefined || (next.startsWith("-") && next !== "-")) {
+        throw new CliUsageError(`${flag} needs a value`, arg);
+      }
+      i++;
+      return next;
+    };
+    const noValue = () => {
+      if (inline !== undefined) throw new CliUsageError(`${flag} takes no value`, arg);
+    };
+
+    switch (flag) {
+      case "--config":
+        configFile = value();
+        break;
+      case "--check-config": {
+        checkConfig = true;
+        const next = args[i + 1];
+        if (inline !== undefined) checkFile = inline;
+        else if (next !== undefined && !next.startsWith("-")) checkFile = args[++i];
+        break;
+      }
+      case "--version":
+        noValue();
+        version = true;
+        break;
+      case "-h":
+      case "--help":
+        noValue();
+        help = true;
+        break;
+      case "--log-level": {
+        const level = value();
+        if (!(LOG_LEVEL_VALUES as readonly string[]).includes(level)) {
+          throw new CliUsageError(
+            `--log-level: expected one of ${LOG_LEVEL_VALUES.join(", ")}, got ${
+              JSON.stringify(level)
+            }`,
+            arg,
+          );
+        }
+        overrides.logLevel = level as CliOverrides["logLevel"];
+        break;
+      }
+      case "--log-format": {
+        const format = value();
+        const allowed = LOG_FORMAT_VALUES.filter((f) => f !== "auto");
+        if (!(allowed as string[]).includes(format)) {
+          throw new CliUsageError(
+            `--log-format: expected one of ${allowed.join(", ")}, got ${JSON.stringify(format)}`,
+            arg,
+          );
+        }
+        overrides.logFormat = format as CliOverrides["logFormat"];
+        break;
+      }
+      case "--port":
+        (overrides.grpcTcp ??= []).push(parsePortFlag(value()));
+        break;
+      default:
+        throw new CliUsageError(
+          arg.startsWith("-") ? `unknown option ${arg}` : `unexpected argument ${arg}`,
+          arg,
+        );
+    }
+  }
+
+  if (help) return { kind: "help" };
+  if (version) return { kind: "version" };
+  if (checkConfig) {
+    if (checkFile !== undefined && configFile !== undefined && checkFile !== configFile) {
+      throw new CliUsageError(
+        `--check-config ${checkFile} and --config ${configFile} name different files`,
+        checkFile,
+      );
+    }
+    return { kind: "check-config", configFile: checkFile ?? configFile, overrides };
+  }
+  return { kind: "run", configFile, overrides };
+}
+
+/** `--port N` → "127.0.0.1:N"; `--port HOST:PORT` as is. Throws {@link CliUsageError}. */
+export function parsePortFlag(text: string): string {
+  const address = /^\d+$/.test(text) ? `127.0.0.1:${text}` : text;
+  if (parseHostPort(address) === undefined) {
+    throw new CliUsageError(
+      `--port: expected a port 1..65535 or "HOST:PORT", got ${JSON.stringify(text)}`,
+      text,
+    );
+  }
+  return address;
+}
+
+/** The configuration with command-line overrides applied. */
+export function applyOverrides(config: PlayoutConfig, overrides: CliOverrides): PlayoutConfig {
+  return {
+    ...config,
+    log: {
+      level: overrides.logLevel ?? config.log.level,
+      format: overrides.logFormat ?? config.log.format,
+    },
+    grpc: overrides.grpcTcp === undefined
+      ? config.grpc
+      : { ...config.grpc, unix_socket: undefined, tcp: [...overrides.grpcTcp] },
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Runtime paths with a fallback: the default gRPC socket, frame-sink sockets and state
+ * directory live under /var/run, /run and /var/lib, which an unprivileged user cannot write.
+ * When a setting is left at its default and that place is not writable, it moves under
+ * `$XDG_RUNTIME_DIR` (sockets) / `$XDG_STATE_HOME` (state), else under `/tmp`. Paths a
+ * configuration spells out differently are used as they are.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import {
+  DEFAULT_GRPC_SOCKET,
+  DEFAULT_STATE_DIR,
+  defaultFrameSinkPath,
+  type PlayoutConfig,
+} from "./schema.ts";
+
+/** Where one default path ended up. */
+export interface PathChoice {
+  /** The setting, as a TOML path (e.g. `grpc.unix_socket`). */
+  setting: string;
+  /** The path in use. */
+  path: string;
+  /** The default that was not writable, when a fallback was taken. */
+  fallbackFrom?: string;
+  /** Why the default was not usable. */
+  reason?: string;
+}
+
+/** Hooks for tests; the defaults probe the real file system and environment. */
+export interface RuntimePathOptions {
+  /** Reads an environment variable. */
+  env?: (name: string) => string | undefined;
+  /** Undefined when `dir` exists (or was created) and takes a new file, else why not. */
+  probeDir?: (dir: string) => Promise<string | undefined>;
+  /** Numeric user id used in the /tmp fallback. */
+  uid?: number;
+}
+
+/** A configuration whose default runtime paths are resolved, and what was chosen. */
+export interface ResolvedRuntimePaths {
+  config: PlayoutConfig;
+  choices: PathChoice[];
+}
+
+/**
+ * Creates `dir` if needed and probes that a file can be created in it. Returns undefined when
+ * it can, else the reason (permission, read-only file system, a file in the way, ...).
+ */
+export async function probeWritableDir(dir: string): Promise<string | undefined> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    const probe = await Deno.makeTempFile({ dir, prefix: ".write-probe-" });
+    await Deno.remove(probe);
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** Replaces default runtime paths that are not writable by their fallbacks. */
+export async function resolveRuntimePaths(
+  config: PlayoutConfig,
+  options: RuntimePathOptions = {},
+): Promise<ResolvedRuntimePaths> {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const probe = options.probeDir ?? probeWritableDir;
+  const uid = options.uid ?? Deno.uid() ?? 0;
+  const tmpBase = `/tmp/retrovue-${uid}`;
+  const runtimeBase = env("XDG_RUNTIME_DIR") ? join(env("XDG_RUNTIME_DIR")!, "retrovue") : tmpBase;
+  const stateBase = env("XDG_STATE_HOME")
+    ? join(env("XDG_STATE_HOME")!, "retrovue-playout")
+    : env("HOME")
+    ? join(env("HOME")!, ".local", "state", "retrovue-playout")
+    : join(tmpBase, "state");
+
+  const choices: PathChoice[] = [];
+  const probes = new Map<string, Promise<string | undefined>>();
+  const whyNotWritable = (dir: string) => {
+    if (!probes.has(dir)) probes.set(dir, probe(dir));
+    return probes.get(dir)!;
+  };
+  /** A socket path: keep it when its directory is writable, else move it under the fallback. */
+  const socket = async (setting: string, path: string): Promise<string> => {
+    const reason = await whyNotWritable(dirname(path));
+    if (reason === undefined) {
+      choices.push({ setting, path });
+      return path;
+    }
+    const moved = join(runtimeBase, basename(path));
+    await ensureDir(runtimeBase);
+    choices.push({ setting, path: moved, fallbackFrom: path, reason });
+    return moved;
+  };
+
+  const grpcSocket = config.grpc.unix_socket === DEFAULT_GRPC_SOCKET
+    ? await socket("grpc.unix_socket", DEFAULT_GRPC_SOCKET)
+    : config.grpc.unix_socket;
+
+  let stateDir = config.state_dir;
+  if (stateDir === DEFAULT_STATE_DIR) {
+    const reason = await whyNotWritable(DEFAULT_STATE_DIR);
+    if (reason === undefined) {
+      choices.push({ setting: "state_dir", path: DEFAULT_STATE_DIR });
+    } else {
+      stateDir = stateBase;
+      await ensureDir(stateDir);
+      choices.push({
+        setting: "state_dir",
+        path: stateDir,
+        fallbackFrom: DEFAULT_STATE_DIR,
+        reason,
+      });
+    }
+  }
+
+  const channels = [];
+  for (const [i, channel] of config.channels.entries()) {
+    const sink = channel.frame_sink;
+    if (sink.enabled && sink.unix !== undefined && sink.unix === defaultFrameSinkPath(channel.id)) {
+      const unix = await socket(`channels[${i}].frame_sink.unix`, sink.unix);
+      channels.push({ ...channel, frame_sink: { ...sink, unix } });
+    } else {
+      channels.push(channel);
+    }
+  }
+
+  return {
+    config: {
+      ...config,
+      grpc: { ...config.grpc, unix_socket: grpcSocket },
+      state_dir: stateDir,
+      channels,
+    },
+    choices,
+  };
+}
+
+async function ensureDir(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+}
