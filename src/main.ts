@@ -1,1 +1,311 @@
-console.log("placeholder");
+/**
+ * `retrovue_playout`: command line, configuration and process lifecycle. Starts the engine
+ * (`src/playout.ts`) and then only reacts to signals:
+ *
+ * - SIGTERM / SIGINT: stop the engine, remove socket files, exit 0 — or, when something
+ *   hangs past the deadline, exit 1 naming the stage that hung.
+ * - SIGHUP: re-read the configuration file; a valid one is applied (channels whose binding
+ *   changed are restarted by the engine), an invalid one is logged and changes nothing.
+ *
+ * Exit codes: 0 ok, 1 bad configuration or failure, 2 bad command line.
+ *
+ * @module
+ */
+
+import denoJson from "../deno.json" with { type: "json" };
+import { FfmpegLoadError } from "../ffi/errors.ts";
+import {
+  applyOverrides,
+  type CliCommand,
+  type CliOverrides,
+  CliUsageError,
+  ConfigError,
+  EMBEDDED_DEFAULT_CONFIG,
+  formatProblem,
+  loadConfigFile,
+  parseCommandLine,
+  PLAYOUT_API_VERSION,
+  type PlayoutConfig,
+  resolveRuntimePaths,
+  USAGE,
+} from "./config/mod.ts";
+import { type LogFormat, Logger } from "./observability/log.ts";
+import { type PlayoutHandle, startPlayout } from "./playout.ts";
+
+/** Version of this engine, from deno.json. */
+export const ENGINE_VERSION: string = denoJson.version;
+
+/** How long a graceful stop may take before the process exits anyway (non-zero). */
+export const SHUTDOWN_DEADLINE_MS = 4500;
+
+const CONFIG_SOURCE_EMBEDDED = "embedded default";
+
+/** Runs the command line `args`; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let command: CliCommand;
+  try {
+    command = parseCommandLine(args);
+  } catch (e) {
+    if (!(e instanceof CliUsageError)) throw e;
+    printError(`${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  switch (command.kind) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      return await printVersion();
+    case "frames": {
+      const { runFramesCommand } = await import("./cli/frames.ts");
+      const code: unknown = await runFramesCommand(command.args);
+      return typeof code === "number" ? code : 0;
+    }
+    case "state":
+      printError(`state ${command.args.join(" ")}: not available in this version`);
+      return 1;
+    case "check-config":
+      return await checkConfig(command.configFile, command.overrides);
+    case "run":
+      return await run(command.configFile, command.overrides);
+  }
+}
+
+async function printVersion(): Promise<number> {
+  console.log(`retrovue_playout ${ENGINE_VERSION}`);
+  console.log(`playout API ${PLAYOUT_API_VERSION}`);
+  let versions: unknown;
+  try {
+    const { ffmpegVersions } = await import("../ffi/mod.ts");
+    versions = await ffmpegVersions();
+  } catch (e) {
+    if (!(e instanceof FfmpegLoadError)) throw e;
+    printError(`FFmpeg: ${e.message}`);
+    return 1;
+  }
+  for (const line of describeVersions(versions)) console.log(line);
+  return 0;
+}
+
+/** Lines `libavcodec 59.37.100` from whatever shape the FFI layer reports. */
+function describeVersions(versions: unknown): string[] {
+  if (Array.isArray(versions)) return versions.map((v) => describeVersions(v).join(" "));
+  if (typeof versions !== "object" || versions === null) return [String(versions)];
+  const record = versions as Record<string, unknown>;
+  if (typeof record.library === "string" || typeof record.name === "string") {
+    const name = record.library ?? record.name;
+    const version = record.version ?? record.text ?? record.versionString;
+    return [`${name} ${typeof version === "object" ? JSON.stringify(version) : version}`];
+  }
+  return Object.entries(record).map(([name, v]) =>
+    `${name} ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`
+  );
+}
+
+/** Loads the file (or the embedded default) and applies command-line overrides. */
+async function loadConfig(file: string | undefined, overrides: CliOverrides) {
+  const config = file === undefined ? EMBEDDED_DEFAULT_CONFIG : await loadConfigFile(file);
+  return applyOverrides(config, overrides);
+}
+
+async function checkConfig(file: string | undefined, overrides: CliOverrides): Promise<number> {
+  const source = file ?? CONFIG_SOURCE_EMBEDDED;
+  try {
+    const config = await loadConfig(file, overrides);
+    const n = config.channels.length;
+    console.log(`${source}: ok (${n} channel${n === 1 ? "" : "s"})`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    printError(e.message);
+    return 1;
+  }
+}
+
+function logFormatOf(config: PlayoutConfig): LogFormat {
+  const format = config.log.format;
+  if (format !== "auto") return format;
+  return Deno.stdout.isTerminal() ? "human" : "json";
+}
+
+async function run(file: string | undefined, overrides: CliOverrides): Promise<number> {
+  const source = file ?? CONFIG_SOURCE_EMBEDDED;
+  let loaded: PlayoutConfig;
+  try {
+    loaded = await loadConfig(file, overrides);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    printError(e.message);
+    return 1;
+  }
+  const log = new Logger({ level: loaded.log.level, format: logFormatOf(loaded) });
+  const { config, choices } = await resolveRuntimePaths(loaded);
+  for (const choice of choices) {
+    if (choice.fallbackFrom === undefined) {
+      log.info("runtime_path", { setting: choice.setting, path: choice.path });
+    } else {
+      log.warn("runtime_path_fallback", {
+        setting: choice.setting,
+        path: choice.path,
+        default: choice.fallbackFrom,
+        reason: choice.reason,
+      });
+    }
+  }
+  log.info("starting", {
+    version: ENGINE_VERSION,
+    api_version: PLAYOUT_API_VERSION,
+    config: source,
+    channels: config.channels.map((c) => c.id),
+    pid: Deno.pid,
+  });
+
+  let handle: PlayoutHandle;
+  try {
+    handle = await startPlayout(config, log);
+  } catch (e) {
+    log.error("startup_failed", { error: e });
+    return 1;
+  }
+  for (const url of handle.urls) log.info("egress_url", { url });
+  log.info("ready", {
+    grpc_unix: config.grpc.unix_socket,
+    grpc_tcp: config.grpc.tcp,
+    urls: handle.urls,
+  });
+  return await new Lifecycle(handle, config, { file, overrides }, log).exitCode;
+}
+
+/** Signal handling of a running engine. */
+class Lifecycle {
+  /** Resolves with the exit code once a stop signal was handled. */
+  readonly exitCode: Promise<number>;
+  #resolveExit!: (code: number) => void;
+  #handle: PlayoutHandle;
+  #config: PlayoutConfig;
+  #origin: { file: string | undefined; overrides: CliOverrides };
+  #log: Logger;
+  #reloads: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #stage = "";
+  #listeners: [Deno.Signal, () => void][] = [];
+
+  constructor(
+    handle: PlayoutHandle,
+    config: PlayoutConfig,
+    origin: { file: string | undefined; overrides: CliOverrides },
+    log: Logger,
+  ) {
+    this.#handle = handle;
+    this.#config = config;
+    this.#origin = origin;
+    this.#log = log;
+    this.exitCode = new Promise((resolve) => this.#resolveExit = resolve);
+    this.#on("SIGTERM", () => this.#stop("SIGTERM"));
+    this.#on("SIGINT", () => this.#stop("SIGINT"));
+    this.#on("SIGHUP", () => {
+      if (this.#stopping) return;
+      this.#reloads = this.#reloads.then(() => this.#reload());
+    });
+  }
+
+  #on(signal: Deno.Signal, handler: () => void): void {
+    Deno.addSignalListener(signal, handler);
+    this.#listeners.push([signal, handler]);
+  }
+
+  async #reload(): Promise<void> {
+    const log = this.#log;
+    const file = this.#origin.file;
+    if (file === undefined) {
+      log.warn("config_reload_skipped", { reason: "running the embedded default (no --config)" });
+      return;
+    }
+    log.info("config_reload_requested", { config: file });
+    let next: PlayoutConfig;
+    try {
+      next = (await resolveRuntimePaths(await loadConfig(file, this.#origin.overrides))).config;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      log.error("config_reload_rejected", {
+        config: file,
+        problems: e.problems.map(formatProblem),
+      });
+      return;
+    }
+    try {
+      const { changedChannels } = await this.#handle.reload(next);
+      this.#config = next;
+      log.setLevel(next.log.level);
+      log.info("config_reloaded", { config: file, changed_channels: changedChannels });
+    } catch (e) {
+      log.error("config_reload_failed", { config: file, error: e });
+    }
+  }
+
+  async #stop(signal: Deno.Signal): Promise<void> {
+    const log = this.#log;
+    if (this.#stopping) {
+      log.warn("shutdown_in_progress", { signal, stage: this.#stage });
+      return;
+    }
+    this.#stopping = true;
+    const started = performance.now();
+    log.info("shutdown_requested", { signal, deadline_ms: SHUTDOWN_DEADLINE_MS });
+    const deadline = setTimeout(() => {
+      log.error("shutdown_deadline_exceeded", {
+        stage: this.#stage,
+        waited_ms: Math.round(performance.now() - started),
+      });
+      Deno.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+
+    let code = 0;
+    try {
+      this.#stage = "finishing a config reload";
+      await this.#reloads;
+      this.#stage = "stopping the engine (channels, listeners)";
+      await this.#handle.stop();
+    } catch (e) {
+      log.error("shutdown_failed", { stage: this.#stage, error: e });
+      code = 1;
+    }
+    this.#stage = "removing socket files";
+    await removeSocketFiles(this.#config, log);
+    clearTimeout(deadline);
+    for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
+    log.info("stopped", {
+      signal,
+      exit_code: code,
+      duration_ms: Math.round(performance.now() - started),
+    });
+    this.#resolveExit(code);
+  }
+}
+
+/** Removes unix socket files of `config` that are still there after the engine stopped. */
+async function removeSocketFiles(config: PlayoutConfig, log: Logger): Promise<void> {
+  const paths = [
+    config.grpc.unix_socket,
+    ...config.channels.map((c) => c.frame_sink.enabled ? c.frame_sink.unix : undefined),
+  ].filter((p): p is string => p !== undefined);
+  for (const path of paths) {
+    try {
+      if (!(await Deno.lstat(path)).isSocket) continue;
+      await Deno.remove(path);
+      log.info("socket_removed", { path });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      log.warn("socket_remove_failed", { path, error: e });
+    }
+  }
+}
+
+function printError(text: string): void {
+  console.error(text);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

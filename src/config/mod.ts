@@ -19,6 +19,7 @@ export {
 export { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
 export { ConfigError, type ConfigProblem, formatProblem } from "./problems.ts";
 export { FrameRateError, toProgramFormat } from "./program_format.ts";
+export { toChannelSpec, toStandaloneSource } from "./channel_spec.ts";
 export { type PathChoice, resolveRuntimePaths } from "./runtime_paths.ts";
 export {
   applyOverrides,

@@ -66,7 +66,7 @@ export async function resolveRuntimePaths(
 ): Promise<ResolvedRuntimePaths> {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const probe = options.probeDir ?? probeWritableDir;
-  const uid = options.uid ?? Deno.uid() ?? 0;
+  const uid = options.uid ?? await currentUid();
   const tmpBase = `/tmp/retrovue-${uid}`;
   const runtimeBase = env("XDG_RUNTIME_DIR") ? join(env("XDG_RUNTIME_DIR")!, "retrovue") : tmpBase;
   const stateBase = env("XDG_STATE_HOME")
@@ -135,6 +135,16 @@ export async function resolveRuntimePaths(
     },
     choices,
   };
+}
+
+/**
+ * The process's user id, read as the owner of /proc/self (Deno.uid() needs a `--allow-sys`
+ * kind the packaged engine does not grant).
+ */
+async function currentUid(): Promise<number> {
+  const uid = (await Deno.stat("/proc/self")).uid;
+  if (uid === null) throw new Deno.errors.NotSupported("no owner uid on /proc/self");
+  return uid;
 }
 
 async function ensureDir(dir: string): Promise<void> {
