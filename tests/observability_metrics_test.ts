@@ -2,16 +2,17 @@ import assert from "node:assert/strict";
 import { createPlayoutMetrics, type PlayoutMetrics } from "../src/observability/metrics.ts";
 import { Logger } from "../src/observability/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
+import { ffmpegVersions } from "../ffi/library.ts";
 
 const BUILD = {
   version: "0.1.0",
   apiVersion: "1.0.0",
   ffmpeg: {
-    libavformat: "59.27.100",
-    libavcodec: "59.37.100",
-    libavutil: "57.28.100",
-    libswscale: "6.7.100",
-    libswresample: "4.7.100",
+    avformat: "59.27.100",
+    avcodec: "59.37.100",
+    avutil: "57.28.100",
+    swscale: "6.7.100",
+    swresample: "4.7.100",
   },
 };
 
@@ -161,6 +162,33 @@ Deno.test("every metric is present with its type and labels", async () => {
       { channel: "1", name: "retro", mode: "block" },
     );
   });
+});
+
+Deno.test("build_info carries the FFmpeg versions ffprobe reports for the loaded libraries", async () => {
+  const surface = new FakeSurface();
+  const m = createPlayoutMetrics({
+    surface,
+    buildInfo: { version: "0.1.0", apiVersion: "1.0.0", ffmpeg: ffmpegVersions() },
+    log: quietLog(),
+    sampleIntervalMs: 0,
+    processMetrics: false,
+  });
+  try {
+    const labels = parsePromText(await m.scrape()).get("retrovue_playout_build_info")!
+      .samples[0].labels;
+    const probe = await new Deno.Command("ffprobe", { args: ["-version"], stdout: "piped" })
+      .output();
+    const text = new TextDecoder().decode(probe.stdout);
+    for (const lib of ["avformat", "avcodec", "avutil", "swscale", "swresample"]) {
+      // e.g. "libavcodec     59. 37.100 / 59. 37.100" (compiled / runtime)
+      const m = new RegExp(`^lib${lib}\\s+[\\d. ]+/\\s*(\\d+)\\.\\s*(\\d+)\\.\\s*(\\d+)`, "m")
+        .exec(text);
+      assert.ok(m, `ffprobe -version lists no lib${lib}:\n${text}`);
+      assert.equal(labels[`lib${lib}`], `${+m[1]}.${+m[2]}.${+m[3]}`, `lib${lib}`);
+    }
+  } finally {
+    m.close();
+  }
 });
 
 Deno.test("channel_state reads 2 once ready and 0 after stop, one series per channel", async () => {

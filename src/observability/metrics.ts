@@ -98,14 +98,8 @@ export interface MetricsSource {
   fanout(id: number): FanoutCounters | undefined;
 }
 
-/** FFmpeg libraries named in `retrovue_playout_build_info`. */
-export const FFMPEG_LIBRARIES = [
-  "libavformat",
-  "libavcodec",
-  "libavutil",
-  "libswscale",
-  "libswresample",
-] as const;
+/** FFmpeg libraries named in `retrovue_playout_build_info` (label `lib<name>`). */
+export const FFMPEG_LIBRARIES = ["avformat", "avcodec", "avutil", "swscale", "swresample"] as const;
 /** One of {@link FFMPEG_LIBRARIES}. */
 export type FfmpegLibrary = typeof FFMPEG_LIBRARIES[number];
 
@@ -115,7 +109,10 @@ export interface BuildInfo {
   version: string;
   /** PLAYOUT_API_VERSION of the gRPC contract, e.g. "1.0.0". */
   apiVersion: string;
-  /** FFmpeg library versions as "major.minor.micro"; missing ones read "unknown". */
+  /**
+   * FFmpeg library versions as "major.minor.micro" (the shape of `ffmpegVersions()` in
+   * ffi/library.ts); missing ones read "unknown".
+   */
   ffmpeg: Partial<Record<FfmpegLibrary, string>>;
 }
 
@@ -309,7 +306,13 @@ export class PlayoutMetrics {
     const build = new Gauge({
       name: "retrovue_playout_build_info",
       help: "Versions of the engine, its gRPC contract, Deno and the FFmpeg libraries (value 1).",
-      labelNames: ["version", "api_version", "deno_version", "v8_version", ...FFMPEG_LIBRARIES],
+      labelNames: [
+        "version",
+        "api_version",
+        "deno_version",
+        "v8_version",
+        ...FFMPEG_LIBRARIES.map((lib) => `lib${lib}`),
+      ],
       registers,
     });
     const b = opts.buildInfo;
@@ -318,7 +321,9 @@ export class PlayoutMetrics {
       api_version: b.apiVersion,
       deno_version: Deno.version.deno,
       v8_version: Deno.version.v8,
-      ...Object.fromEntries(FFMPEG_LIBRARIES.map((lib) => [lib, b.ffmpeg[lib] ?? "unknown"])),
+      ...Object.fromEntries(
+        FFMPEG_LIBRARIES.map((lib) => [`lib${lib}`, b.ffmpeg[lib] ?? "unknown"]),
+      ),
     }, 1);
 
     this.#state = gauge(
