@@ -236,8 +236,13 @@ Deno.test("channel_state reads 2 once ready and 0 after stop, one series per cha
     );
 
     ch.info.state = "error";
+    ch.info.startedAtMs = Date.now() - 10_000;
     f = parsePromText(await m.scrape());
     assert.deepEqual(sampleValue(f, "retrovue_playout_channel_state", { channel: "7" }), 3);
+    assert.deepEqual(
+      sampleValue(f, "retrovue_playout_channel_uptime_seconds", { channel: "7" }),
+      0,
+    );
   });
 });
 

@@ -338,7 +338,7 @@ export class PlayoutMetrics {
     );
     this.#uptime = gauge(
       "retrovue_playout_channel_uptime_seconds",
-      "Seconds since the channel started; 0 while stopped.",
+      "Seconds since the channel's pipeline started; 0 while stopped or in error.",
       channel,
     );
     this.#bufferDepth = gauge(
@@ -439,7 +439,8 @@ export class PlayoutMetrics {
       const labels = { channel };
       this.#state.set({ channel, state: info.state }, STATE_VALUE[info.state]);
       this.#info.set({ channel, name: info.name, mode: info.mode }, 1);
-      const running = info.state !== "stopped" && info.startedAtMs !== undefined;
+      const running = (info.state === "ready" || info.state === "buffering") &&
+        info.startedAtMs !== undefined;
       this.#uptime.set(labels, running ? Math.max(0, (nowMs - info.startedAtMs!) / 1000) : 0);
 
       const stats = this.#surface.stats(info.id);
