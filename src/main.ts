@@ -99,7 +99,9 @@ function describeVersions(versions: unknown): string[] {
     return [`${name} ${typeof version === "object" ? JSON.stringify(version) : version}`];
   }
   return Object.entries(record).map(([name, v]) =>
-    `${name} ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`
+    `${name.startsWith("lib") ? name : `lib${name}`} ${
+      typeof v === "object" && v !== null ? JSON.stringify(v) : v
+    }`
   );
 }
 
@@ -161,53 +163,75 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
     pid: Deno.pid,
   });
 
+  // Signals are handled from here on: a stop during startup waits for the start to finish.
+  const lifecycle = new Lifecycle(config, { file, overrides }, log);
   let handle: PlayoutHandle;
   try {
     handle = await startPlayout(config, log);
   } catch (e) {
     log.error("startup_failed", { error: e });
+    lifecycle.dispose();
     return 1;
   }
+  lifecycle.started(handle);
   for (const url of handle.urls) log.info("egress_url", { url });
   log.info("ready", {
     grpc_unix: config.grpc.unix_socket,
     grpc_tcp: config.grpc.tcp,
     urls: handle.urls,
   });
-  return await new Lifecycle(handle, config, { file, overrides }, log).exitCode;
+  return await lifecycle.exitCode;
 }
 
-/** Signal handling of a running engine. */
+/** Origin of the running configuration, for SIGHUP. */
+interface ConfigOrigin {
+  file: string | undefined;
+  overrides: CliOverrides;
+}
+
+/** Signal handling of a running engine: SIGTERM/SIGINT stop it, SIGHUP reloads. */
 class Lifecycle {
   /** Resolves with the exit code once a stop signal was handled. */
   readonly exitCode: Promise<number>;
   #resolveExit!: (code: number) => void;
-  #handle: PlayoutHandle;
+  #handle: Promise<PlayoutHandle>;
+  #resolveHandle!: (handle: PlayoutHandle) => void;
   #config: PlayoutConfig;
-  #origin: { file: string | undefined; overrides: CliOverrides };
+  /** Every unix socket path of every configuration applied, for cleanup. */
+  #socketPaths = new Set<string>();
+  #origin: ConfigOrigin;
   #log: Logger;
   #reloads: Promise<void> = Promise.resolve();
   #stopping = false;
   #stage = "";
   #listeners: [Deno.Signal, () => void][] = [];
 
-  constructor(
-    handle: PlayoutHandle,
-    config: PlayoutConfig,
-    origin: { file: string | undefined; overrides: CliOverrides },
-    log: Logger,
-  ) {
-    this.#handle = handle;
+  constructor(config: PlayoutConfig, origin: ConfigOrigin, log: Logger) {
     this.#config = config;
     this.#origin = origin;
     this.#log = log;
+    for (const path of socketPaths(config)) this.#socketPaths.add(path);
     this.exitCode = new Promise((resolve) => this.#resolveExit = resolve);
+    this.#handle = new Promise((resolve) => this.#resolveHandle = resolve);
     this.#on("SIGTERM", () => this.#stop("SIGTERM"));
     this.#on("SIGINT", () => this.#stop("SIGINT"));
     this.#on("SIGHUP", () => {
       if (this.#stopping) return;
-      this.#reloads = this.#reloads.then(() => this.#reload());
+      this.#reloads = this.#reloads
+        .then(() => this.#reload())
+        .catch((e) => this.#log.error("config_reload_failed", { config: origin.file, error: e }));
     });
+  }
+
+  /** The engine is running. */
+  started(handle: PlayoutHandle): void {
+    this.#resolveHandle(handle);
+  }
+
+  /** Removes the signal listeners (startup failed). */
+  dispose(): void {
+    for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
+    this.#listeners = [];
   }
 
   #on(signal: Deno.Signal, handler: () => void): void {
@@ -234,14 +258,15 @@ class Lifecycle {
       });
       return;
     }
-    try {
-      const { changedChannels } = await this.#handle.reload(next);
-      this.#config = next;
-      log.setLevel(next.log.level);
-      log.info("config_reloaded", { config: file, changed_channels: changedChannels });
-    } catch (e) {
-      log.error("config_reload_failed", { config: file, error: e });
+    const handle = await this.#handle;
+    const { changedChannels } = await handle.reload(next);
+    for (const path of socketPaths(next)) this.#socketPaths.add(path);
+    if (next.log.format !== this.#config.log.format) {
+      log.warn("config_reload_partial", { setting: "log.format", reason: "needs a restart" });
     }
+    this.#config = next;
+    log.setLevel(next.log.level);
+    log.info("config_reloaded", { config: file, changed_channels: changedChannels });
   }
 
   async #stop(signal: Deno.Signal): Promise<void> {
@@ -258,23 +283,26 @@ class Lifecycle {
         stage: this.#stage,
         waited_ms: Math.round(performance.now() - started),
       });
+      removeSocketFilesNow(this.#socketPaths, log);
       Deno.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
 
     let code = 0;
     try {
+      this.#stage = "waiting for the engine to finish starting";
+      const handle = await this.#handle;
       this.#stage = "finishing a config reload";
       await this.#reloads;
       this.#stage = "stopping the engine (channels, listeners)";
-      await this.#handle.stop();
+      await handle.stop();
     } catch (e) {
       log.error("shutdown_failed", { stage: this.#stage, error: e });
       code = 1;
     }
     this.#stage = "removing socket files";
-    await removeSocketFiles(this.#config, log);
+    await removeSocketFiles(this.#socketPaths, log);
     clearTimeout(deadline);
-    for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
+    this.dispose();
     log.info("stopped", {
       signal,
       exit_code: code,
@@ -284,16 +312,34 @@ class Lifecycle {
   }
 }
 
-/** Removes unix socket files of `config` that are still there after the engine stopped. */
-async function removeSocketFiles(config: PlayoutConfig, log: Logger): Promise<void> {
-  const paths = [
+/** Unix socket paths a configuration makes the engine listen on. */
+function socketPaths(config: PlayoutConfig): string[] {
+  return [
     config.grpc.unix_socket,
     ...config.channels.map((c) => c.frame_sink.enabled ? c.frame_sink.unix : undefined),
   ].filter((p): p is string => p !== undefined);
+}
+
+/** Removes unix socket files that are still there after the engine stopped. */
+async function removeSocketFiles(paths: Iterable<string>, log: Logger): Promise<void> {
   for (const path of paths) {
     try {
       if (!(await Deno.lstat(path)).isSocket) continue;
       await Deno.remove(path);
+      log.info("socket_removed", { path });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      log.warn("socket_remove_failed", { path, error: e });
+    }
+  }
+}
+
+/** Synchronous {@link removeSocketFiles} for the hard deadline, which exits right after. */
+function removeSocketFilesNow(paths: Iterable<string>, log: Logger): void {
+  for (const path of paths) {
+    try {
+      if (!Deno.lstatSync(path).isSocket) continue;
+      Deno.removeSync(path);
       log.info("socket_removed", { path });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) continue;
