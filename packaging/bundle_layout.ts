@@ -1,0 +1,97 @@
+/**
+ * The runtime+bundle layout, used where `deno compile` cannot get denort: the pinned Deno
+ * runtime (the one running this build), the program as one `deno bundle --platform=deno`
+ * file plus one bundle per worker module, and a launcher script with the compiled
+ * executable's permissions. Gives the same `bin/retrovue_playout` command as the compiled
+ * layout.
+ *
+ * ```
+ * <prefix>/bin/retrovue_playout        launcher (sh)
+ * <prefix>/lib/deno                    Deno runtime
+ * <prefix>/lib/retrovue_playout.js     the program
+ * <prefix>/lib/workers/<name>.js       worker modules
+ * ```
+ *
+ * @module
+ */
+
+import { runCommand } from "./command.ts";
+import { renderLauncher } from "./launcher.ts";
+import { COMMAND_NAME, REPO_ROOT } from "./package_metadata.ts";
+import { RUNTIME_PERMISSION_FLAGS } from "./permissions.ts";
+import { findWorkerEntries, rewriteWorkerUrls, workerBundleNames } from "./worker_entries.ts";
+
+/** Options of {@linkcode buildBundleLayout}. */
+export interface BundleLayoutOptions {
+  /** The program's entry module. */
+  entry: string;
+  /** The install prefix inside the staging tree (e.g. `<stage>/opt/retrovue-playout`). */
+  prefix: string;
+  /** The Deno runtime to ship (default: the one running this build). */
+  runtime?: string;
+}
+
+/** What went into the layout. */
+export interface BundleLayout {
+  /** The launcher, `<prefix>/bin/retrovue_playout`. */
+  command: string;
+  /** The shipped runtime's path in the layout. */
+  runtime: string;
+  /** The program bundle. */
+  bundle: string;
+  /** Worker bundles. */
+  workers: string[];
+}
+
+/** Builds the layout under `opts.prefix`. */
+export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<BundleLayout> {
+  const lib = `${opts.prefix}/lib`;
+  const bin = `${opts.prefix}/bin`;
+  await Deno.mkdir(`${lib}/workers`, { recursive: true });
+  await Deno.mkdir(bin, { recursive: true });
+
+  const bundle = `${lib}/${COMMAND_NAME}.js`;
+  await bundleModule(opts.entry, bundle);
+  const entries = await findWorkerEntries(opts.entry);
+  const names = workerBundleNames(entries);
+  const bundleOf = (entryFile: string) => `${lib}/workers/${names.get(entryFile)}`;
+  const workers: string[] = [];
+  for (const entryFile of names.keys()) {
+    await bundleModule(entryFile, bundleOf(entryFile));
+    workers.push(bundleOf(entryFile));
+  }
+  for (const file of [bundle, ...workers]) {
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(file, rewriteWorkerUrls(text, file, entries, bundleOf));
+  }
+  if (workers.length === 0) await Deno.remove(`${lib}/workers`);
+
+  const runtime = `${lib}/deno`;
+  await Deno.copyFile(opts.runtime ?? Deno.execPath(), runtime);
+  await Deno.chmod(runtime, 0o755);
+
+  const command = `${bin}/${COMMAND_NAME}`;
+  await Deno.writeTextFile(
+    command,
+    renderLauncher({
+      runtime: "../lib/deno",
+      bundle: `../lib/${COMMAND_NAME}.js`,
+      permissionFlags: RUNTIME_PERMISSION_FLAGS,
+    }),
+  );
+  await Deno.chmod(command, 0o755);
+  return { command, runtime, bundle, workers };
+}
+
+async function bundleModule(entry: string, output: string): Promise<void> {
+  await runCommand([
+    Deno.execPath(),
+    "bundle",
+    "--frozen",
+    "--platform=deno",
+    "--output",
+    output,
+    entry,
+  ], { cwd: REPO_ROOT, timeoutMs: 120_000 });
+  await Deno.chmod(output, 0o644);
+}
