@@ -1,0 +1,173 @@
+/**
+ * The engine's gRPC server: `retrovue.playout.PlayoutControl`, `grpc.health.v1.Health` and
+ * server reflection (v1alpha and v1), on a Unix socket and/or TCP addresses.
+ *
+ * ```ts
+ * const server = await startGrpcServer({
+ *   surface,
+ *   listen: { unix: { path: "/var/run/retrovue/playout.sock", mode: 0o660 },
+ *             tcp: ["127.0.0.1:50051"] },
+ *   log,
+ * });
+ * // ...
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { ControlSurface } from "../engine/control_surface.ts";
+import type { Logger } from "../observability/log.ts";
+import { HealthService } from "./health_service.ts";
+import {
+  HEALTH_SERVICE_NAME,
+  loadPlayoutProto,
+  PLAYOUT_SERVICE_NAME,
+  REFLECTION_SERVICE_NAMES,
+  serviceDefinition,
+} from "./playout_proto.ts";
+import { PlayoutService } from "./playout_service.ts";
+import { ReflectionService } from "./reflection_service.ts";
+import { prepareUnixSocketPath, removeSocketFile } from "./unix_socket_path.ts";
+
+/** Default Unix socket path. */
+export const DEFAULT_SOCKET_PATH = "/var/run/retrovue/playout.sock";
+/** Default Unix socket file mode. */
+export const DEFAULT_SOCKET_MODE = 0o660;
+/** Default largest message accepted or sent, bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** How long `close()` lets calls finish before cutting them, ms. */
+export const SHUTDOWN_GRACE_MS = 2000;
+
+/** Where the server listens. At least one of `unix` and `tcp` must be given. */
+export interface GrpcListenOptions {
+  /** A Unix socket; `mode` defaults to 0660. */
+  unix?: { path: string; mode?: number };
+  /** TCP addresses as `host:port` (e.g. `127.0.0.1:50051`; port 0 picks a free port). */
+  tcp?: string[];
+}
+
+/** Options of {@link startGrpcServer}. */
+export interface GrpcServerOptions {
+  surface: ControlSurface;
+  listen: GrpcListenOptions;
+  log: Logger;
+  /** Returned by GetVersion; defaults to the proto's `PLAYOUT_API_VERSION`. */
+  apiVersion?: string;
+  /** Largest message accepted or sent, bytes; defaults to 16 MiB. */
+  maxMessageBytes?: number;
+}
+
+/** A running server. */
+export interface GrpcServerHandle {
+  /** Bound addresses: `unix:/path` and `host:port` (with the actual port). */
+  addresses: string[];
+  /** Ends open streams, shuts the server down and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Binding an address failed. */
+export class GrpcBindError extends Error {
+  override name = "GrpcBindError";
+  constructor(readonly address: string, cause: unknown) {
+    super(`cannot listen on ${address}: ${(cause as Error)?.message ?? cause}`, { cause });
+  }
+}
+
+/** No address to listen on was given. */
+export class GrpcNoListenAddressError extends Error {
+  override name = "GrpcNoListenAddressError";
+  constructor(readonly listen: GrpcListenOptions) {
+    super("the gRPC server needs a Unix socket path or a TCP address");
+  }
+}
+
+/** Starts the gRPC server and resolves once every address is bound. */
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { surface, listen } = opts;
+  const log = opts.log.child({ component: "grpc" });
+  const tcp = listen.tcp ?? [];
+  if (listen.unix === undefined && tcp.length === 0) throw new GrpcNoListenAddressError(listen);
+
+  const proto = loadPlayoutProto();
+  const maxBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": maxBytes,
+    "grpc.max_send_message_length": maxBytes,
+  });
+  const playout = new PlayoutService({
+    surface,
+    log,
+    apiVersion: opts.apiVersion ?? proto.apiVersion,
+  });
+  const health = new HealthService({ surface, log });
+  const services = [PLAYOUT_SERVICE_NAME, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES];
+  const reflection = new ReflectionService({ proto, services, log });
+  server.addService(serviceDefinition(proto, PLAYOUT_SERVICE_NAME), playout.implementation());
+  server.addService(serviceDefinition(proto, HEALTH_SERVICE_NAME), health.implementation());
+  for (const name of REFLECTION_SERVICE_NAMES) {
+    server.addService(serviceDefinition(proto, name), reflection.implementation());
+  }
+
+  const addresses: string[] = [];
+  let socketPath: string | undefined;
+  const shutdown = async () => {
+    playout.close();
+    health.close();
+    reflection.close();
+    await shutdownServer(server);
+    if (socketPath !== undefined) await removeSocketFile(socketPath);
+  };
+
+  try {
+    if (listen.unix !== undefined) {
+      const { path } = listen.unix;
+      const state = await prepareUnixSocketPath(path);
+      if (state === "stale_removed") log.warn("grpc_stale_socket_removed", { path });
+      await bind(server, `unix:${path}`);
+      socketPath = path;
+      await Deno.chmod(path, listen.unix.mode ?? DEFAULT_SOCKET_MODE);
+      addresses.push(`unix:${path}`);
+    }
+    for (const address of tcp) {
+      const port = await bind(server, address);
+      addresses.push(address.replace(/:\d+$/, `:${port}`));
+    }
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  log.info("grpc_listening", { addresses, api_version: opts.apiVersion ?? proto.apiVersion });
+
+  let closed: Promise<void> | undefined;
+  return {
+    addresses,
+    close: () => {
+      closed ??= shutdown().then(() => log.info("grpc_closed", { addresses }));
+      return closed;
+    },
+  };
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new GrpcBindError(address, err));
+      else resolve(port);
+    });
+  });
+}
+
+function shutdownServer(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,608 @@
+/**
+ * `retrovue.playout.PlayoutControl`: the twelve RPCs of the wire contract mapped onto the
+ * engine's {@link ControlSurface}.
+ *
+ * Every request is validated (see `wire_requests.ts`) before it reaches the engine. Refusals
+ * are answered with gRPC status OK, `success=false`, the typed code where the response has one
+ * and a message naming the offending field or state; the only non-OK statuses are
+ * SubscribeBlockEvents without a session (NOT_FOUND) or with a malformed channel id
+ * (INVALID_ARGUMENT).
+ *
+ * Idempotency (spec): a repeated StartChannel of a running channel, StopChannel of a stopped
+ * one, DetachStream when not attached and StopBlockPlanSession without a session succeed.
+ *
+ * Engine state the service reads through {@link ControlSurface.get} to keep the spec's order
+ * of checks (state before structure): `mode === "block"` means a block session is active,
+ * `mode === "segment"` that the channel was started by StartChannel, and `attached` that a
+ * stream is attached.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import {
+  ControlError,
+  type ControlErrorCode,
+  type ControlSurface,
+} from "../engine/control_surface.ts";
+import type { BlockEvent, BlockPlan } from "../engine/plan.ts";
+import type { ProgramFormat } from "../engine/program_format.ts";
+import type { Logger } from "../observability/log.ts";
+import { parsePlanHandle, PlanHandleError } from "./plan_handle.ts";
+import { parseProgramFormatJson, ProgramFormatJsonError } from "./program_format_json.ts";
+import {
+  blockPlanResultCodeFor,
+  type BlockPlanResultCodeName,
+  resultCodeFor,
+} from "./result_codes.ts";
+import {
+  parseAttachStream,
+  parseBlockPlan,
+  parseChannelId,
+  parseDetachStream,
+  parseLoadPreview,
+  parseStartBlockSession,
+  parseStartChannel,
+  parseStopBlockSession,
+  parseSwitchToLive,
+  parseUpdatePlan,
+  rawBlockTimes,
+  wireTransport,
+  WireValidationError,
+} from "./wire_requests.ts";
+
+/** Shortest lead time of a SwitchToLive with a target boundary, ms. */
+export const MIN_SWITCH_LEAD_MS = 5000;
+/** Longest lead time of a SwitchToLive (the call waits for the switch), ms. */
+export const MAX_SWITCH_LEAD_MS = 24 * 3600 * 1000;
+
+/** Options of {@link PlayoutService}. */
+export interface PlayoutServiceOptions {
+  surface: ControlSurface;
+  log: Logger;
+  /** String returned by GetVersion. */
+  apiVersion: string;
+  /** Wall clock, ms since the epoch (for the SwitchToLive lead time); `Date.now` by default. */
+  now?: () => number;
+}
+
+type Wire = Record<string, unknown>;
+
+/** A refusal, as the service reports it. */
+interface Refusal {
+  code: ControlErrorCode;
+  message: string;
+}
+
+/** The PlayoutControl implementation. */
+export class PlayoutService {
+  #surface: ControlSurface;
+  #log: Logger;
+  #apiVersion: string;
+  #now: () => number;
+  #streams = new Set<() => void>();
+
+  constructor(opts: PlayoutServiceOptions) {
+    this.#surface = opts.surface;
+    this.#log = opts.log;
+    this.#apiVersion = opts.apiVersion;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Handlers for `Server.addService`. */
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      StartChannel: this.#unary("StartChannel", (r) => this.startChannel(r)),
+      UpdatePlan: this.#unary("UpdatePlan", (r) => this.updatePlan(r)),
+      StopChannel: this.#unary("StopChannel", (r) => this.stopChannel(r)),
+      GetVersion: this.#unary("GetVersion", () => Promise.resolve({ version: this.#apiVersion })),
+      LoadPreview: this.#unary("LoadPreview", (r) => this.loadPreview(r)),
+      SwitchToLive: this.#unary("SwitchToLive", (r) => this.switchToLive(r)),
+      AttachStream: this.#unary("AttachStream", (r) => this.attachStream(r)),
+      DetachStream: this.#unary("DetachStream", (r) => this.detachStream(r)),
+      StartBlockPlanSession: this.#unary(
+        "StartBlockPlanSession",
+        (r) => this.startBlockPlanSession(r),
+      ),
+      FeedBlockPlan: this.#unary("FeedBlockPlan", (r) => this.feedBlockPlan(r)),
+      StopBlockPlanSession: this.#unary(
+        "StopBlockPlanSession",
+        (r) => this.stopBlockPlanSession(r),
+      ),
+      SubscribeBlockEvents: (call: grpc.ServerWritableStream<Wire, Wire>) =>
+        this.#subscribeBlockEvents(call),
+    };
+  }
+
+  /** Ends every open SubscribeBlockEvents stream (server shutdown). */
+  close(): void {
+    for (const end of [...this.#streams]) end();
+  }
+
+  // ---- segment mode ----------------------------------------------------------------------
+
+  /** StartChannel. */
+  async startChannel(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseStartChannel(req);
+      id = args.channelId;
+      const format = this.#programFormat(args.programFormatJson);
+      await parsePlanHandle(args.planHandle);
+      try {
+        await this.#surface.startChannel(id, args.planHandle, format);
+      } catch (err) {
+        if (
+          err instanceof ControlError && err.code === "ALREADY_ACTIVE" &&
+          this.#surface.get(id)?.mode === "segment"
+        ) {
+          return this.#ok("StartChannel", id, { message: `channel ${id} is already running` });
+        }
+        throw err;
+      }
+      return this.#ok("StartChannel", id, { message: "" });
+    } catch (err) {
+      const r = this.#refusal("StartChannel", id, err, "PROTOCOL_VIOLATION");
+      return { success: false, message: `${r.code}: ${r.message}` };
+    }
+  }
+
+  /** UpdatePlan. */
+  async updatePlan(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseUpdatePlan(req);
+      id = args.channelId;
+      await parsePlanHandle(args.planHandle);
+      await this.#surface.updatePlan(id, args.planHandle);
+      return this.#ok("UpdatePlan", id, { message: "" });
+    } catch (err) {
+      const r = this.#refusal("UpdatePlan", id, err, "PROTOCOL_VIOLATION");
+      return { success: false, message: `${r.code}: ${r.message}` };
+    }
+  }
+
+  /** StopChannel; succeeds for a channel that is not running. */
+  async stopChannel(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      id = parseChannelId(req);
+      try {
+        await this.#surface.stopChannel(id);
+      } catch (err) {
+        if (err instanceof ControlError && err.code === "NOT_FOUND") {
+          return this.#ok("StopChannel", id, { message: `channel ${id} is not running` });
+        }
+        throw err;
+      }
+      return this.#ok("StopChannel", id, { message: "" });
+    } catch (err) {
+      const r = this.#refusal("StopChannel", id, err, "PROTOCOL_VIOLATION");
+      return { success: false, message: `${r.code}: ${r.message}` };
+    }
+  }
+
+  /** LoadPreview. */
+  async loadPreview(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseLoadPreview(req);
+      id = args.channelId;
+      this.#requireSegmentChannel(id);
+      await this.#surface.loadPreview(id, args.item);
+      return this.#ok("LoadPreview", id, {
+        message: "",
+        shadow_decode_started: true,
+        result_code: "RESULT_CODE_OK",
+      });
+    } catch (err) {
+      const r = this.#refusal("LoadPreview", id, err, "PROTOCOL_VIOLATION");
+      return {
+        success: false,
+        message: r.message,
+        shadow_decode_started: false,
+        result_code: resultCodeFor(r.code),
+      };
+    }
+  }
+
+  /** SwitchToLive; resolves once the switch happened. */
+  async switchToLive(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseSwitchToLive(req);
+      id = args.channelId;
+      if (args.targetBoundaryTimeMs !== 0) {
+        const from = args.issuedAtTimeMs !== 0 ? args.issuedAtTimeMs : this.#now();
+        const lead = args.targetBoundaryTimeMs - from;
+        const basis = args.issuedAtTimeMs !== 0 ? "issued_at_time_ms" : "now";
+        if (lead < MIN_SWITCH_LEAD_MS) {
+          const reason = `lead time ${lead} ms (target_boundary_time_ms - ${basis}) is under ` +
+            `${MIN_SWITCH_LEAD_MS} ms`;
+          return this.#violation(id, reason);
+        }
+        if (lead > MAX_SWITCH_LEAD_MS) {
+          const reason = `lead time ${lead} ms (target_boundary_time_ms - ${basis}) is over ` +
+            `${MAX_SWITCH_LEAD_MS} ms`;
+          return this.#violation(id, reason);
+        }
+      }
+      this.#requireSegmentChannel(id);
+      const result = await this.#surface.switchToLive(id, args.targetBoundaryTimeMs);
+      return this.#ok("SwitchToLive", id, {
+        message: "",
+        pts_contiguous: result.ptsContiguous,
+        live_start_pts: Math.max(0, Math.floor(result.livePts90k)),
+        result_code: "RESULT_CODE_OK",
+        switch_completion_time_ms: Math.round(result.completionUtcMs),
+        violation_reason: "",
+      });
+    } catch (err) {
+      const r = this.#refusal("SwitchToLive", id, err, "PROTOCOL_VIOLATION");
+      const code = resultCodeFor(r.code);
+      return {
+        success: false,
+        message: r.message,
+        pts_contiguous: false,
+        live_start_pts: 0,
+        result_code: code,
+        switch_completion_time_ms: 0,
+        violation_reason: code === "RESULT_CODE_PROTOCOL_VIOLATION" ? r.message : "",
+      };
+    }
+  }
+
+  #violation(id: number, reason: string): Wire {
+    this.#log.warn("grpc_refused", {
+      rpc: "SwitchToLive",
+      channel: id,
+      code: "PROTOCOL_VIOLATION",
+      reason,
+    });
+    return {
+      success: false,
+      message: `PROTOCOL_VIOLATION: ${reason}`,
+      pts_contiguous: false,
+      live_start_pts: 0,
+      result_code: "RESULT_CODE_PROTOCOL_VIOLATION",
+      switch_completion_time_ms: 0,
+      violation_reason: reason,
+    };
+  }
+
+  /** LoadPreview / SwitchToLive need a channel started by StartChannel. */
+  #requireSegmentChannel(id: number): void {
+    const info = this.#surface.get(id);
+    if (info === undefined || info.mode !== "segment") {
+      throw new ControlError(
+        "NOT_READY",
+        `channel ${id} is not started in segment mode (call StartChannel first)`,
+        id,
+      );
+    }
+  }
+
+  // ---- attached stream -------------------------------------------------------------------
+
+  /** AttachStream. */
+  async attachStream(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseAttachStream(req);
+      id = args.channelId;
+      const current = this.#surface.get(id)?.attached;
+      if (current !== undefined && !args.replaceExisting) {
+        throw new ControlError(
+          "REJECTED_BUSY",
+          `channel ${id} is already attached to ${current.transport}:${current.endpoint}; ` +
+            "set replace_existing to replace it",
+          current,
+        );
+      }
+      await this.#surface.attachStream(id, args.transport, args.endpoint, args.replaceExisting);
+      const attached = this.#surface.get(id)?.attached ??
+        { transport: args.transport, endpoint: args.endpoint };
+      return this.#ok("AttachStream", id, {
+        message: "",
+        negotiated_transport: wireTransport(attached.transport),
+        negotiated_endpoint: attached.endpoint,
+      });
+    } catch (err) {
+      const r = this.#refusal("AttachStream", id, err, "PROTOCOL_VIOLATION");
+      return {
+        success: false,
+        message: `${r.code}: ${r.message}`,
+        negotiated_transport: "STREAM_TRANSPORT_UNSPECIFIED",
+        negotiated_endpoint: "",
+      };
+    }
+  }
+
+  /** DetachStream; succeeds when not attached. */
+  async detachStream(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseDetachStream(req);
+      id = args.channelId;
+      try {
+        await this.#surface.detachStream(id, args.force);
+      } catch (err) {
+        if (
+          err instanceof ControlError &&
+          (err.code === "STREAM_NOT_ATTACHED" || err.code === "NOT_FOUND")
+        ) {
+          return this.#ok("DetachStream", id, { message: `channel ${id} was not attached` });
+        }
+        throw err;
+      }
+      return this.#ok("DetachStream", id, { message: "" });
+    } catch (err) {
+      const r = this.#refusal("DetachStream", id, err, "PROTOCOL_VIOLATION");
+      return { success: false, message: `${r.code}: ${r.message}` };
+    }
+  }
+
+  // ---- block mode ------------------------------------------------------------------------
+
+  /**
+   * StartBlockPlanSession. Checks in the spec's order: session active → ALREADY_ACTIVE; no
+   * stream attached → STREAM_NOT_ATTACHED; block_a.end != block_b.start → NOT_CONTIGUOUS;
+   * malformed blocks (or session fields) → INVALID_BLOCK.
+   */
+  async startBlockPlanSession(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      id = parseChannelId(req);
+      const info = this.#surface.get(id);
+      if (info?.mode === "block") {
+        throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
+      }
+      if (info?.attached === undefined) {
+        throw new ControlError(
+          "STREAM_NOT_ATTACHED",
+          `channel ${id} has no attached stream (call AttachStream first)`,
+          id,
+        );
+      }
+      const a = rawBlockTimes(req.block_a);
+      const b = rawBlockTimes(req.block_b);
+      if (a !== undefined && b !== undefined && a.endUtcMs !== b.startUtcMs) {
+        throw new ControlError(
+          "NOT_CONTIGUOUS",
+          `block_a.end_utc_ms (${a.endUtcMs}) != block_b.start_utc_ms (${b.startUtcMs})`,
+          { blockAEnd: a.endUtcMs, blockBStart: b.startUtcMs },
+        );
+      }
+      const args = parseStartBlockSession(req);
+      const blockA = parseBlockPlan(req.block_a, "block_a", id);
+      const blockB = parseBlockPlan(req.block_b, "block_b", id);
+      const format = this.#programFormat(args.programFormatJson);
+      let join = args.joinUtcMs;
+      if (join === 0) join = blockA.startUtcMs;
+      if (join < blockA.startUtcMs || join >= blockB.endUtcMs) {
+        throw new WireValidationError(
+          "join_utc_ms",
+          join,
+          `join_utc_ms ${join} is outside the blocks (${blockA.startUtcMs}..${blockB.endUtcMs})`,
+        );
+      }
+      if (args.evidenceEndpoint !== "" || args.channelIdStr !== "") {
+        this.#log.debug("grpc_block_session_extras", {
+          channel: id,
+          evidence_endpoint: args.evidenceEndpoint,
+          channel_id_str: args.channelIdStr,
+        });
+      }
+      await this.#surface.startBlockSession(id, [blockA, blockB], join, format, args.maxQueueDepth);
+      return this.#ok("StartBlockPlanSession", id, {
+        message: "",
+        result_code: "BLOCKPLAN_RESULT_OK",
+      });
+    } catch (err) {
+      const r = this.#refusal("StartBlockPlanSession", id, err, "INVALID_BLOCK");
+      return { success: false, message: r.message, result_code: blockPlanResultCodeFor(r.code) };
+    }
+  }
+
+  /** FeedBlockPlan. */
+  async feedBlockPlan(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      id = parseChannelId(req);
+      if (this.#surface.get(id)?.mode !== "block") {
+        throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
+      }
+      const block: BlockPlan = parseBlockPlan(req.block, "block", id);
+      await this.#surface.feedBlock(id, block);
+      return this.#ok("FeedBlockPlan", id, {
+        message: "",
+        result_code: "BLOCKPLAN_RESULT_OK",
+        queue_full: false,
+      });
+    } catch (err) {
+      const r = this.#refusal("FeedBlockPlan", id, err, "INVALID_BLOCK");
+      const code: BlockPlanResultCodeName = blockPlanResultCodeFor(r.code);
+      return {
+        success: false,
+        message: r.message,
+        result_code: code,
+        queue_full: code === "BLOCKPLAN_RESULT_QUEUE_FULL",
+      };
+    }
+  }
+
+  /** StopBlockPlanSession; succeeds without a session. */
+  async stopBlockPlanSession(req: Wire): Promise<Wire> {
+    let id = 0;
+    try {
+      const args = parseStopBlockSession(req);
+      id = args.channelId;
+      try {
+        const result = await this.#surface.stopBlockSession(id, args.reason);
+        return this.#ok("StopBlockPlanSession", id, {
+          message: "",
+          final_ct_ms: Math.round(result.finalCtMs),
+          blocks_executed: result.blocksExecuted,
+        });
+      } catch (err) {
+        if (
+          err instanceof ControlError && (err.code === "NO_SESSION" || err.code === "NOT_FOUND")
+        ) {
+          return this.#ok("StopBlockPlanSession", id, {
+            message: `channel ${id} had no block session`,
+            final_ct_ms: 0,
+            blocks_executed: 0,
+          });
+        }
+        throw err;
+      }
+    } catch (err) {
+      const r = this.#refusal("StopBlockPlanSession", id, err, "PROTOCOL_VIOLATION");
+      return {
+        success: false,
+        message: `${r.code}: ${r.message}`,
+        final_ct_ms: 0,
+        blocks_executed: 0,
+      };
+    }
+  }
+
+  #subscribeBlockEvents(call: grpc.ServerWritableStream<Wire, Wire>): void {
+    let id: number;
+    try {
+      id = parseChannelId(call.request);
+    } catch (err) {
+      const r = this.#refusal("SubscribeBlockEvents", 0, err, "PROTOCOL_VIOLATION");
+      call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: r.message });
+      return;
+    }
+    let done = false;
+    let unsubscribe: (() => void) | undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.#streams.delete(finish);
+      unsubscribe?.();
+      if (!call.cancelled && !call.writableEnded) call.end();
+    };
+    const listener = (event: BlockEvent) => {
+      if (done) return;
+      call.write(wireBlockEvent(id, event));
+      if (event.kind === "session_ended") finish();
+    };
+    try {
+      unsubscribe = this.#surface.subscribeBlockEvents(id, listener);
+    } catch (err) {
+      if (err instanceof ControlError && (err.code === "NOT_FOUND" || err.code === "NO_SESSION")) {
+        done = true;
+        this.#log.info("grpc_refused", {
+          rpc: "SubscribeBlockEvents",
+          channel: id,
+          code: err.code,
+          reason: err.message,
+        });
+        call.emit("error", {
+          code: grpc.status.NOT_FOUND,
+          details: `channel ${id} has no block session: ${err.message}`,
+        });
+        return;
+      }
+      const r = this.#refusal("SubscribeBlockEvents", id, err, "FAILED");
+      done = true;
+      call.emit("error", { code: grpc.status.INTERNAL, details: r.message });
+      return;
+    }
+    if (done) {
+      // The session ended during subscribe (the listener saw session_ended synchronously).
+      unsubscribe();
+      return;
+    }
+    this.#streams.add(finish);
+    call.on("cancelled", finish);
+    this.#log.info("grpc_ok", { rpc: "SubscribeBlockEvents", channel: id });
+  }
+
+  // ---- shared ----------------------------------------------------------------------------
+
+  #programFormat(json: string | undefined): ProgramFormat | undefined {
+    return json === undefined ? undefined : parseProgramFormatJson(json);
+  }
+
+  #ok(rpc: string, id: number, fields: Wire): Wire {
+    this.#log.info("grpc_ok", { rpc, channel: id });
+    return { success: true, ...fields };
+  }
+
+  /**
+   * Classifies a failure: validation errors get `validationCode`, engine refusals keep their
+   * code, anything else is FAILED and logged as an error.
+   */
+  #refusal(rpc: string, id: number, err: unknown, validationCode: ControlErrorCode): Refusal {
+    let r: Refusal;
+    if (err instanceof ControlError) {
+      r = { code: err.code, message: err.message };
+    } else if (err instanceof WireValidationError || err instanceof PlanHandleError) {
+      r = { code: validationCode, message: err.message };
+    } else if (err instanceof ProgramFormatJsonError) {
+      const field = err.field === "" ? "program_format_json" : `program_format_json.${err.field}`;
+      const detail = err.field === "" ? err.message : err.message.slice(err.field.length + 1);
+      r = { code: validationCode, message: `${field} ${detail}` };
+    } else {
+      this.#log.error("grpc_engine_error", { rpc, channel: id, error: err });
+      return { code: "FAILED", message: `internal error: ${(err as Error)?.message ?? err}` };
+    }
+    this.#log.warn("grpc_refused", { rpc, channel: id, code: r.code, reason: r.message });
+    return r;
+  }
+
+  #unary(
+    rpc: string,
+    handler: (request: Wire) => Promise<Wire>,
+  ): grpc.handleUnaryCall<Wire, Wire> {
+    return (call, callback) => {
+      handler(call.request).then(
+        (response) => callback(null, response),
+        (err) => {
+          // Handlers answer every refusal themselves; reaching here is a bug in this module.
+          this.#log.error("grpc_handler_failed", { rpc, error: err });
+          callback({ code: grpc.status.INTERNAL, details: String((err as Error)?.message ?? err) });
+        },
+      );
+    };
+  }
+}
+
+/** The wire `BlockEvent` of an engine event. */
+export function wireBlockEvent(channelId: number, event: BlockEvent): Wire {
+  switch (event.kind) {
+    case "block_started":
+      return {
+        channel_id: channelId,
+        block_started: {
+          block_id: event.blockId,
+          block_start_utc_ms: event.blockStartUtcMs,
+          block_end_utc_ms: event.blockEndUtcMs,
+        },
+      };
+    case "block_completed":
+      return {
+        channel_id: channelId,
+        block_completed: {
+          block_id: event.blockId,
+          block_start_utc_ms: event.blockStartUtcMs,
+          block_end_utc_ms: event.blockEndUtcMs,
+          final_ct_ms: Math.round(event.finalCtMs),
+          blocks_executed_total: event.blocksExecutedTotal,
+        },
+      };
+    case "session_ended":
+      return {
+        channel_id: channelId,
+        session_ended: {
+          reason: event.reason,
+          final_ct_ms: Math.round(event.finalCtMs),
+          blocks_executed_total: event.blocksExecutedTotal,
+        },
+      };
+  }
+}
