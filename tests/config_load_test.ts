@@ -11,6 +11,7 @@ import {
   loadConfigFile,
   parseConfigText,
   type PlayoutConfig,
+  toChannelSpec,
   toProgramFormat,
 } from "../src/config/mod.ts";
 
@@ -347,4 +348,35 @@ Deno.test("socket mode: octal string or integer; keyint default follows the fram
     'grpc.unix_socket_mode: expected permission bits like "0660" (a string) or 0o660, ' +
     'got "rw-rw----"',
   ]);
+});
+
+Deno.test("toChannelSpec gives the engine the channel's format, encoders and source", async () => {
+  const config = await parse(
+    '[[channels]]\nid = 9\nname = "Nine"\nformat = { frame_rate = "24000/1001" }\n' +
+      'video = { preset = "fast", bitrate_kbps = 2500 }\nsource = { type = "none" }\n',
+  );
+  assert.deepEqual(toChannelSpec(config.channels[0]), {
+    id: 9,
+    name: "Nine",
+    format: {
+      width: 1280,
+      height: 720,
+      frameRate: { num: 24000, den: 1001 },
+      sampleRate: 48000,
+      channels: 2,
+      aspectPolicy: "preserve",
+    },
+    video: {
+      codec: "libx264",
+      preset: "fast",
+      crf: undefined,
+      bitrateKbps: 2500,
+      keyintFrames: 48,
+    },
+    audio: { codec: "aac", bitrateKbps: 128 },
+    source: { kind: "none" },
+  });
+  assert.deepEqual(toChannelSpec(EMBEDDED_DEFAULT_CONFIG.channels[0]).source, {
+    kind: "test_pattern",
+  });
 });
