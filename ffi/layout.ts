@@ -36,6 +36,8 @@ export interface LayoutTable {
   readonly AVCodecContext: StructLayout;
   readonly AVFrame: StructLayout;
   readonly AVPacket: StructLayout;
+  readonly AVPixFmtDescriptor: StructLayout;
+  readonly AVComponentDescriptor: StructLayout;
 }
 
 /** Layout tables keyed by libavcodec major version. */
@@ -113,6 +115,16 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       color_range: 320,
       ch_layout: 448,
     },
+    AVPixFmtDescriptor: {
+      sizeof: 112,
+      name: 0,
+      nb_components: 8,
+      log2_chroma_w: 9,
+      log2_chroma_h: 10,
+      flags: 16,
+      comp: 24,
+    },
+    AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,
@@ -199,6 +211,16 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       color_range: 320,
       ch_layout: 448,
     },
+    AVPixFmtDescriptor: {
+      sizeof: 112,
+      name: 0,
+      nb_components: 8,
+      log2_chroma_w: 9,
+      log2_chroma_h: 10,
+      flags: 16,
+      comp: 24,
+    },
+    AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,
@@ -285,6 +307,16 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       color_range: 296,
       ch_layout: 408,
     },
+    AVPixFmtDescriptor: {
+      sizeof: 112,
+      name: 0,
+      nb_components: 8,
+      log2_chroma_w: 9,
+      log2_chroma_h: 10,
+      flags: 16,
+      comp: 24,
+    },
+    AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,

@@ -31,7 +31,9 @@ export const AV_TIME_BASE = 1_000_000;
 /** FFmpeg's message for an error code (`av_strerror`). */
 export function errorText(code: number): string {
   const buf = new Uint8Array(256);
-  if (ffmpeg().avutil.av_strerror(code, buf, BigInt(buf.length)) < 0) return `unknown error ${code}`;
+  if (ffmpeg().avutil.av_strerror(code, buf, BigInt(buf.length)) < 0) {
+    return `unknown error ${code}`;
+  }
   const end = buf.indexOf(0);
   return new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end));
 }
@@ -92,8 +94,8 @@ export class StructView {
     return v === AV_NOPTS_VALUE ? undefined : Number(v);
   }
   /** Reads an `int64_t` field as a bigint (AV_NOPTS_VALUE included). */
-  big(field: string): bigint {
-    return this.#view.getBigInt64(this.#offset(field), true);
+  big(field: string, extra = 0): bigint {
+    return this.#view.getBigInt64(this.#offset(field) + extra, true);
   }
   /** Writes an `int64_t` field; `undefined` writes `AV_NOPTS_VALUE`. */
   setI64(field: string, v: number | bigint | undefined): void {

@@ -99,9 +99,9 @@ export const SWSCALE_SYMBOLS = {
 /** libswresample: audio resampling, sample format and channel layout conversion. */
 export const SWRESAMPLE_SYMBOLS = {
   swresample_version: { parameters: [], result: "u32" },
-  swr_alloc_set_opts2: { parameters: [B, B, I, I, B, I, I, I, P], result: I },
+  swr_alloc_set_opts2: { parameters: [B, P, I, I, P, I, I, I, P], result: I },
   swr_init: { parameters: [P], result: I },
   swr_free: { parameters: [B], result: "void" },
-  swr_convert: { parameters: [P, B, I, B, I], result: I },
+  swr_convert: { parameters: [P, B, I, P, I], result: I },
   swr_get_out_samples: { parameters: [P, I], result: I },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -11,6 +11,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/frame.h>
+#include <libavutil/pixdesc.h>
 
 #define F(type, field) printf("%s.%s %zu\n", #type, #field, offsetof(type, field))
 #define S(type) printf("%s %zu\n", #type, sizeof(type))
@@ -88,6 +89,19 @@ int main(void) {
   F(AVFrame, best_effort_timestamp);
   F(AVFrame, color_range);
   F(AVFrame, ch_layout);
+
+  S(AVPixFmtDescriptor);
+  F(AVPixFmtDescriptor, name);
+  F(AVPixFmtDescriptor, nb_components);
+  F(AVPixFmtDescriptor, log2_chroma_w);
+  F(AVPixFmtDescriptor, log2_chroma_h);
+  F(AVPixFmtDescriptor, flags);
+  F(AVPixFmtDescriptor, comp);
+
+  S(AVComponentDescriptor);
+  F(AVComponentDescriptor, plane);
+  F(AVComponentDescriptor, step);
+  F(AVComponentDescriptor, offset);
 
   S(AVPacket);
   F(AVPacket, buf);

@@ -1,0 +1,36 @@
+/**
+ * The FFmpeg layer of retrovue-playout: FFmpeg 5.1/6.x/7.x loaded through `Deno.dlopen`, and
+ * synchronous wrappers that own their native memory (free with `close()`/`free()` or `using`).
+ * Nothing here hands a pointer to callers. Each thread loads the libraries on first use.
+ *
+ * ```ts
+ * using demuxer = Demuxer.open("movie.mp4");
+ * using decoder = Decoder.open(demuxer, demuxer.bestStream("video"));
+ * using scaler = new Scaler({ width: 1280, height: 720, policy: "preserve" });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  ALLOW_UNVERIFIED_ENV,
+  ffmpegRelease,
+  type FfmpegVersions,
+  ffmpegVersions,
+  LIBRARY_DIR_ENV,
+  setFfmpegLogLevel,
+} from "./library.ts";
+export { FfmpegArgumentError, FfmpegClosedError, FfmpegError, FfmpegLoadError } from "./errors.ts";
+export { Demuxer, type StreamInfo, type StreamKind } from "./demuxer.ts";
+export { Packet } from "./packet.ts";
+export { Decoder, type DecoderOptions } from "./decoder.ts";
+export type { DecodedFrame } from "./decoded_frame.ts";
+export {
+  pixelFormatName,
+  type Rect,
+  type ScaleGeometry,
+  scaleGeometry,
+  Scaler,
+  type ScalerTarget,
+} from "./scaler.ts";
+export { Resampler, type ResamplerTarget } from "./resampler.ts";
