@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
 import { Logger } from "../src/observability/log.ts";
+import { LOG_EVENTS } from "../src/observability/log_events.ts";
 import { FakeSurface, parsePromText, type PromFamily } from "./observability_fixtures.ts";
 
 const PACKAGING = new URL("../packaging/", import.meta.url);
@@ -182,5 +183,28 @@ Deno.test("every dashboard query is valid PromQL (checked by promtool)", async (
     assert.match(r.output, new RegExp(`SUCCESS: ${rules.length} rules found`));
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the monitoring README documents every exported metric with its type", async () => {
+  const families = await scrapeFamilies();
+  const readme = await Deno.readTextFile(new URL("prometheus/README.md", PACKAGING));
+  const documented = new Map(
+    [...readme.matchAll(/^\| `(retrovue_playout_[a-z_]+)` *\| ([a-z]+) *\|/gm)].map((m) => [
+      m[1],
+      m[2],
+    ]),
+  );
+  const exported = new Map(
+    [...families.values()]
+      .filter((f) => f.name.startsWith("retrovue_playout_"))
+      .map((f) => [f.name, f.type]),
+  );
+  assert.deepEqual(
+    [...documented].sort(),
+    [...exported].sort(),
+  );
+  for (const name of Object.values(LOG_EVENTS)) {
+    assert.ok(readme.includes(`\`${name}\``) || readme.includes(`"${name}"`), name);
   }
 });
