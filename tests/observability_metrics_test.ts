@@ -414,3 +414,33 @@ async function promtoolCheckMetrics(body: string): Promise<{ code: number; outpu
   const dec = new TextDecoder();
   return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
+
+Deno.test("background sampling errors are logged once per minute, then summarised", async () => {
+  const surface = new FakeSurface();
+  let calls = 0;
+  surface.list = () => {
+    calls++;
+    throw new Error("surface exploded");
+  };
+  const lines: string[] = [];
+  const m = createPlayoutMetrics({
+    surface,
+    buildInfo: BUILD,
+    log: new Logger({ write: (l) => lines.push(l) }),
+    sampleIntervalMs: 2,
+    processMetrics: false,
+  });
+  const deadline = Date.now() + 10_000;
+  while (calls < 5) {
+    assert.ok(Date.now() < deadline, "background sampling never ran 5 times");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  m.close();
+  const events = lines.map((l) => JSON.parse(l));
+  assert.equal(events.length, 2, lines.join("\n"));
+  assert.equal(events[0].event, "metrics_sample_failed");
+  assert.equal(events[0].error.message, "surface exploded");
+  assert.equal(events[1].event, "log_suppressed");
+  assert.equal(events[1].suppressed_event, "metrics_sample_failed");
+  assert.ok(events[1].suppressed >= 4);
+});
