@@ -136,26 +136,7 @@ const blockSegmentSchema = z.object({
       (g) => g >= GAIN_DB_RANGE[0] && g <= GAIN_DB_RANGE[1],
       `must be between ${GAIN_DB_RANGE[0]} and ${GAIN_DB_RANGE[1]} dB`,
     ),
-}, { required_error: "is required", invalid_type_error: "must be a message" })
-  .superRefine((s, ctx) => {
-    if (s.segment_type !== "SEGMENT_TYPE_PAD" && s.asset_uri === "") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["asset_uri"],
-        message: "must not be empty for a CONTENT or FILLER segment",
-      });
-    }
-    for (const edge of ["transition_in", "transition_out"] as const) {
-      const ms = s[`${edge}_duration_ms`];
-      if (ms > s.segment_duration_ms) {
-        ctx.addIssue({
-          code: "custom",
-          path: [`${edge}_duration_ms`],
-          message: `must not exceed the segment's duration (${s.segment_duration_ms} ms)`,
-        });
-      }
-    }
-  });
+}, { required_error: "is required", invalid_type_error: "must be a message" });
 
 const blockPlanSchema = z.object({
   block_id: text(MAX_ID_LENGTH, { nonEmpty: true }),
@@ -167,46 +148,56 @@ const blockPlanSchema = z.object({
     .max(MAX_SEGMENTS_PER_BLOCK, `must hold at most ${MAX_SEGMENTS_PER_BLOCK} segments`),
   broadcast_date: text(64),
   broadcast_day_anchor_utc_ms: utcMs,
-}, { required_error: "is required", invalid_type_error: "is required" })
-  .superRefine((b, ctx) => {
-    const span = b.end_utc_ms - b.start_utc_ms;
-    if (span <= 0) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["end_utc_ms"],
-        message: `must be after start_utc_ms (${b.start_utc_ms})`,
-      });
-      return;
+}, { required_error: "is required", invalid_type_error: "is required" });
+
+type WireBlock = z.output<typeof blockPlanSchema>;
+
+/**
+ * Cross-field rules of a block that passed the field schemas (run only then: zod runs
+ * refinements on partially invalid objects too).
+ */
+function checkBlockStructure(b: WireBlock, field: string): void {
+  const fail = (path: string, value: unknown, message: string): never => {
+    throw new WireValidationError(`${field}.${path}`, value, `${field}.${path} ${message}`);
+  };
+  const span = b.end_utc_ms - b.start_utc_ms;
+  if (span <= 0) fail("end_utc_ms", b.end_utc_ms, `must be after start_utc_ms (${b.start_utc_ms})`);
+  if (span > MAX_BLOCK_DURATION_MS) {
+    fail("end_utc_ms", b.end_utc_ms, `makes the block longer than ${MAX_BLOCK_DURATION_MS} ms`);
+  }
+  const first = b.segments[0].segment_index;
+  b.segments.forEach((s, i) => {
+    const at = `segments.${i}`;
+    if (s.segment_index !== first + i) {
+      fail(
+        `${at}.segment_index`,
+        s.segment_index,
+        `must be ${first + i}: segments must be listed in order without gaps`,
+      );
     }
-    if (span > MAX_BLOCK_DURATION_MS) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["end_utc_ms"],
-        message: `makes the block longer than ${MAX_BLOCK_DURATION_MS} ms`,
-      });
-      return;
+    if (s.segment_type !== "SEGMENT_TYPE_PAD" && s.asset_uri === "") {
+      fail(`${at}.asset_uri`, s.asset_uri, "must not be empty for a CONTENT or FILLER segment");
     }
-    const first = b.segments[0].segment_index;
-    for (let i = 0; i < b.segments.length; i++) {
-      if (b.segments[i].segment_index !== first + i) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["segments", i, "segment_index"],
-          message: `must be ${first + i}: segments must be listed in order without gaps`,
-        });
-        return;
+    for (const edge of ["transition_in", "transition_out"] as const) {
+      const ms = s[`${edge}_duration_ms`];
+      if (ms > s.segment_duration_ms) {
+        fail(
+          `${at}.${edge}_duration_ms`,
+          ms,
+          `must not exceed the segment's duration (${s.segment_duration_ms} ms)`,
+        );
       }
     }
-    const sum = b.segments.reduce((acc, s) => acc + s.segment_duration_ms, 0);
-    if (sum !== span) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["segments"],
-        message: `durations sum to ${sum} ms but the block spans ${span} ms ` +
-          `(${b.start_utc_ms}..${b.end_utc_ms})`,
-      });
-    }
   });
+  const sum = b.segments.reduce((acc, s) => acc + s.segment_duration_ms, 0);
+  if (sum !== span) {
+    fail(
+      "segments",
+      sum,
+      `durations sum to ${sum} ms but the block spans ${span} ms (${b.start_utc_ms}..${b.end_utc_ms})`,
+    );
+  }
+}
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -255,6 +246,7 @@ export function parseBlockPlan(raw: unknown, field: string, channel: number): Bl
     throw new WireValidationError(field, raw, `${field} is required`);
   }
   const b = parseWith(blockPlanSchema, raw, [field]);
+  checkBlockStructure(b, field);
   if (b.channel_id !== 0 && b.channel_id !== channel) {
     throw new WireValidationError(
       `${field}.channel_id`,
@@ -401,29 +393,21 @@ const attachStreamSchema = z.object({
   transport: wireEnum(transportNames),
   endpoint: text(MAX_PATH_LENGTH, { nonEmpty: true }),
   replace_existing: z.boolean(),
-}).superRefine((r, ctx) => {
-  if (r.transport === "STREAM_TRANSPORT_UNIX_DOMAIN_SOCKET") {
-    if (!r.endpoint.startsWith("/")) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["endpoint"],
-        message: "must be an absolute socket path",
-      });
-    } else if (new TextEncoder().encode(r.endpoint).length > MAX_UNIX_SOCKET_PATH_BYTES) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["endpoint"],
-        message: `must be at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes (a Unix socket path)`,
-      });
-    }
-  } else if (parseHostPort(r.endpoint) === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["endpoint"],
-      message: "must be host:port with a port between 1 and 65535",
-    });
-  }
 });
+
+/** The endpoint rules of a transport; a message when `endpoint` breaks them. */
+function endpointProblem(transport: StreamTransport, endpoint: string): string | undefined {
+  if (transport === "unix") {
+    if (!endpoint.startsWith("/")) return "must be an absolute socket path";
+    if (new TextEncoder().encode(endpoint).length > MAX_UNIX_SOCKET_PATH_BYTES) {
+      return `must be at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes (a Unix socket path)`;
+    }
+    return undefined;
+  }
+  return parseHostPort(endpoint) === undefined
+    ? "must be host:port with a port between 1 and 65535"
+    : undefined;
+}
 
 /** Splits "host:port" / "[v6]:port"; undefined when malformed. */
 export function parseHostPort(endpoint: string): { host: string; port: number } | undefined {
@@ -437,9 +421,14 @@ export function parseHostPort(endpoint: string): { host: string; port: number } 
 /** Validates an AttachStreamRequest. */
 export function parseAttachStream(raw: unknown): AttachStreamArgs {
   const r = parseWith(attachStreamSchema, requestObject(raw));
+  const transport = transportNames[r.transport];
+  const problem = endpointProblem(transport, r.endpoint);
+  if (problem !== undefined) {
+    throw new WireValidationError("endpoint", r.endpoint, `endpoint ${problem}`);
+  }
   return {
     channelId: r.channel_id,
-    transport: transportNames[r.transport],
+    transport,
     endpoint: r.endpoint,
     replaceExisting: r.replace_existing,
   };
