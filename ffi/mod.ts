@@ -34,3 +34,7 @@ export {
   type ScalerTarget,
 } from "./scaler.ts";
 export { Resampler, type ResamplerTarget } from "./resampler.ts";
+export type { EncodedPacket } from "./encoded_packet.ts";
+export { VideoEncoder, type VideoEncoderOptions } from "./video_encoder.ts";
+export { AudioEncoder, type AudioEncoderOptions } from "./audio_encoder.ts";
+export { Muxer, type MuxerOptions } from "./muxer.ts";

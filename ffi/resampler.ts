@@ -137,7 +137,13 @@ export class Resampler {
     const base = nonNull(Deno.UnsafePointer.of(out), "UnsafePointer.of");
     this.#outPtrs[0] = Deno.UnsafePointer.value(base);
     const n = check(
-      swresample.swr_convert(swr, this.#outPtrs, capacity, input, input === null ? 0 : samples),
+      swresample.swr_convert(
+        swr,
+        Deno.UnsafePointer.of(this.#outPtrs),
+        capacity,
+        input,
+        input === null ? 0 : samples,
+      ),
       "swr_convert",
       { samples },
     );

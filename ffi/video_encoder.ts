@@ -1,0 +1,197 @@
+/**
+ * {@link VideoEncoder}: encodes I420 program frames with libx264 or mpeg2video at a fixed GOP
+ * (closed, fixed keyframe interval, no scene-cut keyframes), for MPEG-TS output.
+ *
+ * @module
+ */
+
+import { i420Size, type Rational } from "../src/engine/program_format.ts";
+import { FfmpegArgumentError, FfmpegError } from "./errors.ts";
+import { type EncodedPacket, EncoderCore, registerCore, setOption } from "./encoded_packet.ts";
+import { ffmpeg } from "./library.ts";
+import { nonNull, PointerCell, type Ptr, StructView } from "./native.ts";
+
+/** Options of a {@link VideoEncoder}. */
+export interface VideoEncoderOptions {
+  /** Encoder. */
+  codec: "libx264" | "mpeg2video";
+  /** Picture width (even). */
+  width: number;
+  /** Picture height (even). */
+  height: number;
+  /** Frame rate; the time base is its inverse. */
+  frameRate: Rational;
+  /** libx264 preset, e.g. "veryfast" (default "veryfast"). */
+  preset?: string;
+  /** libx264 constant rate factor (used when no bitrate is given; default 23). */
+  crf?: number;
+  /** Target bitrate in kbit/s (capped VBR: maxrate = bitrate, 1 s buffer). */
+  bitrateKbps?: number;
+  /** Keyframe interval in frames (every GOP is closed and exactly this long). */
+  keyint: number;
+  /** Encoder threads; 0 = automatic (default). */
+  threads?: number;
+  /** libx264 tune, e.g. "zerolatency". */
+  tune?: string;
+}
+
+const AV_PIX_FMT_YUV420P = 0;
+/** mpeg2video needs a bitrate; used when none is given: ~0.1 bit per pixel per frame. */
+function defaultMpeg2Kbps(o: VideoEncoderOptions): number {
+  return Math.max(
+    500,
+    Math.round((o.width * o.height * o.frameRate.num) / o.frameRate.den / 10000),
+  );
+}
+
+/**
+ * Encodes I420 pictures. Time base = 1/frameRate; the caller passes the output frame number as
+ * pts. Synchronous; owns its codec context until `close()`.
+ */
+export class VideoEncoder {
+  readonly #core: EncoderCore;
+  #frame: Ptr | null;
+  readonly #ptrs = new BigUint64Array(3);
+  /** Time base of packet timestamps (1/frameRate). */
+  readonly timeBase: Rational;
+  /** The options this encoder was opened with. */
+  readonly options: Readonly<VideoEncoderOptions>;
+  /** Bytes of one input picture. */
+  readonly frameSize: number;
+
+  constructor(o: VideoEncoderOptions) {
+    validate(o);
+    this.options = { ...o };
+    this.timeBase = { num: o.frameRate.den, den: o.frameRate.num };
+    this.frameSize = i420Size(o.width, o.height);
+    this.#core = new EncoderCore(o.codec, this.timeBase, (ctx) => configure(ctx, o, this.timeBase));
+    registerCore(this, this.#core);
+    const frame = ffmpeg().avutil.av_frame_alloc();
+    if (frame === null) {
+      this.#core.close();
+      throw new FfmpegError("av_frame_alloc", 0, "returned NULL", o.codec);
+    }
+    this.#frame = frame;
+    const fv = new StructView(frame, "AVFrame");
+    fv.setI32("width", o.width);
+    fv.setI32("height", o.height);
+    fv.setI32("format", AV_PIX_FMT_YUV420P);
+    fv.setI32("linesize", o.width, 0);
+    fv.setI32("linesize", o.width >> 1, 4);
+    fv.setI32("linesize", o.width >> 1, 8);
+  }
+
+  /**
+   * Encodes one tightly packed I420 picture with presentation time `pts` (frame number) and
+   * returns the packets that became ready (often none at first: the encoder has a delay).
+   * `null` drains the encoder and returns the rest.
+   */
+  encode(i420: Uint8Array | null, pts: number): EncodedPacket[] {
+    if (i420 === null) return this.#core.sendAndCollect(null);
+    const frame = this.#frame;
+    if (frame === null) return this.#core.sendAndCollect(null); // closed: throws
+    if (i420.length < this.frameSize) {
+      throw new FfmpegArgumentError("I420 buffer too small", {
+        length: i420.length,
+        need: this.frameSize,
+      });
+    }
+    if (!Number.isSafeInteger(pts)) throw new FfmpegArgumentError("pts must be an integer", pts);
+    const base = nonNull(Deno.UnsafePointer.of(i420), "UnsafePointer.of");
+    const { width, height } = this.options;
+    const ySize = width * height;
+    const cSize = (width >> 1) * (height >> 1);
+    const fv = new StructView(frame, "AVFrame");
+    fv.setPtr("data", base, 0);
+    fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize), 1);
+    fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize + cSize), 2);
+    fv.setI64("pts", pts);
+    try {
+      // The frame is not reference counted, so libavcodec copies the picture before returning.
+      return this.#core.sendAndCollect(frame);
+    } finally {
+      fv.setPtr("data", null, 0);
+      fv.setPtr("data", null, 1);
+      fv.setPtr("data", null, 2);
+    }
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /** Frees the encoder. Safe to call twice. Undrained packets are discarded. */
+  close(): void {
+    if (this.#frame !== null) ffmpeg().avutil.av_frame_free(new PointerCell(this.#frame).buf);
+    this.#frame = null;
+    this.#core.close();
+  }
+
+  /** Same as {@link VideoEncoder.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function validate(o: VideoEncoderOptions): void {
+  if (o.codec !== "libx264" && o.codec !== "mpeg2video") {
+    throw new FfmpegArgumentError("unsupported video codec", o.codec);
+  }
+  if (
+    !Number.isInteger(o.width) || !Number.isInteger(o.height) || o.width < 2 || o.height < 2 ||
+    o.width % 2 || o.height % 2
+  ) {
+    throw new FfmpegArgumentError("picture size must be even", {
+      width: o.width,
+      height: o.height,
+    });
+  }
+  const r = o.frameRate;
+  if (!r || !Number.isInteger(r.num) || !Number.isInteger(r.den) || r.num <= 0 || r.den <= 0) {
+    throw new FfmpegArgumentError("bad frame rate", r);
+  }
+  if (!Number.isInteger(o.keyint) || o.keyint < 1) {
+    throw new FfmpegArgumentError("bad keyint", o.keyint);
+  }
+  if (o.bitrateKbps !== undefined && !(o.bitrateKbps > 0)) {
+    throw new FfmpegArgumentError("bad bitrate", o.bitrateKbps);
+  }
+}
+
+function configure(ctx: Ptr, o: VideoEncoderOptions, timeBase: Rational): void {
+  setOption(ctx, "video_size", `${o.width}x${o.height}`);
+  setOption(ctx, "pixel_format", "yuv420p");
+  setOption(ctx, "time_base", `${timeBase.num}/${timeBase.den}`);
+  // framerate has no AVOption: written through the layout table.
+  new StructView(ctx, "AVCodecContext").setRational("framerate", o.frameRate);
+  setOption(ctx, "g", o.keyint);
+  setOption(ctx, "keyint_min", o.keyint);
+  setOption(ctx, "flags", "+cgop");
+  setOption(ctx, "threads", o.threads ?? 0);
+  if (o.codec === "libx264") {
+    setOption(ctx, "preset", o.preset ?? "veryfast");
+    if (o.tune) setOption(ctx, "tune", o.tune);
+    if (o.bitrateKbps !== undefined) {
+      const bps = Math.round(o.bitrateKbps * 1000);
+      setOption(ctx, "b", bps);
+      setOption(ctx, "maxrate", bps);
+      setOption(ctx, "bufsize", bps);
+    } else {
+      setOption(ctx, "crf", o.crf ?? 23);
+    }
+    // Fixed GOP: no scene-cut keyframes, closed GOPs, every keyframe an IDR.
+    setOption(
+      ctx,
+      "x264-params",
+      `scenecut=0:open-gop=0:keyint=${o.keyint}:min-keyint=${o.keyint}`,
+    );
+  } else {
+    const bps = Math.round((o.bitrateKbps ?? defaultMpeg2Kbps(o)) * 1000);
+    setOption(ctx, "b", bps);
+    setOption(ctx, "maxrate", bps);
+    setOption(ctx, "bufsize", bps);
+    setOption(ctx, "bf", 2);
+    setOption(ctx, "sc_threshold", 1_000_000_000);
+  }
+}
