@@ -1,0 +1,141 @@
+/**
+ * The embedded proto copy cannot drift from proto/: the committed
+ * src/control/playout_proto_embedded.ts must equal what the generator produces now from the
+ * .proto files (texts and protoc's FileDescriptorSet), and proto-loader reading the .proto
+ * files directly must see the same services, methods and message fields as the embedded copy.
+ * Also checks the wire contract's binding facts (field numbers, enum values) in the loaded
+ * definitions.
+ */
+
+import { assertEquals } from "./assert.ts";
+import * as protoLoader from "@grpc/proto-loader";
+import {
+  embeddedModulePath,
+  generateEmbeddedModule,
+  PROTO_FILES,
+  protoDir,
+} from "../proto/generate_embedded_proto.ts";
+import { EMBEDDED_PROTO_FILES } from "../src/control/playout_proto_embedded.ts";
+import { loadPlayoutProto, PROTO_LOADER_OPTIONS } from "../src/control/playout_proto.ts";
+
+Deno.test("embedded module equals a fresh generation from proto/ (texts + descriptor set)", async () => {
+  const committed = await Deno.readTextFile(embeddedModulePath());
+  const fresh = await generateEmbeddedModule();
+  assertEquals(committed === fresh, true, "run proto/generate_embedded_proto.ts");
+  for (const file of PROTO_FILES) {
+    assertEquals(EMBEDDED_PROTO_FILES[file], await Deno.readTextFile(`${protoDir()}/${file}`));
+  }
+});
+
+/** Services → methods → [path, request type fields, response type fields]. */
+function shape(def: protoLoader.PackageDefinition): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(def)) {
+    if ("format" in value) {
+      const t = value.type as { field?: { name: string; number: number; type: string }[] };
+      out[name] = (t.field ?? []).map((f) => `${f.number}:${f.name}:${f.type}`);
+    } else {
+      out[name] = Object.fromEntries(
+        Object.entries(value).map(([m, d]) => [m, [d.path, d.requestStream, d.responseStream]]),
+      );
+    }
+  }
+  return out;
+}
+
+Deno.test("proto-loader on the .proto files sees what the embedded copy serves", () => {
+  const fromFiles = protoLoader.loadSync(PROTO_FILES as string[], {
+    ...PROTO_LOADER_OPTIONS,
+    includeDirs: [protoDir()],
+  });
+  const embedded = loadPlayoutProto().packageDefinition;
+  const ours = (def: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(def).filter(([k]) => !k.startsWith("google.")));
+  assertEquals(ours(shape(fromFiles)), ours(shape(embedded)));
+});
+
+Deno.test("wire contract facts hold in the loaded definitions", () => {
+  const proto = loadPlayoutProto();
+  assertEquals(proto.apiVersion, "1.0.0");
+  const s = shape(proto.packageDefinition);
+  assertEquals(s["retrovue.playout.StartChannelRequest"], [
+    "1:channel_id:TYPE_INT32",
+    "2:plan_handle:TYPE_STRING",
+    "3:port:TYPE_INT32",
+    "10:program_format_json:TYPE_STRING",
+  ]);
+  assertEquals(s["retrovue.playout.BlockSegment"], [
+    "1:segment_index:TYPE_INT32",
+    "2:asset_uri:TYPE_STRING",
+    "3:asset_start_offset_ms:TYPE_INT64",
+    "4:segment_duration_ms:TYPE_INT64",
+    "5:segment_type:TYPE_ENUM",
+    "6:event_id:TYPE_STRING",
+    "8:transition_in:TYPE_ENUM",
+    "9:transition_in_duration_ms:TYPE_UINT32",
+    "10:transition_out:TYPE_ENUM",
+    "11:transition_out_duration_ms:TYPE_UINT32",
+    "12:segment_uuid:TYPE_STRING",
+    "13:asset_uuid:TYPE_STRING",
+    "14:gain_db:TYPE_FLOAT",
+  ]);
+  assertEquals(s["retrovue.playout.StartBlockPlanSessionRequest"], [
+    "1:channel_id:TYPE_INT32",
+    "2:block_a:TYPE_MESSAGE",
+    "3:block_b:TYPE_MESSAGE",
+    "4:join_utc_ms:TYPE_INT64",
+    "10:program_format_json:TYPE_STRING",
+    "11:max_queue_depth:TYPE_INT32",
+    "20:evidence_endpoint:TYPE_STRING",
+    "21:channel_id_str:TYPE_STRING",
+  ]);
+  assertEquals(s["retrovue.playout.SwitchToLiveResponse"], [
+    "1:success:TYPE_BOOL",
+    "2:message:TYPE_STRING",
+    "3:pts_contiguous:TYPE_BOOL",
+    "4:live_start_pts:TYPE_UINT64",
+    "5:result_code:TYPE_ENUM",
+    "6:switch_completion_time_ms:TYPE_INT64",
+    "7:violation_reason:TYPE_STRING",
+  ]);
+  const enumValues = (name: string) => {
+    const def = proto.packageDefinition[name] as protoLoader.EnumTypeDefinition;
+    const t = def.type as { value: { name: string; number: number }[] };
+    return t.value.map((v) => `${v.number}:${v.name}`);
+  };
+  assertEquals(enumValues("retrovue.playout.BlockPlanResultCode"), [
+    "0:BLOCKPLAN_RESULT_UNSPECIFIED",
+    "1:BLOCKPLAN_RESULT_OK",
+    "2:BLOCKPLAN_RESULT_INVALID_BLOCK",
+    "3:BLOCKPLAN_RESULT_NOT_CONTIGUOUS",
+    "4:BLOCKPLAN_RESULT_QUEUE_FULL",
+    "5:BLOCKPLAN_RESULT_NO_SESSION",
+    "6:BLOCKPLAN_RESULT_ALREADY_ACTIVE",
+    "7:BLOCKPLAN_RESULT_STREAM_NOT_ATTACHED",
+  ]);
+  assertEquals(enumValues("retrovue.playout.ResultCode"), [
+    "0:RESULT_CODE_UNSPECIFIED",
+    "1:RESULT_CODE_OK",
+    "2:RESULT_CODE_NOT_READY",
+    "3:RESULT_CODE_REJECTED_BUSY",
+    "4:RESULT_CODE_PROTOCOL_VIOLATION",
+    "5:RESULT_CODE_FAILED",
+  ]);
+  assertEquals(
+    Object.keys(s["retrovue.playout.PlayoutControl"] as object),
+    [
+      "StartChannel",
+      "UpdatePlan",
+      "StopChannel",
+      "GetVersion",
+      "LoadPreview",
+      "SwitchToLive",
+      "AttachStream",
+      "DetachStream",
+      "StartBlockPlanSession",
+      "FeedBlockPlan",
+      "StopBlockPlanSession",
+      "SubscribeBlockEvents",
+    ],
+  );
+});
