@@ -191,7 +191,9 @@ function configure(ctx: Ptr, o: VideoEncoderOptions, timeBase: Rational): void {
     setOption(ctx, "b", bps);
     setOption(ctx, "maxrate", bps);
     setOption(ctx, "bufsize", bps);
-    setOption(ctx, "bf", 2);
+    // With closed GOPs the mpeg2video GOP is I + n·(B…B P): 1 + n·(bf + 1) frames, rounded down
+    // to fit `g`. Pick the most B-frames for which keyint fits exactly.
+    setOption(ctx, "bf", [2, 1, 0].find((bf) => (o.keyint - 1) % (bf + 1) === 0) ?? 0);
     setOption(ctx, "sc_threshold", 1_000_000_000);
   }
 }
