@@ -158,11 +158,12 @@ export class Demuxer {
    * offset into the media). Flush decoders afterwards.
    */
   seek(seconds: number): void {
+    const ctx = this.#open();
     if (!Number.isFinite(seconds)) {
       throw new FfmpegError("avformat_seek_file", 0, "seek target is not finite", seconds);
     }
     const ts = BigInt(Math.round(seconds * AV_TIME_BASE));
-    const ret = ffmpeg().avformat.avformat_seek_file(this.#open(), -1, INT64_MIN, ts, ts, 0);
+    const ret = ffmpeg().avformat.avformat_seek_file(ctx, -1, INT64_MIN, ts, ts, 0);
     check(ret, "avformat_seek_file", { path: this.path, seconds });
   }
 

@@ -159,7 +159,10 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
-  /** H.264 + AAC at 25 fps, 320x240, 3 s (75 frames) with the frame number burned in. */
+  /**
+   * H.264 + AAC at 25 fps, 320x240, 3 s (75 frames) with the frame number burned in (see
+   * {@link frameNumberFromI420}); a keyframe every 25 frames.
+   */
   frame_counter: {
     ext: "mp4",
     args: () => [
@@ -167,6 +170,7 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...lavfi(SINE),
       ...["-vf", frameNumberBand(320)],
       ...x264(),
+      ...["-x264-params", "keyint=25:min-keyint=25:scenecut=0"],
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
@@ -178,6 +182,7 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...lavfi(SINE),
       ...["-vf", frameNumberBand(320)],
       ...x264(),
+      ...["-x264-params", "keyint=25:min-keyint=25:scenecut=0"],
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
@@ -267,7 +272,9 @@ async function make(name: string): Promise<string> {
   const recipe = RECIPES[name];
   const derived = DERIVED[name];
   if (!recipe && !derived) throw new Error(`unknown fixture ${JSON.stringify(name)}`);
-  const path = `${FIXTURE_DIR}${name}.${(recipe ?? derived).ext}`;
+  // The recipe's hash is part of the name, so a changed recipe never reuses a stale file.
+  const tag = recipe ? `-${hash(JSON.stringify(recipe.args()))}` : "";
+  const path = `${FIXTURE_DIR}${name}${tag}.${(recipe ?? derived).ext}`;
   if (await exists(path)) return path;
   await Deno.mkdir(FIXTURE_DIR, { recursive: true });
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp.${(recipe ?? derived).ext}`;
@@ -288,6 +295,12 @@ async function exists(path: string): Promise<boolean> {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
+}
+
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
 
 function lavfi(graph: string): string[] {
