@@ -7,6 +7,8 @@
  */
 
 import type { Logger } from "../observability/log.ts";
+import { RateLimitedLog } from "../observability/log_limiter.ts";
+import { type LogEventName, RATE_LIMITED_EVENTS } from "../observability/log_events.ts";
 import { TsFanout } from "../outputs/ts_fanout.ts";
 import { StreamAttach } from "../outputs/stream_attach.ts";
 import { type ChannelSpec, defaultEncoders } from "./channel_spec.ts";
@@ -75,8 +77,6 @@ interface Channel {
   pending: Map<number, Pending>;
   listeners: Set<(e: BlockEvent) => void>;
   maxQueueDepth: number;
-  lastBlockEndUtcMs: number | undefined;
-  queueDepth: number;
   segmentStarted: boolean;
   previewLoaded: boolean;
   switchArmed: boolean;
@@ -91,10 +91,12 @@ export class ChannelManager implements ControlSurface {
   #log: Logger;
   #channels = new Map<number, Channel>();
   #nextCall = 1;
+  #limited: RateLimitedLog;
 
   constructor(opts: ChannelManagerOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    this.#limited = new RateLimitedLog(opts.log);
   }
 
   // ---- configuration ------------------------------------------------------------------------
@@ -276,7 +278,8 @@ export class ChannelManager implements ControlSurface {
         transport,
         endpoint,
         fanout: ch.fanout,
-        log: ch.log,
+        log: this.#log,
+        channelId: id,
       });
     } catch (err) {
       throw new ControlError("FAILED", (err as Error).message, endpoint);
@@ -391,8 +394,6 @@ export class ChannelManager implements ControlSurface {
       pending: new Map(),
       listeners: new Set(),
       maxQueueDepth: 2,
-      lastBlockEndUtcMs: undefined,
-      queueDepth: 0,
       segmentStarted: false,
       previewLoaded: false,
       switchArmed: false,
@@ -438,10 +439,9 @@ export class ChannelManager implements ControlSurface {
 
   #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
     ch.spec = spec;
-    ch.state = "buffering";
-    ch.reason = "starting";
     ch.startedAtMs = Date.now();
     ch.stats = undefined;
+    this.#setState(ch, "buffering", "starting");
     const worker = new Worker(WORKER_URL, { type: "module" });
     ch.worker = worker;
     ch.workerReady = new Promise<void>((resolve, reject) => {
@@ -464,7 +464,6 @@ export class ChannelManager implements ControlSurface {
     };
     worker.postMessage(init);
     if (ch.frames) this.#post(ch, { type: "want_frames", value: ch.frames.hasReaders });
-    this.#log.info("channel_state", { channel: ch.id, state: "buffering", reason: "starting" });
     return ch.workerReady.catch((err) => {
       throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));
     });
@@ -484,7 +483,11 @@ export class ChannelManager implements ControlSurface {
         this.#blockEvent(ch, msg.event);
         break;
       case "log":
-        ch.log.log(msg.level, msg.event, msg.fields);
+        if (RATE_LIMITED_EVENTS.has(msg.event as LogEventName)) {
+          this.#limited.log(msg.level, msg.event, { channel: ch.id, ...msg.fields });
+        } else {
+          ch.log.log(msg.level, msg.event, msg.fields);
+        }
         break;
       case "stats":
         ch.stats = msg.stats;
@@ -522,9 +525,10 @@ export class ChannelManager implements ControlSurface {
 
   #setState(ch: Channel, state: ChannelState, reason: string): void {
     if (ch.state === state && ch.reason === reason) return;
+    const from = ch.state;
     ch.state = state;
     ch.reason = reason;
-    this.#log.info("channel_state", { channel: ch.id, state, reason });
+    this.#log.info("channel_state_changed", { channel: ch.id, from, to: state, reason });
   }
 
   #fail(ch: Channel, worker: Worker, message: string): void {

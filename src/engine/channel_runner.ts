@@ -120,7 +120,6 @@ export class ChannelRunner {
     );
     if (opts.encode !== false) {
       this.#encoder = new ProgramTsEncoder(this.format, this.spec.video, this.spec.audio, {
-        serviceName: this.spec.name,
         serviceId: this.spec.id,
       });
     }
@@ -171,6 +170,12 @@ export class ChannelRunner {
       case "file":
         return new FileProducer(source.path, this.format, {
           inPointSeconds: source.inPointSeconds + (skipFrames * fps.den) / fps.num,
+          onDecodeError: (path, err) =>
+            this.#out.log("warn", "asset_error", {
+              asset: path,
+              phase: "decode",
+              reason: err instanceof Error ? err.message : String(err),
+            }),
         });
     }
   }

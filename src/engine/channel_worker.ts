@@ -13,7 +13,7 @@ import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 
 let runner: ChannelRunner | undefined;
-let statsTimer: number | undefined;
+let statsTimer: ReturnType<typeof setInterval> | undefined;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);

@@ -41,7 +41,7 @@ export class ProgramTsEncoder {
     format: ProgramFormat,
     video: VideoEncoderSettings,
     audio: AudioEncoderSettings,
-    opts: { serviceName?: string; serviceId?: number; file?: string } = {},
+    opts: { serviceId?: number; file?: string } = {},
   ) {
     this.#video = new VideoEncoder({
       codec: video.codec,
@@ -62,7 +62,6 @@ export class ProgramTsEncoder {
     });
     const options: Record<string, string> = { ...MPEGTS_OPTIONS };
     if (opts.serviceId !== undefined) options.mpegts_service_id = String(opts.serviceId);
-    if (opts.serviceName) options.service_name = opts.serviceName;
     this.#muxer = new Muxer({ format: "mpegts", options, file: opts.file });
     this.#vIndex = this.#muxer.addStream(this.#video);
     this.#aIndex = this.#muxer.addStream(this.#audio);

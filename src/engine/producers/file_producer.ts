@@ -32,6 +32,8 @@ export interface FileProducerOptions {
   inPointSeconds?: number;
   /** Decoder threads (per decoder). */
   threads?: number;
+  /** Told of every error the producer skips over (corrupt packets, read errors). */
+  onDecodeError?: (path: string, err: unknown) => void;
 }
 
 const MAX_QUEUED_VIDEO = 8;
@@ -65,11 +67,13 @@ export class FileProducer implements Producer {
   /** Audio samples (per channel) still to discard before the in-point. */
   #audioSkip = -1;
   #closed = false;
+  #onDecodeError: (path: string, err: unknown) => void;
 
   constructor(path: string, format: ProgramFormat, opts: FileProducerOptions = {}) {
     this.description = path;
     this.#fmt = format;
     this.#frameDuration = format.frameRate.den / format.frameRate.num;
+    this.#onDecodeError = opts.onDecodeError ?? (() => {});
     try {
       this.#demuxer = Demuxer.open(path);
     } catch (err) {
@@ -196,9 +200,9 @@ export class FileProducer implements Producer {
     let packet: Packet | null;
     try {
       packet = this.#demuxer.read();
-    } catch {
+    } catch (err) {
       // A read error mid-file ends the file: what was decoded plays, the rest falls back.
-      this.counters.decodeErrors++;
+      this.#skip(err);
       packet = null;
     }
     if (packet === null) {
@@ -222,17 +226,17 @@ export class FileProducer implements Producer {
     if (!decoder) return;
     try {
       decoder.send(packet);
-    } catch {
-      this.counters.decodeErrors++;
+    } catch (err) {
+      this.#skip(err);
       if (packet !== null) return;
     }
     for (;;) {
       let frame: DecodedFrame | null;
       try {
         frame = decoder.receive();
-      } catch {
-        this.counters.decodeErrors++;
-        continue;
+      } catch (err) {
+        this.#skip(err);
+        return;
       }
       if (!frame) return;
       if (frame.kind === "video") this.#acceptVideo(frame);
@@ -261,8 +265,8 @@ export class FileProducer implements Producer {
     let pcm: Int16Array;
     try {
       pcm = this.#resampler!.convert(frame);
-    } catch {
-      this.counters.decodeErrors++;
+    } catch (err) {
+      this.#skip(err);
       frame.free();
       return;
     }
@@ -292,9 +296,15 @@ export class FileProducer implements Producer {
     try {
       const rest = this.#resampler.convert(null);
       if (rest.length > 0 && this.#audioSkip <= 0) this.#pushAudio(rest);
-    } catch {
-      this.counters.decodeErrors++;
+    } catch (err) {
+      this.#skip(err);
     }
+  }
+
+  /** Counts and reports an error that is skipped over. */
+  #skip(err: unknown): void {
+    this.counters.decodeErrors++;
+    this.#onDecodeError(this.description, err);
   }
 
   #pushAudio(pcm: Int16Array): void {
