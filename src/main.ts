@@ -14,6 +14,7 @@
 
 import denoJson from "../deno.json" with { type: "json" };
 import { FfmpegLoadError } from "../ffi/errors.ts";
+import type { FfmpegVersions } from "../ffi/mod.ts";
 import {
   applyOverrides,
   type CliCommand,
@@ -30,7 +31,7 @@ import {
   USAGE,
 } from "./config/mod.ts";
 import { type LogFormat, Logger } from "./observability/log.ts";
-import { type PlayoutHandle, startPlayout } from "./playout.ts";
+import type { PlayoutHandle } from "./playout.ts";
 
 /** Version of this engine, from deno.json. */
 export const ENGINE_VERSION: string = denoJson.version;
@@ -59,8 +60,7 @@ export async function main(args: string[]): Promise<number> {
       return await printVersion();
     case "frames": {
       const { runFramesCommand } = await import("./cli/frames.ts");
-      const code: unknown = await runFramesCommand(command.args);
-      return typeof code === "number" ? code : 0;
+      return await runFramesCommand(command.args);
     }
     case "state":
       printError(`state ${command.args.join(" ")}: not available in this version`);
@@ -72,37 +72,26 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The FFmpeg libraries in the order `--version` lists them. */
+const FFMPEG_LIBRARIES = ["avutil", "avcodec", "avformat", "swscale", "swresample"] as const;
+
 async function printVersion(): Promise<number> {
   console.log(`retrovue_playout ${ENGINE_VERSION}`);
   console.log(`playout API ${PLAYOUT_API_VERSION}`);
-  let versions: unknown;
+  const { ffmpegRelease, ffmpegVersions } = await import("../ffi/mod.ts");
+  let versions: FfmpegVersions;
+  let release: string;
   try {
-    const { ffmpegVersions } = await import("../ffi/mod.ts");
-    versions = await ffmpegVersions();
+    versions = ffmpegVersions();
+    release = ffmpegRelease();
   } catch (e) {
     if (!(e instanceof FfmpegLoadError)) throw e;
     printError(`FFmpeg: ${e.message}`);
     return 1;
   }
-  for (const line of describeVersions(versions)) console.log(line);
+  console.log(`FFmpeg ${release}`);
+  for (const lib of FFMPEG_LIBRARIES) console.log(`lib${lib} ${versions[lib]}`);
   return 0;
-}
-
-/** Lines `libavcodec 59.37.100` from whatever shape the FFI layer reports. */
-function describeVersions(versions: unknown): string[] {
-  if (Array.isArray(versions)) return versions.map((v) => describeVersions(v).join(" "));
-  if (typeof versions !== "object" || versions === null) return [String(versions)];
-  const record = versions as Record<string, unknown>;
-  if (typeof record.library === "string" || typeof record.name === "string") {
-    const name = record.library ?? record.name;
-    const version = record.version ?? record.text ?? record.versionString;
-    return [`${name} ${typeof version === "object" ? JSON.stringify(version) : version}`];
-  }
-  return Object.entries(record).map(([name, v]) =>
-    `${name.startsWith("lib") ? name : `lib${name}`} ${
-      typeof v === "object" && v !== null ? JSON.stringify(v) : v
-    }`
-  );
 }
 
 /** Loads the file (or the embedded default) and applies command-line overrides. */
@@ -167,6 +156,8 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
   const lifecycle = new Lifecycle(config, { file, overrides }, log);
   let handle: PlayoutHandle;
   try {
+    // Loaded here so that --version, --check-config and subcommands never load the engine.
+    const { startPlayout } = await import("./playout.ts");
     handle = await startPlayout(config, log);
   } catch (e) {
     log.error("startup_failed", { error: e });
