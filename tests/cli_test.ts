@@ -10,6 +10,7 @@ import {
   EMBEDDED_DEFAULT_CONFIG,
   parseCommandLine,
 } from "../src/config/mod.ts";
+import { FRAMES_USAGE } from "../src/cli/frames.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
@@ -191,4 +192,14 @@ Deno.test("an unknown flag exits 2 with the usage on stderr; --help exits 0", as
   const help = await runMain(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: retrovue_playout /);
+});
+
+Deno.test("subcommands: `frames` goes to the frames tool, `state` is not available yet", async () => {
+  const frames = await runMain(["frames", "--help"]);
+  assert.equal(frames.code, 0, frames.stderr);
+  assert.equal(frames.stdout, FRAMES_USAGE + "\n");
+
+  const state = await runMain(["state", "export"]);
+  assert.equal(state.code, 1);
+  assert.equal(state.stderr, "state export: not available in this version\n");
 });
