@@ -7,6 +7,9 @@
 
 /** Debian's interpreter, which has python3-grpcio and python3-grpc-tools. */
 export const PYTHON = "/usr/bin/python3";
+/** Environment of the scripts: no __pycache__ written into the source tree. */
+const PYTHON_ENV = { PYTHONDONTWRITEBYTECODE: "1" };
+
 /** Directory of the Python client scripts. */
 export const CLIENT_DIR = new URL(".", import.meta.url).pathname;
 
@@ -28,6 +31,7 @@ export async function runPython(script: string, args: string[], stdin = ""): Pro
   const child = new Deno.Command(PYTHON, {
     args: [`${CLIENT_DIR}${script}`, ...args],
     cwd: CLIENT_DIR,
+    env: PYTHON_ENV,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -48,6 +52,7 @@ export async function generateStubs(): Promise<string> {
   const out = await new Deno.Command(PYTHON, {
     args: ["-c", "import sys; from playout_stubs import generate; generate(sys.argv[1])", dir],
     cwd: CLIENT_DIR,
+    env: PYTHON_ENV,
   }).output();
   if (!out.success) {
     throw new PythonClientError(
