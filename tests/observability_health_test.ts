@@ -8,6 +8,14 @@ import {
 } from "../src/observability/health_server.ts";
 import { Logger } from "../src/observability/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
+import type { ControlSurface } from "../src/engine/control_surface.ts";
+import type { MetricsSource } from "../src/observability/metrics.ts";
+import type { HealthSource } from "../src/observability/health_server.ts";
+
+/** Compile-time check: the engine's ControlSurface is what metrics and health read. */
+export function surfaceFeedsObservability(surface: ControlSurface): MetricsSource & HealthSource {
+  return surface;
+}
 
 interface Harness {
   surface: FakeSurface;

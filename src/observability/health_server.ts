@@ -12,14 +12,15 @@
  * @module
  */
 
+import type { ChannelState } from "../engine/control_surface.ts";
 import type { Logger } from "./log.ts";
-import type { MetricsChannelState, PlayoutMetrics } from "./metrics.ts";
+import type { PlayoutMetrics } from "./metrics.ts";
 
 /** What the health endpoint reads of a channel. */
 export interface HealthChannelInfo {
   id: number;
   name: string;
-  state: MetricsChannelState;
+  state: ChannelState;
   stateReason: string;
 }
 
@@ -32,7 +33,7 @@ export interface HealthSource {
 /** Body of `/healthz`. */
 export interface HealthReport {
   status: "ready" | "not_ready";
-  channels: { id: number; name: string; state: MetricsChannelState; reason: string }[];
+  channels: { id: number; name: string; state: ChannelState; reason: string }[];
 }
 
 /** Options of {@link startMetricsServer}. */

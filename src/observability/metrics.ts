@@ -20,26 +20,16 @@
  */
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { CHANNEL_STATE_VALUE, type ChannelState } from "../engine/control_surface.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
 import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
-
-/** Channel states as operators know them (metric values 0..3). */
-export type MetricsChannelState = "stopped" | "buffering" | "ready" | "error";
-
-/** Numeric value of each state in `retrovue_playout_channel_state`. */
-const STATE_VALUE: Readonly<Record<MetricsChannelState, number>> = {
-  stopped: 0,
-  buffering: 1,
-  ready: 2,
-  error: 3,
-};
 
 /** What metrics read of a channel: a structural subset of `ChannelInfo`. */
 export interface MetricsChannelInfo {
   id: number;
   name: string;
-  state: MetricsChannelState;
+  state: ChannelState;
   startedAtMs: number | undefined;
   mode: string;
 }
@@ -437,7 +427,7 @@ export class PlayoutMetrics {
     for (const info of this.#surface.list()) {
       const channel = String(info.id);
       const labels = { channel };
-      this.#state.set({ channel, state: info.state }, STATE_VALUE[info.state]);
+      this.#state.set({ channel, state: info.state }, CHANNEL_STATE_VALUE[info.state]);
       this.#info.set({ channel, name: info.name, mode: info.mode }, 1);
       const running = (info.state === "ready" || info.state === "buffering") &&
         info.startedAtMs !== undefined;
