@@ -1,14 +1,23 @@
 /**
- * STAND-IN for the engine wiring (the lead replaces this file wholesale). It keeps the
- * contract `main.ts` relies on — {@link startPlayout} returning a {@link PlayoutHandle} — and
- * only opens the configured unix socket paths (gRPC, enabled frame sinks) as plain listeners
- * that accept and close connections, so the lifecycle can be exercised end to end.
+ * Wires the engine: the channel manager (one Worker per channel), gRPC control, HTTP egress,
+ * Renderer frame sinks and the metrics/health listener, from one validated configuration.
  *
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
+import { toChannelSpec } from "./config/channel_spec.ts";
 import type { ChannelConfig, PlayoutConfig } from "./config/schema.ts";
+import { parsePlanHandle } from "./control/plan_handle.ts";
+import { startGrpcServer } from "./control/grpc_server.ts";
+import { PLAYOUT_API_VERSION } from "./config/api_version.ts";
+import { ChannelManager } from "./engine/channel_manager.ts";
 import type { Logger } from "./observability/log.ts";
+import { createPlayoutMetrics } from "./observability/metrics.ts";
+import { startMetricsServer } from "./observability/health_server.ts";
+import { serveHttpEgress } from "./outputs/http_egress.ts";
+import { FrameSink, type FrameSinkEndpoint, parseFrameSinkEndpoint } from "./outputs/frame_sink.ts";
+import { ffmpegVersions } from "../ffi/mod.ts";
 
 /** A running engine. */
 export interface PlayoutHandle {
@@ -20,103 +29,148 @@ export interface PlayoutHandle {
   urls: string[];
 }
 
-/** A unix socket path that is taken by something other than a stale socket. */
-export class SocketPathInUseError extends Error {
-  override name = "SocketPathInUseError";
-  constructor(readonly path: string, detail: string) {
-    super(`cannot listen on ${path}: ${detail}`);
-  }
+/** Options beyond the config (tests, soak runs). */
+export interface PlayoutOptions {
+  /** Run channels on a virtual clock. */
+  virtualClock?: boolean;
 }
 
-/** Starts the (stand-in) engine for `config`. */
-export async function startPlayout(config: PlayoutConfig, log: Logger): Promise<PlayoutHandle> {
-  const listeners = new Map<string, Deno.Listener>();
-  const open = async (path: string, mode: number | undefined, what: string) => {
-    const listener = await listenUnix(path);
-    if (mode !== undefined) await Deno.chmod(path, mode);
-    listeners.set(path, listener);
-    acceptAndClose(listener, log);
-    log.info("listener_open", { what, path });
+/** Starts the engine for `config`. */
+export async function startPlayout(
+  config: PlayoutConfig,
+  log: Logger,
+  opts: PlayoutOptions = {},
+): Promise<PlayoutHandle> {
+  const manager = new ChannelManager({
+    log,
+    parsePlanHandle,
+    virtualClock: opts.virtualClock,
+  });
+  const closers: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.error("shutdown_step_failed", { reason: (err as Error).message });
+      }
+    }
+    closers.length = 0;
   };
 
   try {
-    if (config.grpc.unix_socket !== undefined) {
-      await open(config.grpc.unix_socket, config.grpc.unix_socket_mode, "grpc");
+    // Control first: Core polls GetVersion right after spawning the engine.
+    const grpc = await startGrpcServer({
+      surface: manager,
+      listen: {
+        unix: config.grpc.unix_socket !== undefined
+          ? { path: config.grpc.unix_socket, mode: config.grpc.unix_socket_mode }
+          : undefined,
+        tcp: config.grpc.tcp,
+      },
+      log,
+      apiVersion: PLAYOUT_API_VERSION,
+    });
+    closers.push(() => grpc.close());
+    log.info("grpc_listening", { addresses: grpc.addresses });
+
+    let current = config;
+    const egressIds = () => new Set(current.channels.filter((c) => c.http_egress).map((c) => c.id));
+    const http = serveHttpEgress({
+      hostname: config.http.bind,
+      port: config.http.port,
+      log,
+      channels: {
+        // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
+        list: () => {
+          const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
+          return manager.list().filter((c) => !off.has(c.id));
+        },
+        fanout: (id: number) =>
+          egressIds().has(id) || !current.channels.some((c) => c.id === id)
+            ? manager.fanout(id)
+            : undefined,
+      },
+    });
+    closers.push(() => http.close());
+
+    if (config.metrics.enabled) {
+      const metrics = createPlayoutMetrics({
+        surface: manager,
+        buildInfo: {
+          version: denoJson.version,
+          apiVersion: PLAYOUT_API_VERSION,
+          ffmpeg: ffmpegVersions(),
+        },
+        log,
+      });
+      const server = await startMetricsServer({
+        port: config.metrics.port,
+        host: config.metrics.bind,
+        metrics,
+        surface: manager,
+        log,
+      });
+      closers.push(async () => {
+        await server.close();
+        metrics.close?.();
+      });
     }
-    for (const channel of config.channels) {
-      const sink = channel.frame_sink;
-      if (sink.enabled && sink.unix !== undefined) {
-        await open(sink.unix, undefined, `frame_sink channel ${channel.id}`);
+
+    const sinks = new Map<number, FrameSink>();
+    const applySinks = async (channels: ChannelConfig[], changed: Set<number>) => {
+      for (const [id, sink] of sinks) {
+        if (changed.has(id) || !channels.some((c) => c.id === id)) {
+          await sink.close();
+          sinks.delete(id);
+        }
       }
-    }
-  } catch (e) {
-    await closeAll(listeners);
-    throw e;
-  }
+      for (const c of channels) {
+        if (!c.frame_sink.enabled || sinks.has(c.id)) continue;
+        const endpoints: FrameSinkEndpoint[] = [];
+        if (c.frame_sink.unix) endpoints.push({ transport: "unix", path: c.frame_sink.unix });
+        if (c.frame_sink.tcp) endpoints.push(parseFrameSinkEndpoint(c.frame_sink.tcp));
+        const sink = await FrameSink.open({
+          channelId: c.id,
+          format: toChannelSpec(c).format,
+          endpoints,
+          log,
+        });
+        sinks.set(c.id, sink);
+        manager.setFrameConsumer(c.id, sink);
+      }
+    };
+    closers.push(async () => {
+      for (const sink of sinks.values()) await sink.close();
+      sinks.clear();
+    });
+    closers.push(() => manager.close());
 
-  let current = config;
-  for (const channel of config.channels) {
-    log.info("channel_configured", { channel: channel.id, name: channel.name });
-  }
+    const specs = config.channels.map(toChannelSpec);
+    await manager.applyConfig(specs);
+    await applySinks(config.channels, new Set(specs.map((s) => s.id)));
 
-  return {
-    urls: egressUrls(config),
-    reload(next: PlayoutConfig) {
-      const changedChannels = changedChannelIds(current.channels, next.channels);
-      current = next;
-      return Promise.resolve({ changedChannels });
-    },
-    async stop() {
-      await closeAll(listeners);
-      log.info("playout_stopped", {});
-    },
-  };
+    return {
+      urls: egressUrls(config, http.port),
+      async reload(next: PlayoutConfig) {
+        const changed = await manager.applyConfig(next.channels.map(toChannelSpec));
+        current = next;
+        await applySinks(next.channels, new Set(changed));
+        return { changedChannels: changed.sort((a, b) => a - b) };
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }
 
-/** Ids of channels added, removed or whose binding differs. */
-export function changedChannelIds(before: ChannelConfig[], after: ChannelConfig[]): number[] {
-  const old = new Map(before.map((c) => [c.id, JSON.stringify(c)]));
-  const neu = new Map(after.map((c) => [c.id, JSON.stringify(c)]));
-  const ids = new Set([...old.keys(), ...neu.keys()]);
-  return [...ids].filter((id) => old.get(id) !== neu.get(id)).sort((a, b) => a - b);
-}
-
-function egressUrls(config: PlayoutConfig): string[] {
+function egressUrls(config: PlayoutConfig, port: number): string[] {
   const host = config.http.bind === "0.0.0.0" || config.http.bind === "::"
     ? Deno.hostname()
     : config.http.bind;
   return config.channels
     .filter((c) => c.http_egress)
-    .map((c) => `http://${host}:${config.http.port}/channel/${c.id}.ts`);
-}
-
-async function listenUnix(path: string): Promise<Deno.Listener> {
-  try {
-    const info = await Deno.lstat(path);
-    if (!info.isSocket) {
-      throw new SocketPathInUseError(path, "a file that is not a socket is there");
-    }
-    await Deno.remove(path); // A stale socket from an earlier run.
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return Deno.listen({ transport: "unix", path });
-}
-
-function acceptAndClose(listener: Deno.Listener, log: Logger): void {
-  (async () => {
-    for await (const conn of listener) conn.close();
-  })().catch((e) => {
-    if (!(e instanceof Deno.errors.BadResource)) log.warn("listener_failed", { error: e });
-  });
-}
-
-async function closeAll(listeners: Map<string, Deno.Listener>): Promise<void> {
-  for (const [path, listener] of listeners) {
-    listener.close();
-    await Deno.remove(path).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
-  }
-  listeners.clear();
+    .map((c) => `http://${host}:${port}/channel/${c.id}.ts`);
 }
