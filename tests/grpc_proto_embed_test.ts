@@ -4,7 +4,8 @@
  * .proto files (texts and protoc's FileDescriptorSet), and proto-loader reading the .proto
  * files directly must see the same services, methods and message fields as the embedded copy.
  * Also checks the wire contract's binding facts (field numbers, enum values) in the loaded
- * definitions.
+ * definitions, and that a `deno bundle` of the gRPC layer serves from a directory with no
+ * .proto file.
  */
 
 import { assertEquals } from "./assert.ts";
@@ -17,6 +18,7 @@ import {
 } from "../proto/generate_embedded_proto.ts";
 import { EMBEDDED_PROTO_FILES } from "../src/control/playout_proto_embedded.ts";
 import { loadPlayoutProto, PROTO_LOADER_OPTIONS } from "../src/control/playout_proto.ts";
+import { playoutClient, unary } from "./grpc_client/grpc_js_client.ts";
 
 Deno.test("embedded module equals a fresh generation from proto/ (texts + descriptor set)", async () => {
   const committed = await Deno.readTextFile(embeddedModulePath());
@@ -138,4 +140,50 @@ Deno.test("wire contract facts hold in the loaded definitions", () => {
       "SubscribeBlockEvents",
     ],
   );
+});
+
+Deno.test("a deno bundle of the gRPC layer serves with no .proto file beside it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grpc_bundle_test_" });
+  try {
+    const entry = new URL("./grpc_client/grpc_only_server.ts", import.meta.url).pathname;
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--platform=deno", "-o", `${dir}/playout_grpc.js`, entry],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(bundled.success, true, new TextDecoder().decode(bundled.stderr));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "-A", `${dir}/playout_grpc.js`, "--port", "0"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    let address: string | undefined;
+    while (address === undefined) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      buffered += value;
+      for (const line of buffered.split("\n").slice(0, -1)) {
+        const record = JSON.parse(line);
+        if (record.event === "grpc_listening") address = record.addresses[0];
+      }
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    }
+    try {
+      assertEquals(typeof address, "string");
+      const client = playoutClient(address!);
+      assertEquals(await unary(client, "GetVersion", {}), { version: "1.0.0" });
+      client.close();
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await lines.cancel();
+      await child.stderr.cancel();
+      assertEquals(status.code, 0);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
