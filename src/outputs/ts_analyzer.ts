@@ -362,7 +362,7 @@ export class TsAnalyzer {
         return;
       }
       this.#carryLen = 0;
-      this.#packet(this.#carry, 0, this.#bytes);
+      this.#packet(this.#carry, 0, this.#bytes - (TS_PACKET_SIZE - take));
     }
     while (pos < len) {
       if (chunk[pos] !== TS_SYNC_BYTE) {
