@@ -1,0 +1,416 @@
+/**
+ * The .deb end to end, as CI runs it (as root, systemd not PID 1): `deno task package` builds
+ * it; lintian finds no errors; apt-get installs it; the installed command prints deno.json's
+ * version; the unit passes `systemd-analyze verify`; the unit's ExecStartPre (`--check-config`)
+ * and ExecStart run as `retrovue` under the unit's sandbox (emulated by
+ * packaging/unit_sandbox.ts: read-only system, private /tmp, hidden /home, no capabilities,
+ * the unit's seccomp filter) with the shipped config, and serve valid MPEG-TS on
+ * /channel/1.ts and metrics on /metrics; `apt-get remove` keeps config, state and user, and
+ * `apt-get purge` leaves nothing behind.
+ *
+ * It installs and purges the package on this machine: it refuses to run where
+ * retrovue-playout is already installed, and serializes with other runs of itself.
+ */
+
+import assert from "node:assert/strict";
+import { parse as parseToml } from "smol-toml";
+import {
+  CONFIG_PATH,
+  debFileName,
+  debianArchitecture,
+  FFMPEG_DEPENDS,
+  INSTALL_PREFIX,
+  INSTALLED_COMMAND,
+  PACKAGE_NAME,
+  readPackageVersion,
+  REPO_ROOT,
+  RUNTIME_DIR,
+  SERVICE_USER,
+  STATE_DIR,
+} from "../packaging/package_metadata.ts";
+import {
+  parseServiceUnit,
+  prepareServiceDirectories,
+  resolveSyscallAllowList,
+  sandboxedCommand,
+  type ServiceUnit,
+} from "../packaging/unit_sandbox.ts";
+
+const UNIT_PATH = "/lib/systemd/system/retrovue-playout.service";
+const APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"];
+const decoder = new TextDecoder();
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit. */
+async function run(cmd: string[], cwd?: string): Promise<Ran> {
+  const out = await new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd,
+    stdin: "null",
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs a command that must succeed. */
+async function ok(cmd: string[], cwd?: string): Promise<Ran> {
+  const r = await run(cmd, cwd);
+  assert.equal(r.code, 0, `${cmd.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** dpkg's status of the package ("" when dpkg has never heard of it). */
+async function dpkgStatus(): Promise<string> {
+  const r = await run(["dpkg-query", "-W", "-f=${Status}", PACKAGE_NAME]);
+  return r.code === 0 ? r.stdout.trim() : "";
+}
+
+async function hasUser(name: string): Promise<boolean> {
+  return (await run(["getent", "passwd", name])).code === 0;
+}
+
+async function hasGroup(name: string): Promise<boolean> {
+  return (await run(["getent", "group", name])).code === 0;
+}
+
+/** Files and records the package may create anywhere (none may survive a purge). */
+const PACKAGE_PATHS = [
+  INSTALL_PREFIX,
+  "/usr/bin/retrovue-playout",
+  "/usr/bin/retrovue_playout",
+  "/etc/retrovue-playout",
+  UNIT_PATH,
+  "/usr/share/doc/retrovue-playout",
+  "/usr/share/man/man1/retrovue-playout.1.gz",
+  "/usr/share/man/man1/retrovue_playout.1.gz",
+  "/usr/share/lintian/overrides/retrovue-playout",
+  STATE_DIR,
+  RUNTIME_DIR,
+  "/etc/systemd/system/retrovue-playout.service",
+  "/etc/systemd/system/multi-user.target.wants/retrovue-playout.service",
+  "/var/lib/systemd/deb-systemd-helper-enabled/retrovue-playout.service.dsh-also",
+  "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/retrovue-playout.service",
+  "/var/lib/systemd/deb-systemd-helper-masked/retrovue-playout.service",
+];
+
+/** Port `port` on 127.0.0.1 accepts a listener (nothing else holds it). */
+function portIsFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "0.0.0.0", port }).close();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) return false;
+    throw err;
+  }
+}
+
+/** A child's stdout+stderr, collected as it runs (for failure messages). */
+class OutputLog {
+  text = "";
+  readonly done: Promise<void>;
+  constructor(streams: ReadableStream<Uint8Array>[]) {
+    this.done = Promise.all(streams.map(async (s) => {
+      for await (const chunk of s) this.text += decoder.decode(chunk, { stream: true });
+    })).then(() => {});
+  }
+  tail(lines = 40): string {
+    return this.text.split("\n").slice(-lines).join("\n");
+  }
+}
+
+/** Reads at least `bytes` from a GET of `url`, retrying while the server comes up. */
+async function readStream(url: string, bytes: number, deadline: number): Promise<Uint8Array> {
+  let lastError = "";
+  while (Date.now() < deadline) {
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+    } catch (err) {
+      lastError = String(err);
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    if (res.status !== 200) {
+      lastError = `HTTP ${res.status}: ${await res.text()}`;
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = res.body!.getReader();
+    try {
+      while (total < bytes) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        total += value.length;
+      }
+    } finally {
+      await reader.cancel();
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+  throw new Error(`no ${url} before the deadline: ${lastError}`);
+}
+
+/** GET `url` (retrying while the server comes up) and return the body text. */
+async function getText(url: string, deadline: number): Promise<string> {
+  let lastError = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const body = await res.text();
+      if (res.status === 200) return body;
+      lastError = `HTTP ${res.status}: ${body.slice(0, 200)}`;
+    } catch (err) {
+      lastError = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no ${url} before the deadline: ${lastError}`);
+}
+
+Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purges cleanly", async (t) => {
+  if (Deno.uid() !== 0) {
+    throw new Error(
+      "tests/packaging_deb_test.ts must run as root: it installs, removes and purges the " +
+        "retrovue-playout .deb with apt-get and starts the service as the retrovue user " +
+        "(e.g. sudo deno test --allow-all tests/packaging_deb_test.ts)",
+    );
+  }
+  // One run at a time on this machine (parallel CI jobs, engineers sharing a host).
+  await Deno.mkdir("/run/lock", { recursive: true });
+  using lock = await Deno.open("/run/lock/retrovue-playout-packaging-test.lock", {
+    create: true,
+    write: true,
+  });
+  await lock.lock(true);
+  const before = await dpkgStatus();
+  assert.ok(
+    before === "" || before.endsWith("not-installed"),
+    `${PACKAGE_NAME} is already on this machine (dpkg: "${before}"); this test installs and ` +
+      `purges it, so remove it first: apt-get purge ${PACKAGE_NAME}`,
+  );
+  assert.ok(
+    !(await hasUser(SERVICE_USER)),
+    `a user ${SERVICE_USER} already exists; the test checks that the package creates and ` +
+      `purges it: remove it first (deluser --system ${SERVICE_USER})`,
+  );
+
+  const version = await readPackageVersion();
+  const tmp = await Deno.makeTempDir({ prefix: "packaging_deb_test_" });
+  try {
+    // Build, exactly as `deno task package` does.
+    const build = await run(
+      [Deno.execPath(), "run", "--allow-all", "packaging/package.ts", "--out-dir", tmp],
+      REPO_ROOT,
+    );
+    assert.equal(build.code, 0, `deno task package failed:\n${build.stdout}\n${build.stderr}`);
+    const layout = /layout (compiled|runtime\+bundle)/.exec(build.stdout)?.[1];
+    assert.ok(layout, `the build does not say which layout it made:\n${build.stdout}`);
+    console.log(`  built layout: ${layout}`);
+    const deb = `${tmp}/${debFileName(version, debianArchitecture())}`;
+    assert.ok(await exists(deb), `no ${deb} after the build:\n${build.stdout}`);
+
+    await t.step("lintian reports no errors", async () => {
+      const r = await run(["lintian", "--fail-on", "error", deb]);
+      const tags = r.stdout.split("\n").filter((l) => /^[EWIX]: /.test(l));
+      const errors = tags.filter((l) => l.startsWith("E: "));
+      assert.deepEqual(errors, [], `lintian errors:\n${r.stdout}\n${r.stderr}`);
+      assert.equal(r.code, 0, `lintian failed:\n${r.stdout}\n${r.stderr}`);
+      for (const w of tags.filter((l) => l.startsWith("W: "))) console.log(`  lintian ${w}`);
+    });
+
+    await t.step("control data: version, FFmpeg alternatives, conffile", async () => {
+      const field = async (name: string) => (await ok(["dpkg-deb", "-f", deb, name])).stdout.trim();
+      assert.equal(await field("Package"), PACKAGE_NAME);
+      assert.equal(await field("Version"), version);
+      assert.equal(await field("Architecture"), debianArchitecture());
+      const depends = (await field("Depends")).split(/,\s*/);
+      for (const alternatives of FFMPEG_DEPENDS) assert.ok(depends.includes(alternatives));
+      const control = await Deno.makeTempDir({ dir: tmp });
+      await ok(["dpkg-deb", "--control", deb, control]);
+      assert.equal((await Deno.readTextFile(`${control}/conffiles`)).trim(), CONFIG_PATH);
+    });
+
+    await ok([...APT, "install", deb]);
+
+    await t.step("installed: commands print deno.json's version", async () => {
+      assert.equal(await dpkgStatus(), "install ok installed");
+      for (
+        const cmd of [INSTALLED_COMMAND, "/usr/bin/retrovue-playout", "/usr/bin/retrovue_playout"]
+      ) {
+        const r = await ok([cmd, "--version"]);
+        assert.match(
+          r.stdout,
+          new RegExp(`^retrovue_playout ${version.replaceAll(".", "\\.")}\\b`, "m"),
+        );
+      }
+      const info = JSON.parse(await Deno.readTextFile(`${INSTALL_PREFIX}/build-info.json`));
+      assert.equal(info.layout, layout);
+      assert.equal(info.version, version);
+    });
+
+    await t.step("installed: system user, state directory, unit enabled", async () => {
+      const passwd = (await ok(["getent", "passwd", SERVICE_USER])).stdout.trim().split(":");
+      assert.ok(Number(passwd[2]) < 1000, `${SERVICE_USER} is not a system user: ${passwd}`);
+      assert.equal(passwd[6], "/usr/sbin/nologin");
+      assert.ok(await hasGroup(SERVICE_USER));
+      const st = await Deno.stat(STATE_DIR);
+      assert.equal(st.uid, Number(passwd[2]));
+      assert.equal(st.mode! & 0o777, 0o750);
+      assert.equal(
+        await Deno.readLink("/etc/systemd/system/multi-user.target.wants/retrovue-playout.service"),
+        UNIT_PATH,
+      );
+    });
+
+    await t.step("systemd-analyze verify accepts the unit", async () => {
+      const r = await run(["systemd-analyze", "verify", UNIT_PATH]);
+      assert.equal(r.code, 0, `systemd-analyze verify:\n${r.stdout}\n${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /retrovue-playout\.service:/, r.stderr);
+    });
+
+    const unit: ServiceUnit = parseServiceUnit(await Deno.readTextFile(UNIT_PATH));
+    const home = (await ok(["getent", "passwd", SERVICE_USER])).stdout.trim().split(":")[5];
+    const syscalls = await resolveSyscallAllowList(unit.systemCallFilter);
+
+    await t.step("ExecStartPre (--check-config) passes under the unit's sandbox", async () => {
+      assert.equal(unit.execStartPre.length, 1);
+      assert.deepEqual(unit.execStartPre[0], [INSTALLED_COMMAND, "--check-config", CONFIG_PATH]);
+      const writable = await prepareServiceDirectories(unit);
+      const r = await run(
+        sandboxedCommand(unit, unit.execStartPre[0], { writable, syscalls, home }),
+      );
+      assert.equal(r.code, 0, `--check-config failed:\n${r.stdout}\n${r.stderr}`);
+    });
+
+    await t.step("ExecStart serves TS and /metrics as retrovue under the sandbox", async () => {
+      assert.deepEqual(unit.execStart, [INSTALLED_COMMAND, "--config", CONFIG_PATH]);
+      const config = parseToml(await Deno.readTextFile(CONFIG_PATH)) as {
+        http?: { port?: number };
+        metrics?: { port?: number };
+        channels?: { id: number; format?: { width?: number; height?: number } }[];
+      };
+      const httpPort = config.http?.port ?? 8080;
+      const metricsPort = config.metrics?.port ?? 9308;
+      const channel = config.channels?.[0];
+      assert.ok(channel, "the shipped config has no channel");
+      for (const port of [httpPort, metricsPort]) {
+        assert.ok(portIsFree(port), `port ${port} (shipped config) is taken by another process`);
+      }
+      const writable = await prepareServiceDirectories(unit);
+      const cmd = sandboxedCommand(unit, unit.execStart, { writable, syscalls, home });
+      const child = new Deno.Command(cmd[0], {
+        args: cmd.slice(1),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const log = new OutputLog([child.stdout, child.stderr]);
+      let status: Deno.CommandStatus | undefined;
+      try {
+        const deadline = Date.now() + 60_000; // liveness bound: start-up on a loaded machine
+        const ts = await readStream(
+          `http://127.0.0.1:${httpPort}/channel/${channel.id}.ts`,
+          256 * 1024,
+          deadline,
+        ).catch((err) => {
+          throw new Error(`${err.message}\nengine output:\n${log.tail()}`);
+        });
+        assert.ok(ts.length >= 188 * 100, `only ${ts.length} bytes of TS`);
+        for (let i = 0; i + 188 <= ts.length; i += 188) {
+          assert.equal(ts[i], 0x47, `no TS sync byte at offset ${i}`);
+        }
+        const file = `${tmp}/channel.ts`;
+        await Deno.writeFile(file, ts.subarray(0, ts.length - (ts.length % 188)));
+        const probe = await ok([
+          "ffprobe",
+          "-v",
+          "error",
+          "-show_entries",
+          "stream=codec_type,codec_name,width,height",
+          "-of",
+          "json",
+          file,
+        ]);
+        const streams = JSON.parse(probe.stdout).streams as {
+          codec_type: string;
+          codec_name: string;
+          width?: number;
+          height?: number;
+        }[];
+        const video = streams.find((s) => s.codec_type === "video");
+        assert.ok(video, `no video stream: ${probe.stdout}`);
+        assert.equal(video.width, channel.format?.width ?? video.width);
+        assert.equal(video.height, channel.format?.height ?? video.height);
+        assert.ok(streams.some((s) => s.codec_type === "audio"), `no audio: ${probe.stdout}`);
+
+        const metrics = await getText(`http://127.0.0.1:${metricsPort}/metrics`, deadline);
+        assert.match(metrics, /^# TYPE retrovue_playout_\w+ \w+$/m);
+        assert.match(metrics, /^retrovue_playout_\w+(\{[^}]*\})? [-+0-9.eE]+$/m);
+      } finally {
+        // systemd stops a service with SIGTERM; the engine exits 0 on it.
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        status = await child.status;
+        clearTimeout(killer);
+        await log.done;
+        await Deno.remove(RUNTIME_DIR, { recursive: true }); // RuntimeDirectory= goes on stop
+      }
+      assert.equal(status.code, 0, `exit on SIGTERM: ${status.code}\n${log.tail()}`);
+    });
+
+    await ok([...APT, "remove", PACKAGE_NAME]);
+
+    await t.step("remove: program gone; config, state and user kept", async () => {
+      assert.equal(await dpkgStatus(), "deinstall ok config-files");
+      for (const path of [INSTALL_PREFIX, "/usr/bin/retrovue-playout", UNIT_PATH]) {
+        assert.ok(!(await exists(path)), `${path} is still there after remove`);
+      }
+      assert.ok(await exists(CONFIG_PATH), "remove deleted the conffile");
+      assert.ok(await exists(STATE_DIR), "remove deleted the state directory");
+      assert.ok(await hasUser(SERVICE_USER), "remove deleted the user");
+    });
+
+    await ok([...APT, "purge", PACKAGE_NAME]);
+
+    await t.step("purge: no files, no user, no group, no systemd records", async () => {
+      assert.ok((await dpkgStatus()) === "" || (await dpkgStatus()).endsWith("not-installed"));
+      const left = [];
+      for (const path of PACKAGE_PATHS) if (await exists(path)) left.push(path);
+      assert.deepEqual(left, [], `left behind after purge: ${left.join(", ")}`);
+      assert.ok(!(await hasUser(SERVICE_USER)), "the retrovue user survived the purge");
+      assert.ok(!(await hasGroup(SERVICE_USER)), "the retrovue group survived the purge");
+    });
+  } finally {
+    // Leave the machine as it was, even after a failure part-way.
+    const status = await dpkgStatus();
+    if (status !== "" && !status.endsWith("not-installed")) {
+      const r = await run([...APT, "purge", PACKAGE_NAME]);
+      if (r.code !== 0) console.error(`cleanup: apt-get purge failed:\n${r.stdout}\n${r.stderr}`);
+    }
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
