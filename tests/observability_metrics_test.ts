@@ -322,7 +322,8 @@ Deno.test("a batch of decode latency samples is observed once", async () => {
   await withMetrics(surface, async (m) => {
     const count = async () =>
       sampleValue(parsePromText(await m.scrape()), "retrovue_playout_decode_latency_seconds_count");
-    ch.stats!.decodeLatencySamples = [0.01, 0.02];
+    assert.deepEqual(await count(), 0, "the series exists before the first sample");
+    ch.stats = { ...ch.stats!, decodeLatencySamples: [0.01, 0.02] };
     assert.deepEqual(await count(), 2);
     assert.deepEqual(await count(), 2);
     // A copy with the same values is the same batch.

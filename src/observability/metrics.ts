@@ -495,6 +495,7 @@ export class PlayoutMetrics {
 
     const batch = stats.decodeLatencySamples;
     const last = this.#latencyBatches.get(channel);
+    if (last === undefined) this.#decodeLatency.zero(labels); // series exist before samples do
     if (last === undefined || !sameSamples(last, batch)) {
       this.#latencyBatches.set(channel, batch);
       for (const s of batch) {
