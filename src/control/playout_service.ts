@@ -374,8 +374,8 @@ export class PlayoutService {
         );
       }
       const args = parseStartBlockSession(req);
-      const blockA = parseBlockPlan(req.block_a, "block_a", id);
-      const blockB = parseBlockPlan(req.block_b, "block_b", id);
+      const blockA = await parseBlockPlan(req.block_a, "block_a", id);
+      const blockB = await parseBlockPlan(req.block_b, "block_b", id);
       const format = this.#programFormat(args.programFormatJson);
       let join = args.joinUtcMs;
       if (join === 0) join = blockA.startUtcMs;
@@ -412,7 +412,7 @@ export class PlayoutService {
       if (this.#surface.get(id)?.mode !== "block") {
         throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
       }
-      const block: BlockPlan = parseBlockPlan(req.block, "block", id);
+      const block: BlockPlan = await parseBlockPlan(req.block, "block", id);
       await this.#surface.feedBlock(id, block);
       return this.#ok("FeedBlockPlan", id, {
         message: "",

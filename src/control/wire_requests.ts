@@ -143,14 +143,23 @@ const blockPlanSchema = z.object({
   channel_id: z.number().int("must be an integer").min(0, "must not be negative"),
   start_utc_ms: utcMs,
   end_utc_ms: utcMs,
-  segments: z.array(blockSegmentSchema, { invalid_type_error: "must be a list" })
+  // Items are validated apart, in slices, so a long list does not hold the event loop.
+  segments: z.array(z.unknown(), { invalid_type_error: "must be a list" })
     .min(1, "must hold at least one segment")
     .max(MAX_SEGMENTS_PER_BLOCK, `must hold at most ${MAX_SEGMENTS_PER_BLOCK} segments`),
   broadcast_date: text(64),
   broadcast_day_anchor_utc_ms: utcMs,
 }, { required_error: "is required", invalid_type_error: "is required" });
 
-type WireBlock = z.output<typeof blockPlanSchema>;
+type WireSegment = z.output<typeof blockSegmentSchema>;
+type WireBlock = Omit<z.output<typeof blockPlanSchema>, "segments"> & { segments: WireSegment[] };
+
+/** Segments validated between two yields to the event loop (about 2 ms of work). */
+export const SEGMENTS_PER_SLICE = 250;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /**
  * Cross-field rules of a block that passed the field schemas (run only then: zod runs
@@ -240,12 +249,23 @@ export function parseChannelId(raw: unknown): number {
 /**
  * Validates a wire `BlockPlan` (at `field` of the request, e.g. `block_a`) for channel
  * `channelId` and converts it. A block's own `channel_id` may be 0 (unset) or `channelId`.
+ * Long segment lists are validated in slices with yields to the event loop between them.
  */
-export function parseBlockPlan(raw: unknown, field: string, channel: number): BlockPlan {
+export async function parseBlockPlan(
+  raw: unknown,
+  field: string,
+  channel: number,
+): Promise<BlockPlan> {
   if (raw === null || raw === undefined) {
     throw new WireValidationError(field, raw, `${field} is required`);
   }
-  const b = parseWith(blockPlanSchema, raw, [field]);
+  const top = parseWith(blockPlanSchema, raw, [field]);
+  const segments: WireSegment[] = [];
+  for (let i = 0; i < top.segments.length; i++) {
+    if (i > 0 && i % SEGMENTS_PER_SLICE === 0) await yieldToEventLoop();
+    segments.push(parseWith(blockSegmentSchema, top.segments[i], [field, "segments", i]));
+  }
+  const b: WireBlock = { ...top, segments };
   checkBlockStructure(b, field);
   if (b.channel_id !== 0 && b.channel_id !== channel) {
     throw new WireValidationError(
