@@ -112,7 +112,9 @@ def run(report, stubs, deno, workdir):
                     if kind in ("block_started", "block_completed"):
                         feed_next()
                     if kind == "block_started" and ev.block_started.block_id == "c":
-                        threading.Thread(target=stop, daemon=True).start()
+                        stopper = threading.Thread(target=stop, daemon=True)
+                        stopped["thread"] = stopper
+                        stopper.start()
             except grpc.RpcError as err:
                 events.append((now_ms(), "rpc_error", {"code": err.code().name,
                                                        "details": err.details()}, 0))
@@ -124,6 +126,8 @@ def run(report, stubs, deno, workdir):
         if reader.is_alive():
             stream.cancel()
             stop()
+        if "thread" in stopped:
+            stopped["thread"].join(15)
 
         sequence = [(k, e.get("block_id", e.get("reason"))) for _, k, e, _ in events]
         report.value("events", [[t - t0, k, e] for t, k, e, _ in events])
