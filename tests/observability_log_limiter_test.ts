@@ -104,7 +104,9 @@ Deno.test("bad options are typed errors carrying the value", () => {
 Deno.test("event names are stable snake_case and the flood-prone ones are limited", () => {
   for (const name of Object.values(LOG_EVENTS)) assert.match(name, /^[a-z]+(_[a-z]+)*$/);
   assert.equal(new Set(Object.values(LOG_EVENTS)).size, Object.values(LOG_EVENTS).length);
-  for (const e of ["asset_error", "viewer_connected", "viewer_disconnected"] as const) {
+  for (
+    const e of ["asset_error", "viewer_connected", "viewer_disconnected", "grpc_refused"] as const
+  ) {
     assert.ok(RATE_LIMITED_EVENTS.has(e), e);
   }
 });

@@ -6,44 +6,82 @@
  *   viewer connect/disconnect and attach (re)connect is one JSON event named here, with the
  *   channel id in the `channel` field (a number) wherever the event concerns one channel.
  * - Field names are snake_case; durations carry their unit (`duration_ms`).
- * - Events that a fault can repeat at frame or connection rate ({@link RATE_LIMITED_EVENTS})
+ * - Events that a fault or a misbehaving peer can repeat quickly ({@link RATE_LIMITED_EVENTS})
  *   go through a {@link import("./log_limiter.ts").RateLimitedLog}; lifecycle events that
- *   happen a handful of times per hour (state changes, block start/end, control calls) may go
- *   straight to the logger, but passing them through the limiter is harmless.
+ *   happen a handful of times per hour may go straight to the logger.
  * - Names are part of the operator contract: add new ones, never rename.
  *
  * @module
  */
 
-/** Stable event names. */
+/** Stable event names, grouped by what they report. */
 export const LOG_EVENTS = Object.freeze(
   {
-    /** A gRPC control call finished: `method`, `channel`, `result`, `duration_ms`. */
-    controlCall: "control_call",
+    // Control calls (gRPC).
+    /** A control call succeeded: `rpc`, `channel`. */
+    controlOk: "grpc_ok",
+    /** A control call was refused: `rpc`, `channel`, `code`, `reason`. */
+    controlRefused: "grpc_refused",
+
+    // Channel lifecycle.
     /** A channel changed state: `channel`, `from`, `to`, `reason`. */
     channelStateChanged: "channel_state_changed",
-    /** A segment started on the output: `channel`, `segment_index`, `asset`, `event_id`. */
+    /** A channel's pipeline failed: `channel`, `reason`. */
+    channelFailed: "channel_failed",
+    /** Segment mode started a channel: `channel`, `plan_handle`. */
+    channelStarted: "channel_started",
+    /** A channel was stopped by control: `channel`. */
+    channelStopped: "channel_stopped",
+    /** Segment mode replaced a plan: `channel`, `plan_handle`. */
+    planUpdated: "plan_updated",
+    /** Segment mode previewed the next item: `channel`, `asset`. */
+    previewLoaded: "preview_loaded",
+    /** Segment mode switched the preview live: `channel`, switch result fields. */
+    switchedToLive: "switched_to_live",
+
+    // Segments and blocks on the output.
+    /** A segment started on the output: `channel`, `segment_index`, `source`, `frame`. */
     segmentStarted: "segment_started",
     /** A segment ended on the output: `channel`, `segment_index`, `frames`, `fallback_frames`. */
     segmentEnded: "segment_ended",
-    /** A block started: `channel`, `block_id`, `start_utc_ms`, `end_utc_ms`. */
+    /** A block session started: `channel`. */
+    blockSessionStarted: "block_session_started",
+    /** A block was queued: `channel`, `block_id`. */
+    blockFed: "block_fed",
+    /** A block started on the output: `channel`, block id and times. */
     blockStarted: "block_started",
-    /** A block completed: `channel`, `block_id`, `final_ct_ms`, `blocks_executed`. */
+    /** A block completed on the output: `channel`, block id, final content time. */
     blockCompleted: "block_completed",
-    /** A block session ended: `channel`, `reason`. */
+    /** A block session ended on the output: `channel`, `reason`. */
     sessionEnded: "session_ended",
-    /** An asset could not be opened or decoded: `channel`, `asset`, `error`. */
+    /** A block session was stopped by control: `channel`, `reason`. */
+    blockSessionStopped: "block_session_stop",
+
+    // Sources.
+    /** An asset could not be opened or decoded: `channel`, `asset`, `reason`. */
     assetError: "asset_error",
+
+    // Viewers and the attached stream.
     /** An HTTP viewer connected: `channel`, `viewer`, `remote`. */
     viewerConnected: "viewer_connected",
-    /** An HTTP viewer went away or was dropped: `channel`, `viewer`, `reason`, `bytes`. */
+    /** An HTTP viewer went away: `channel`, `viewer`, `reason`. */
     viewerDisconnected: "viewer_disconnected",
-    /** The attached stream (Core's socket) connected: `channel`, `transport`, `endpoint`. */
-    attachConnected: "attach_connected",
-    /** The attached stream dropped and is being retried: `channel`, `attempt`, `error`. */
-    attachReconnecting: "attach_reconnecting",
-    /** The attached stream was detached: `channel`, `reason`. */
-    attachDetached: "attach_detached",
+    /** A viewer was dropped for falling behind: `channel`, `viewer`. */
+    viewerDropped: "viewer_dropped",
+    /** The attached stream (Core's socket) was attached: `channel`, `transport`, `endpoint`. */
+    streamAttached: "stream_attached",
+    /** The attached stream was detached: `channel`, `endpoint`. */
+    streamDetached: "stream_detached",
+    /** The attached stream's first connect failed: `channel`, `error`. */
+    streamAttachFailed: "stream_attach_failed",
+    /** The attached stream's link was lost: `channel`, `reason`. */
+    streamAttachLost: "stream_attach_lost",
+    /** A reconnect attempt of the attached stream failed: `channel`, `error`. */
+    streamAttachRetryFailed: "stream_attach_retry_failed",
+    /** The attached stream reconnected: `channel`, `reconnects`. */
+    streamAttachReconnected: "stream_attach_reconnected",
+
+    // Logging itself.
     /** Summary of events suppressed by the rate limiter (see log_limiter.ts). */
     logSuppressed: "log_suppressed",
   } as const,
@@ -52,12 +90,17 @@ export const LOG_EVENTS = Object.freeze(
 /** One of the stable event names. */
 export type LogEventName = typeof LOG_EVENTS[keyof typeof LOG_EVENTS];
 
-/** Events that must go through the rate limiter because a fault can repeat them quickly. */
+/** Events that must go through the rate limiter because they can repeat quickly. */
 export const RATE_LIMITED_EVENTS: ReadonlySet<LogEventName> = new Set<LogEventName>([
+  LOG_EVENTS.controlOk,
+  LOG_EVENTS.controlRefused,
+  LOG_EVENTS.segmentStarted,
+  LOG_EVENTS.segmentEnded,
   LOG_EVENTS.assetError,
   LOG_EVENTS.viewerConnected,
   LOG_EVENTS.viewerDisconnected,
-  LOG_EVENTS.attachReconnecting,
-  LOG_EVENTS.segmentStarted,
-  LOG_EVENTS.segmentEnded,
+  LOG_EVENTS.viewerDropped,
+  LOG_EVENTS.streamAttachLost,
+  LOG_EVENTS.streamAttachRetryFailed,
+  LOG_EVENTS.streamAttachReconnected,
 ]);
