@@ -34,8 +34,10 @@ export interface CommandOutput {
 export interface RunCommandOptions {
   /** Working directory. */
   cwd?: string;
-  /** Extra environment variables. */
+  /** Environment variables (added to this process's unless `clearEnv`). */
   env?: Record<string, string>;
+  /** Start from an empty environment. */
+  clearEnv?: boolean;
   /** Kill the command after this many milliseconds and fail with `timedOut`. */
   timeoutMs?: number;
 }
@@ -53,6 +55,7 @@ export async function runCommand(
     args,
     cwd: opts.cwd,
     env: opts.env,
+    clearEnv: opts.clearEnv,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

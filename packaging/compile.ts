@@ -1,8 +1,8 @@
 /**
  * `deno task compile`: compiles the engine into one self-contained executable
  * `build/retrovue_playout`, permissions baked in, worker modules included. Honours
- * `DENORT_BIN`. Where denort cannot be obtained it says why and exits 1 (`deno task package`
- * then falls back to the runtime+bundle layout).
+ * `DENORT_BIN`. Where denort cannot be obtained or `deno compile` fails, it says why and exits
+ * 1 (`deno task package` then falls back to the runtime+bundle layout).
  *
  * Usage: `deno task compile [--entry src/main.ts] [--out build/retrovue_playout]`
  *
@@ -28,6 +28,8 @@ export interface CompileOptions {
   version: string;
   /** Kill `deno compile` after this many milliseconds (default 300 000: a denort download). */
   timeoutMs?: number;
+  /** Environment for the denort probe and `deno compile` (default: this process's). */
+  env?: Record<string, string>;
 }
 
 /** The executable, or why there is none. */
@@ -35,9 +37,10 @@ export type CompileOutcome =
   | { ok: true; executable: string; denortSource: string }
   | { ok: false; reason: string };
 
-/** Runs `deno compile`; reports denort trouble as `{ ok: false }`, other failures throw. */
+/** Runs `deno compile` and checks the result; any failure to get one is `{ ok: false }`. */
 export async function compileExecutable(opts: CompileOptions): Promise<CompileOutcome> {
-  const denort = await probeDenort();
+  const env = opts.env ?? Deno.env.toObject();
+  const denort = await probeDenort({ env });
   if (!denort.available) return { ok: false, reason: denort.reason };
   const workers = await findWorkerEntries(opts.entry);
   const includes = [...new Set(workers.map((w) => w.entryFile))].flatMap((f) => ["--include", f]);
@@ -53,18 +56,17 @@ export async function compileExecutable(opts: CompileOptions): Promise<CompileOu
       "--output",
       opts.output,
       opts.entry,
-    ], { cwd: REPO_ROOT, timeoutMs: opts.timeoutMs ?? 300_000 });
+    ], { cwd: REPO_ROOT, env, clearEnv: true, timeoutMs: opts.timeoutMs ?? 300_000 });
   } catch (err) {
-    if (err instanceof CommandFailedError && /denort|dl\.deno\.land|DENORT_BIN/.test(err.stderr)) {
-      return {
-        ok: false,
-        reason: `deno compile could not get denort: ${errorSummary(err.stderr)}`,
-      };
-    }
-    if (err instanceof CommandFailedError && err.timedOut) {
-      return { ok: false, reason: `deno compile timed out (${err.message.split("\n")[0]})` };
-    }
-    throw err;
+    // Whatever the cause (no denort, a bad DENORT_BIN, a crash of deno compile), there is no
+    // executable; a program that cannot build fails the bundle step just as clearly.
+    if (!(err instanceof CommandFailedError)) throw err;
+    return {
+      ok: false,
+      reason: err.timedOut
+        ? `deno compile timed out (denort from ${denort.source})`
+        : `deno compile failed (denort from ${denort.source}): ${errorSummary(err.stderr)}`,
+    };
   }
   const problem = await versionProblem(opts.output, opts.version);
   if (problem) {
@@ -80,7 +82,10 @@ export async function compileExecutable(opts: CompileOptions): Promise<CompileOu
 
 /** The first error line and the innermost cause of a deno error report. */
 function errorSummary(text: string): string {
-  const lines = text.trim().split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  // deno colours its messages even into a pipe.
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = plain.trim().split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
   const first = lines.find((l) => /error/i.test(l)) ?? "";
   const causes = lines.filter((l) => /^\d+: /.test(l));
   return [first, causes.at(-1)?.replace(/^\d+: /, "")].filter(Boolean).join(": ");

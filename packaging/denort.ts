@@ -33,7 +33,7 @@ export function denoCacheDir(env: Record<string, string | undefined>): string | 
   return undefined;
 }
 
-/** Decides whether denort can be obtained. Never throws; network errors become a reason. */
+/** Decides whether denort can be obtained; an unreachable download host becomes a reason. */
 export async function probeDenort(opts: ProbeDenortOptions = {}): Promise<DenortAvailability> {
   const env = opts.env ?? Deno.env.toObject();
   const version = opts.denoVersion ?? Deno.version.deno;
