@@ -196,6 +196,11 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
+  /** 1920x1080 H.264 at 30 fps, 5 s, no audio: the benchmark clip (not for unit tests). */
+  h264_1080p_5s: {
+    ext: "mp4",
+    args: () => [...lavfi(TESTSRC("1920x1080", "30", 5)), ...x264()],
+  },
 };
 
 /** Fixtures derived from another fixture's bytes rather than encoded. */
@@ -245,6 +250,7 @@ export type FixtureName =
   | "frame_counter"
   | "frame_counter_2997"
   | "h264_aac_640x360_10s"
+  | "h264_1080p_5s"
   | "faststart_mp4"
   | "truncated_mp4"
   | "random_bytes_mp4"
