@@ -7,7 +7,7 @@
 
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import * as grpc from "@grpc/grpc-js";
-import { startGrpcServer } from "../src/control/grpc_server.ts";
+import { GrpcBindError, startGrpcServer } from "../src/control/grpc_server.ts";
 import { SocketInUseError, SocketPathOccupiedError } from "../src/control/unix_socket_path.ts";
 import { Logger } from "../src/observability/log.ts";
 import { FakeControlSurface } from "./grpc_client/fake_control_surface.ts";
@@ -199,6 +199,55 @@ Deno.test("tcp: port 0 binds a free port on 127.0.0.1 and answers", async () => 
   } finally {
     await server.close();
   }
+});
+
+Deno.test("tcp: an address in use fails with GrpcBindError and leaves no socket file", async () => {
+  const first = await startGrpcServer({
+    surface: new FakeControlSurface(),
+    listen: { tcp: ["127.0.0.1:0"] },
+    log: testLogger().log,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "grpc_server_test_" });
+  try {
+    const socket = `${dir}/playout.sock`;
+    const err = await assertRejects(
+      () =>
+        startGrpcServer({
+          surface: new FakeControlSurface(),
+          listen: { unix: { path: socket }, tcp: [first.addresses[0]] },
+          log: testLogger().log,
+        }),
+      GrpcBindError,
+    );
+    assertEquals(err.address, first.addresses[0]);
+    await assertRejects(() => Deno.lstat(socket), Deno.errors.NotFound);
+  } finally {
+    await first.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("messages over 16 MiB are refused with RESOURCE_EXHAUSTED; under it they pass", async () => {
+  await withServer(async ({ fake, address }) => {
+    const client = playoutClient(address);
+    try {
+      const huge = await unary(client, "StartChannel", {
+        channel_id: 1,
+        plan_handle: "x".repeat(17 * 1024 * 1024),
+      }).then(() => undefined, (e: CallError) => e);
+      assertEquals(huge?.code, grpc.status.RESOURCE_EXHAUSTED);
+      // 5 MiB (over gRPC's usual 4 MiB default) reaches validation, which names the field.
+      const big = await unary(client, "StartChannel", {
+        channel_id: 1,
+        plan_handle: "x".repeat(5 * 1024 * 1024),
+      });
+      assertEquals(big.success, false);
+      assert(String(big.message).includes("plan_handle"), String(big.message));
+      assertEquals(fake.calls, []);
+    } finally {
+      client.close();
+    }
+  });
 });
 
 Deno.test("health: Check follows channel states; unknown service is NOT_FOUND", async () => {
