@@ -155,13 +155,12 @@ export async function runWithInput(
     stderr: "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  await writer.write(input).catch((err) => {
-    // The tool may stop reading early (e.g. after one frame): that is not a failure here.
-    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+  // The tool may stop reading early (e.g. after one frame): a broken pipe is fine here.
+  const written = await writer.write(input).then(() => true, (err) => {
+    if (err instanceof Deno.errors.BrokenPipe) return false;
+    throw err;
   });
-  await writer.close().catch((err) => {
-    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
-  });
+  if (written) await writer.close();
   const out = await child.output();
   const dec = new TextDecoder();
   return { success: out.success, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
