@@ -14,8 +14,8 @@ import { PLAYOUT_API_VERSION } from "./config/api_version.ts";
 import { ChannelManager } from "./engine/channel_manager.ts";
 import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
-import { startMetricsServer } from "./observability/health_server.ts";
-import { serveHttpEgress } from "./outputs/http_egress.ts";
+import { MetricsListenError, startMetricsServer } from "./observability/health_server.ts";
+import { EgressBindError, serveHttpEgress } from "./outputs/http_egress.ts";
 import { FrameSink, type FrameSinkEndpoint, parseFrameSinkEndpoint } from "./outputs/frame_sink.ts";
 import { ffmpegVersions } from "../ffi/mod.ts";
 
@@ -76,23 +76,24 @@ export async function startPlayout(
 
     let current = config;
     const egressIds = () => new Set(current.channels.filter((c) => c.http_egress).map((c) => c.id));
-    const http = serveHttpEgress({
-      hostname: config.http.bind,
-      port: config.http.port,
-      log,
-      channels: {
-        // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
-        list: () => {
-          const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
-          return manager.list().filter((c) => !off.has(c.id));
+    const http = await optionalListener(log, "http_egress", () =>
+      serveHttpEgress({
+        hostname: config.http.bind,
+        port: config.http.port,
+        log,
+        channels: {
+          // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
+          list: () => {
+            const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
+            return manager.list().filter((c) => !off.has(c.id));
+          },
+          fanout: (id: number) =>
+            egressIds().has(id) || !current.channels.some((c) => c.id === id)
+              ? manager.fanout(id)
+              : undefined,
         },
-        fanout: (id: number) =>
-          egressIds().has(id) || !current.channels.some((c) => c.id === id)
-            ? manager.fanout(id)
-            : undefined,
-      },
-    });
-    closers.push(() => http.close());
+      }));
+    if (http) closers.push(() => http.close());
 
     if (config.metrics.enabled) {
       const metrics = createPlayoutMetrics({
@@ -104,16 +105,17 @@ export async function startPlayout(
         },
         log,
       });
-      const server = await startMetricsServer({
-        port: config.metrics.port,
-        host: config.metrics.bind,
-        metrics,
-        surface: manager,
-        log,
-      });
+      const server = await optionalListener(log, "metrics", () =>
+        startMetricsServer({
+          port: config.metrics.port,
+          host: config.metrics.bind,
+          metrics,
+          surface: manager,
+          log,
+        }));
       closers.push(async () => {
-        await server.close();
-        metrics.close?.();
+        await server?.close();
+        metrics.close();
       });
     }
 
@@ -151,7 +153,7 @@ export async function startPlayout(
     await applySinks(config.channels, new Set(specs.map((s) => s.id)));
 
     return {
-      urls: egressUrls(config, http.port),
+      urls: http ? egressUrls(config, http.port) : [],
       async reload(next: PlayoutConfig) {
         const changed = await manager.applyConfig(next.channels.map(toChannelSpec));
         current = next;
@@ -173,4 +175,25 @@ function egressUrls(config: PlayoutConfig, port: number): string[] {
   return config.channels
     .filter((c) => c.http_egress)
     .map((c) => `http://${host}:${port}/channel/${c.id}.ts`);
+}
+
+/**
+ * Starts a listener whose address may be taken (e.g. by a second engine that Core spawned
+ * with `--port` on the embedded default). Failing to bind is logged as an error and the
+ * engine runs on without it: control and the attached stream matter more than a side door.
+ */
+async function optionalListener<T>(
+  log: Logger,
+  what: string,
+  start: () => T | Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await start();
+  } catch (err) {
+    if (err instanceof EgressBindError || err instanceof MetricsListenError) {
+      log.error("listener_unavailable", { what, reason: err.message });
+      return undefined;
+    }
+    throw err;
+  }
 }

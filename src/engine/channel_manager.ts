@@ -128,6 +128,7 @@ export class ChannelManager implements ControlSurface {
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
         await this.#startWorker(entry, spec);
+        this.#post(entry, { type: "run" });
       }
     }
     return changed;
@@ -196,6 +197,7 @@ export class ChannelManager implements ControlSurface {
     const items = await this.#parseHandle(planHandle);
     await this.#ensureWorker(ch, format);
     await this.#call(ch, "playSegments", [items]);
+    this.#post(ch, { type: "run" });
     ch.mode = "segment";
     ch.segmentStarted = true;
     this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
@@ -327,6 +329,7 @@ export class ChannelManager implements ControlSurface {
     await this.#ensureWorker(ch, format);
     ch.maxQueueDepth = Math.max(2, maxQueueDepth);
     await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
+    this.#post(ch, { type: "run" });
     ch.mode = "block";
     this.#log.info("block_session_start", {
       channel: id,
@@ -357,7 +360,8 @@ export class ChannelManager implements ControlSurface {
     ch.mode = ch.configured?.source.kind !== "none" && ch.configured ? "standalone" : "idle";
     this.#log.info("block_session_stop", { channel: id, reason, ...r });
     if (!ch.configured || ch.configured.source.kind === "none") {
-      await this.#stopWorker(ch, `session stopped: ${reason || "by control"}`);
+      // Answer at once; the worker flushes and exits in the background.
+      void this.#stopWorker(ch, `session stopped: ${reason || "by control"}`);
     }
     return r;
   }

@@ -23,6 +23,8 @@ export type ToWorker =
   | { type: "init"; spec: ChannelSpec; epochUtcMs: number; virtual: boolean; leadMs: number }
   | { type: "call"; id: number; method: RunnerMethod; args: unknown[] }
   | { type: "want_frames"; value: boolean }
+  /** Starts the paced loop (after the first plan is in place, so the first frame is content). */
+  | { type: "run" }
   | { type: "stop" };
 
 /** Worker → main thread. */

@@ -376,7 +376,7 @@ export class ChannelRunner {
         this.#boundaryErrorMs = this.clock.now() - this.clock.dueUtcMs(f.frameNumber);
         pending.resolve({
           ptsContiguous: contiguous,
-          livePts90k: f.pts90k,
+          livePts90k: this.#encoder?.videoPts90k(f.frameNumber) ?? f.pts90k,
           completionUtcMs: Math.round(this.clock.now()),
         });
       }

@@ -41,7 +41,10 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
   );
   statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
   post({ type: "ready" });
-  runner.run().catch((err) => {
+}
+
+function run(): void {
+  runner?.run().catch((err) => {
     post({ type: "fatal", message: err instanceof Error ? err.stack ?? err.message : String(err) });
   });
 }
@@ -73,6 +76,9 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
         break;
       case "call":
         void call(msg);
+        break;
+      case "run":
+        run();
         break;
       case "want_frames":
         if (runner) runner.wantFrames = msg.value;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AudioEncoder, Muxer, VideoEncoder } from "../../ffi/mod.ts";
+import { AudioEncoder, type EncodedPacket, Muxer, VideoEncoder } from "../../ffi/mod.ts";
 import type { AudioEncoderSettings, VideoEncoderSettings } from "../engine/channel_spec.ts";
 import type { ProgramFormat } from "../engine/program_format.ts";
 import type { ProgramFrame } from "../engine/program_frame.ts";
@@ -26,6 +26,16 @@ export const MPEGTS_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   mpegts_service_id: "1",
 });
 
+/**
+ * Frames by which every timestamp is moved forward in the TS: enough (about a second) that
+ * B-frame DTS and the AAC priming delay never go negative, so the muxer never shifts the
+ * stream by an amount we do not know. TS video PTS of output frame k is then exactly
+ * `(k + offset) · 90000 · den / num`.
+ */
+export function tsOffsetFrames(format: ProgramFormat): number {
+  return Math.max(1, Math.ceil(format.frameRate.num / format.frameRate.den));
+}
+
 /** Encodes program frames into a continuous MPEG-TS byte stream. */
 export class ProgramTsEncoder {
   #video: VideoEncoder;
@@ -34,6 +44,9 @@ export class ProgramTsEncoder {
   #vIndex: number;
   #aIndex: number;
   #closed = false;
+  #offsetFrames: number;
+  #offsetSamples: number;
+  #format: ProgramFormat;
   /** Frames encoded so far. */
   framesEncoded = 0;
 
@@ -43,6 +56,11 @@ export class ProgramTsEncoder {
     audio: AudioEncoderSettings,
     opts: { serviceId?: number; file?: string } = {},
   ) {
+    this.#format = format;
+    this.#offsetFrames = tsOffsetFrames(format);
+    this.#offsetSamples = Math.round(
+      (this.#offsetFrames * format.sampleRate * format.frameRate.den) / format.frameRate.num,
+    );
     this.#video = new VideoEncoder({
       codec: video.codec,
       width: format.width,
@@ -70,21 +88,39 @@ export class ProgramTsEncoder {
 
   /** Encodes one frame; returns the TS bytes muxed so far (possibly empty). */
   encode(frame: ProgramFrame): Uint8Array {
-    for (const p of this.#video.encode(frame.video, frame.frameNumber)) {
-      this.#muxer.write(this.#vIndex, p);
-    }
-    for (const p of this.#audio.encode(frame.audio)) this.#muxer.write(this.#aIndex, p);
+    this.#writeVideo(this.#video.encode(frame.video, frame.frameNumber));
+    this.#writeAudio(this.#audio.encode(frame.audio));
     this.framesEncoded++;
     return this.#muxer.takeOutput();
   }
 
   /** Drains the encoders and writes the trailer; returns the last bytes. */
   finish(): Uint8Array {
-    for (const p of this.#video.encode(null, 0)) this.#muxer.write(this.#vIndex, p);
-    for (const p of this.#audio.encode(null)) this.#muxer.write(this.#aIndex, p);
+    this.#writeVideo(this.#video.encode(null, 0));
+    this.#writeAudio(this.#audio.encode(null));
     const rest = this.#muxer.finish();
     this.close();
     return rest;
+  }
+
+  /** The PTS (90 kHz, as written in the TS) of output frame `frameNumber`. */
+  videoPts90k(frameNumber: number): number {
+    const { num, den } = this.#format.frameRate;
+    return Math.round(((frameNumber + this.#offsetFrames) * 90000 * den) / num);
+  }
+
+  #writeVideo(packets: EncodedPacket[]): void {
+    const o = this.#offsetFrames;
+    for (const p of packets) {
+      this.#muxer.write(this.#vIndex, { ...p, pts: p.pts + o, dts: p.dts + o });
+    }
+  }
+
+  #writeAudio(packets: EncodedPacket[]): void {
+    const o = this.#offsetSamples;
+    for (const p of packets) {
+      this.#muxer.write(this.#aIndex, { ...p, pts: p.pts + o, dts: p.dts + o });
+    }
   }
 
   /** Frees everything. Idempotent. */

@@ -131,6 +131,7 @@ def run(report, stubs, deno, workdir):
                      len(pts) > FPS and steps == [90000 // FPS], steps[:10])
         colors = frame_colors(capture.out_path)
         first_blue = next((i for i, (_, c) in enumerate(colors) if c == "blue"), None)
+        report.value("color_runs", [(c, sum(1 for _ in g)) for c, g in __import__("itertools").groupby(c for _, c in colors)])
         report.check("the capture switches from red to blue", first_blue is not None
                      and first_blue > 0
                      and all(c == "red" for _, c in colors[:first_blue])
