@@ -95,6 +95,15 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Waits (polling the event loop) until `cond` holds; fails after a generous bound. */
+export async function until(cond: () => boolean, what: string, boundMs = 20_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 /** Options of {@link feedLive}. */
 export interface FeedOptions {
   /** Packets per push, cycled (default [7, 1, 21, 50, 3]). */
@@ -103,6 +112,8 @@ export interface FeedOptions {
   intervalMs?: number;
   /** How many times to push the whole stream (default 1). */
   loops?: number;
+  /** Stops feeding when aborted. */
+  signal?: AbortSignal;
   /** Called before push number `n` (0-based); may await, e.g. to add viewers. */
   beforePush?: (n: number) => void | Promise<void>;
 }
@@ -120,8 +131,9 @@ export async function feedLive(
   const sizes = opts.packetsPerPush ?? [7, 1, 21, 50, 3];
   const interval = opts.intervalMs ?? 1;
   let n = 0;
-  for (let loop = 0; loop < (opts.loops ?? 1); loop++) {
+  for (let loop = 0; loop < (opts.loops ?? 1) && !opts.signal?.aborted; loop++) {
     for (let o = 0; o < bytes.length;) {
+      if (opts.signal?.aborted) return n;
       const end = Math.min(bytes.length, o + sizes[n % sizes.length] * PACKET);
       await opts.beforePush?.(n);
       fanout.push(bytes.slice(o, end));

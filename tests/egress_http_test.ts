@@ -10,6 +10,7 @@ import {
   randomAccessAt,
   runWithInput,
   sameBytes,
+  until,
 } from "./egress_fixtures.ts";
 import {
   type EgressChannels,
@@ -54,15 +55,6 @@ async function withEgress(
   } finally {
     for (const f of fanouts.values()) f.close();
     await egress.close();
-  }
-}
-
-/** Waits (polling the event loop) until `cond` holds; fails after a generous bound. */
-async function until(cond: () => boolean, what: string, boundMs = 20_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 
