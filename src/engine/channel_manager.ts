@@ -74,6 +74,8 @@ interface Channel {
   frames: ChannelFrameConsumer | undefined;
   stats: ChannelStats | undefined;
   restarts: number;
+  /** Reconnects of attach links that have been replaced or detached. */
+  attachReconnectsBase: number;
   pending: Map<number, Pending>;
   listeners: Set<(e: BlockEvent) => void>;
   maxQueueDepth: number;
@@ -112,7 +114,7 @@ export class ChannelManager implements ControlSurface {
       if (ch.configured && !wanted.has(ch.id)) {
         changed.push(ch.id);
         await this.#stopWorker(ch, "removed from config");
-        ch.attach?.link.detach();
+        this.#dropAttach(ch);
         ch.fanout.close();
         this.#channels.delete(ch.id);
       }
@@ -148,8 +150,7 @@ export class ChannelManager implements ControlSurface {
   /** Stops every channel and closes every output. */
   async close(): Promise<void> {
     await Promise.all([...this.#channels.values()].map(async (ch) => {
-      ch.attach?.link.detach();
-      ch.attach = undefined;
+      this.#dropAttach(ch);
       await this.#stopWorker(ch, "engine shutting down");
       ch.fanout.close();
     }));
@@ -173,7 +174,11 @@ export class ChannelManager implements ControlSurface {
   stats(id: number): ChannelStats | undefined {
     const ch = this.#channels.get(id);
     if (!ch?.stats) return undefined;
-    return { ...ch.stats, restarts: ch.restarts };
+    return {
+      ...ch.stats,
+      restarts: ch.restarts,
+      attachReconnects: ch.attachReconnectsBase + (ch.attach?.link.reconnects ?? 0),
+    };
   }
 
   #info(ch: Channel): ChannelInfo {
@@ -271,8 +276,7 @@ export class ChannelManager implements ControlSurface {
           `channel ${id} is already attached to ${ch.attach.endpoint}`,
         );
       }
-      ch.attach.link.detach();
-      ch.attach = undefined;
+      this.#dropAttach(ch);
     }
     let link: StreamAttach;
     try {
@@ -293,9 +297,8 @@ export class ChannelManager implements ControlSurface {
   detachStream(id: number, _force: boolean): Promise<void> {
     const ch = this.#channels.get(id);
     if (ch?.attach) {
-      ch.attach.link.detach();
       this.#log.info("stream_detached", { channel: id, endpoint: ch.attach.endpoint });
-      ch.attach = undefined;
+      this.#dropAttach(ch);
     }
     return Promise.resolve();
   }
@@ -395,6 +398,7 @@ export class ChannelManager implements ControlSurface {
       frames: undefined,
       stats: undefined,
       restarts: 0,
+      attachReconnectsBase: 0,
       pending: new Map(),
       listeners: new Set(),
       maxQueueDepth: 2,
@@ -405,6 +409,13 @@ export class ChannelManager implements ControlSurface {
     };
     this.#channels.set(id, ch);
     return ch;
+  }
+
+  #dropAttach(ch: Channel): void {
+    if (!ch.attach) return;
+    ch.attach.link.detach();
+    ch.attachReconnectsBase += ch.attach.link.reconnects;
+    ch.attach = undefined;
   }
 
   #ensure(id: number): Channel {

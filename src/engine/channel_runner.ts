@@ -32,6 +32,7 @@ import {
 import { Demuxer } from "../../ffi/mod.ts";
 import type { ChannelStats } from "./control_surface.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
+import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
 
 /** What a runner reports to its owner. */
 export interface ChannelRunnerSink {
@@ -72,6 +73,8 @@ export class ChannelRunner {
   wantFrames = false;
   #out: ChannelRunnerSink;
   #encoder: ProgramTsEncoder | undefined;
+  /** Self-check of our own output: continuity counters and PCR intervals. */
+  #selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: 40 });
   #buffer: TimelineFrame[] = [];
   #leadFrames: number;
   #running = false;
@@ -348,6 +351,7 @@ export class ChannelRunner {
       this.#encodedSinceStats++;
       if (ts.length > 0) {
         this.#tsBytes += ts.length;
+        this.#selfCheck.push(ts);
         this.#out.ts(ts);
       }
     }
@@ -390,7 +394,7 @@ export class ChannelRunner {
       // Wall-clock error of the block boundary as released.
       this.#boundaryErrorMs = this.clock.now() - e.blockStartUtcMs;
     }
-    this.#out.log("info", e.kind, { ...e });
+    this.#out.log("info", e.kind, snakeCase(e));
     this.#out.blockEvent(e);
     if (e.kind === "session_ended" && this.#blocks?.ended) {
       this.#blocks = undefined;
@@ -429,6 +433,11 @@ export class ChannelRunner {
       tsSelfCheckPcrErrors: 0,
     };
     this.#maxGap = 0;
+    if (this.#encoder) {
+      const check = this.#selfCheck.summary();
+      s.tsSelfCheckCcErrors = check.ccErrors;
+      s.tsSelfCheckPcrErrors = check.pcr.gaps;
+    }
     return s;
   }
 
@@ -465,4 +474,13 @@ function listMedia(dir: string, out: ChannelRunnerSink): string[] {
     out.log("error", "playlist_directory_error", { path: dir, reason: (err as Error).message });
     return [];
   }
+}
+
+/** Log fields are snake_case: `blockId` → `block_id`; the event name is not repeated. */
+function snakeCase(e: BlockEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k !== "kind") out[k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = v;
+  }
+  return out;
 }

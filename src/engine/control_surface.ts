@@ -71,6 +71,8 @@ export interface ChannelStats {
   segmentBoundaryErrorMs: number;
   tsSelfCheckCcErrors: number;
   tsSelfCheckPcrErrors: number;
+  /** Reconnects of the attached stream (Core's socket), over the channel's life. */
+  attachReconnects?: number;
 }
 
 /** What the outside world may read of a channel. */

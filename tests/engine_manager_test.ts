@@ -1,0 +1,153 @@
+/**
+ * The channel manager with real Workers, and real-time pacing of a channel runner.
+ */
+
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { ChannelRunner } from "../src/engine/channel_runner.ts";
+import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import { ControlError } from "../src/engine/control_surface.ts";
+import { RealTimeSource } from "../src/engine/master_clock.ts";
+import type { ProgramFormat } from "../src/engine/program_format.ts";
+import { Logger } from "../src/observability/log.ts";
+import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { parsePlanHandle } from "../src/control/plan_handle.ts";
+
+const FMT: ProgramFormat = {
+  width: 160,
+  height: 90,
+  frameRate: { num: 25, den: 1 },
+  sampleRate: 48000,
+  channels: 2,
+  aspectPolicy: "preserve",
+};
+
+function spec(id: number, format = FMT): ChannelSpec {
+  return {
+    id,
+    name: `ch${id}`,
+    format,
+    video: { codec: "libx264", preset: "ultrafast", crf: 35, keyintFrames: 25 },
+    audio: { codec: "aac", bitrateKbps: 64 },
+    source: { kind: "test_pattern" },
+  };
+}
+
+const quiet = () => new Logger({ level: "error", write: () => {} });
+
+Deno.test("real-time pacing: frame k is released no earlier than its due time, lag under the lead", async () => {
+  const leadMs = 200;
+  const epoch = Date.now() + 100;
+  const lateness: number[] = [];
+  const runner = new ChannelRunner(
+    { spec: spec(1), time: new RealTimeSource(), epochUtcMs: epoch, leadMs },
+    {
+      ts: () => {},
+      frame: (f) => lateness.push(Date.now() - f.wallClockUtcUs / 1000),
+      blockEvent: () => {},
+      log: () => {},
+    },
+  );
+  runner.wantFrames = true;
+  const done = runner.run();
+  await new Promise((r) => setTimeout(r, 1500));
+  runner.stop();
+  await done;
+  assert(lateness.length >= 25, `only ${lateness.length} frames in 1.5 s`);
+  const early = lateness.filter((ms) => ms < -1);
+  assertEquals(early, [], "frames released before their wall-clock time");
+  const worst = Math.max(...lateness);
+  assert(worst < leadMs, `a frame was ${worst} ms late (lead ${leadMs} ms)`);
+  // 25 fps for ~1.4 s after the epoch: no more frames than the wall clock allows.
+  const elapsed = Date.now() - epoch;
+  assert(lateness.length <= Math.ceil((elapsed * 25) / 1000) + 1, `${lateness.length} frames`);
+});
+
+Deno.test("two channels run in their own workers, independently", async () => {
+  const manager = new ChannelManager({ log: quiet(), parsePlanHandle, leadMs: 200 });
+  try {
+    await manager.applyConfig([spec(1), spec(2, { ...FMT, width: 320, height: 180 })]);
+    const got = new Map<number, Uint8Array[]>([[1, []], [2, []]]);
+    const viewers = [1, 2].map((id) => {
+      const v = manager.fanout(id)!.subscribe({ label: `test${id}` });
+      (async () => {
+        for await (const chunk of v) got.get(id)!.push(chunk);
+      })();
+      return v;
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    assertEquals(manager.list().map((c) => [c.id, c.state]), [[1, "ready"], [2, "ready"]]);
+    // Stop channel 1; channel 2 keeps producing.
+    await manager.applyConfig([spec(2, { ...FMT, width: 320, height: 180 })]);
+    const before = got.get(2)!.reduce((n, c) => n + c.length, 0);
+    await new Promise((r) => setTimeout(r, 800));
+    const after = got.get(2)!.reduce((n, c) => n + c.length, 0);
+    assert(after > before, "channel 2 stalled when channel 1 stopped");
+    for (const v of viewers) v.close();
+    for (const [id, chunks] of got) {
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      const all = new Uint8Array(total);
+      let o = 0;
+      for (const c of chunks) {
+        all.set(c, o);
+        o += c.length;
+      }
+      const s = analyzeTs(all);
+      assert(s.packets > 100, `channel ${id}: ${s.packets} packets`);
+      assertEquals(s.ccErrors, 0, `channel ${id} CC errors`);
+      assertEquals(all[0], 0x47);
+    }
+  } finally {
+    await manager.close();
+  }
+});
+
+Deno.test("control refusals carry the spec's codes", async () => {
+  const manager = new ChannelManager({ log: quiet(), parsePlanHandle });
+  try {
+    const e1 = await assertRejects(() =>
+      manager.loadPreview(5, {
+        assetPath: "/x.mp4",
+        startFrame: 0,
+        frameCount: -1,
+        fps: { num: 25, den: 1 },
+      }), ControlError);
+    assertEquals(e1.code, "NOT_READY");
+    const e2 = await assertRejects(() => manager.switchToLive(5, 0), ControlError);
+    assertEquals(e2.code, "PROTOCOL_VIOLATION");
+    const e3 = await assertRejects(
+      () => manager.startBlockSession(5, [], 0, undefined, 2),
+      ControlError,
+    );
+    assertEquals(e3.code, "STREAM_NOT_ATTACHED");
+    const e4 = await assertRejects(() =>
+      manager.feedBlock(5, {
+        blockId: "x",
+        channelId: 5,
+        startUtcMs: 0,
+        endUtcMs: 1000,
+        segments: [],
+        broadcastDate: "",
+        broadcastDayAnchorUtcMs: 0,
+      }), ControlError);
+    assertEquals(e4.code, "NO_SESSION");
+    let thrown: unknown;
+    try {
+      manager.subscribeBlockEvents(5, () => {});
+    } catch (err) {
+      thrown = err;
+    }
+    assert(thrown instanceof ControlError && thrown.code === "NOT_FOUND");
+    // Idempotent stops.
+    await manager.stopChannel(5);
+    await manager.detachStream(5, false);
+    assertEquals(await manager.stopBlockSession(5, "x"), { finalCtMs: 0, blocksExecuted: 0 });
+    const e5 = await assertRejects(
+      () => manager.attachStream(5, "unix", "/nonexistent/dir/core.sock", true),
+      ControlError,
+    );
+    assertEquals(e5.code, "FAILED");
+  } finally {
+    await manager.close();
+  }
+});
