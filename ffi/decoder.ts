@@ -29,12 +29,18 @@ export interface DecoderOptions {
   threads?: number;
 }
 
+/** Most packets kept while the decoder refuses input (the caller is not calling receive()). */
+const MAX_PENDING = 64;
+
 /** A decoder for one stream of a {@link Demuxer}. Synchronous; owns native state until `close()`. */
 export class Decoder {
   #ctx: Ptr | null;
   #scratch: Ptr | null;
-  #pending: Ptr | null = null;
+  /** Packets the decoder would not take yet (EAGAIN), oldest first; sent by receive(). */
+  readonly #pending: Ptr[] = [];
   #drained = false;
+  #drainRequested = false;
+  #drainSent = false;
   /** Media kind of the stream. */
   readonly kind: "video" | "audio";
   /** Index of the decoded stream in its demuxer. */
@@ -128,8 +134,9 @@ export class Decoder {
 
   /**
    * Sends a packet of this decoder's stream; `null` starts draining (flush). The packet stays
-   * owned by the caller. When the decoder's input queue is full the packet is kept and sent
-   * again by {@link Decoder.receive}, so callers may alternate send/receive freely.
+   * owned by the caller. When the decoder's input queue is full the packet is kept (up to 64)
+   * and sent again by {@link Decoder.receive} or the next `send`, so callers may alternate
+   * send/receive freely, and a decode error thrown by `receive()` loses nothing.
    */
   send(packet: Packet | null): void {
     const ctx = this.#open();
@@ -140,34 +147,53 @@ export class Decoder {
         decoderStream: this.streamIndex,
       });
     }
-    if (this.#pending !== null) {
-      // The previous packet is still waiting: make room by keeping this one queued too would
-      // reorder; instead require the caller to receive first.
-      throw new FfmpegError("avcodec_send_packet", AVERROR_EAGAIN, errorText(AVERROR_EAGAIN), {
-        streamIndex: this.streamIndex,
-        reason: "receive() frames before sending more packets",
-      });
-    }
+    // Packets still queued (receive() stopped early, e.g. on a decode error) go first.
+    this.#sendPending(ctx);
     if (packet === null) {
-      if (this.#drained) return;
-      const ret = avcodec.avcodec_send_packet(ctx, null);
-      if (ret === AVERROR_EOF) return; // already draining
-      check(ret, "avcodec_send_packet", { streamIndex: this.streamIndex, flush: true });
+      // With packets still queued, receive() starts the drain once they are in.
+      this.#drainRequested = true;
+      if (this.#pending.length === 0) this.#sendDrain(ctx);
       return;
     }
     const p = nativePacket(packet);
-    const ret = avcodec.avcodec_send_packet(ctx, p);
+    const ret = this.#pending.length > 0 ? AVERROR_EAGAIN : avcodec.avcodec_send_packet(ctx, p);
     if (ret === AVERROR_EAGAIN) {
+      if (this.#pending.length >= MAX_PENDING) {
+        throw new FfmpegError("avcodec_send_packet", ret, errorText(ret), {
+          streamIndex: this.streamIndex,
+          reason: `receive() frames: ${MAX_PENDING} packets are queued already`,
+        });
+      }
       const copy = nonNull(avcodec.av_packet_alloc(), "av_packet_alloc");
       const refRet = avcodec.av_packet_ref(copy, p);
       if (refRet < 0) {
         avcodec.av_packet_free(new PointerCell(copy).buf);
         check(refRet, "av_packet_ref");
       }
-      this.#pending = copy;
+      this.#pending.push(copy);
       return;
     }
     check(ret, "avcodec_send_packet", { streamIndex: this.streamIndex, pts: packet.pts });
+  }
+
+  #sendDrain(ctx: Ptr): void {
+    if (this.#drained || this.#drainSent) return;
+    const ret = ffmpeg().avcodec.avcodec_send_packet(ctx, null);
+    this.#drainSent = true;
+    if (ret === AVERROR_EOF) return; // already draining
+    check(ret, "avcodec_send_packet", { streamIndex: this.streamIndex, flush: true });
+  }
+
+  /** Sends queued packets until the decoder says EAGAIN; true when the queue is empty. */
+  #sendPending(ctx: Ptr): boolean {
+    const { avcodec } = ffmpeg();
+    while (this.#pending.length > 0) {
+      const ret = avcodec.avcodec_send_packet(ctx, this.#pending[0]);
+      if (ret === AVERROR_EAGAIN) return false;
+      avcodec.av_packet_free(new PointerCell(this.#pending.shift()!).buf);
+      check(ret, "avcodec_send_packet", { streamIndex: this.streamIndex });
+    }
+    return true;
   }
 
   /**
@@ -181,12 +207,12 @@ export class Decoder {
     for (;;) {
       const ret = avcodec.avcodec_receive_frame(ctx, scratch);
       if (ret === AVERROR_EAGAIN) {
-        if (this.#pending === null) return null;
-        const pending = this.#pending;
-        this.#pending = null;
-        const sent = avcodec.avcodec_send_packet(ctx, pending);
-        avcodec.av_packet_free(new PointerCell(pending).buf);
-        check(sent, "avcodec_send_packet", { streamIndex: this.streamIndex });
+        if (this.#pending.length === 0) {
+          if (!this.#drainRequested || this.#drainSent) return null;
+          this.#sendDrain(ctx);
+          continue;
+        }
+        this.#sendPending(ctx);
         continue;
       }
       if (ret === AVERROR_EOF) {
@@ -204,12 +230,15 @@ export class Decoder {
   flush(): void {
     const ctx = this.#open();
     const { avcodec } = ffmpeg();
-    if (this.#pending !== null) {
-      avcodec.av_packet_free(new PointerCell(this.#pending).buf);
-      this.#pending = null;
-    }
+    this.#freePending();
     avcodec.avcodec_flush_buffers(ctx);
-    this.#drained = false;
+    this.#drained = this.#drainRequested = this.#drainSent = false;
+  }
+
+  #freePending(): void {
+    for (const p of this.#pending.splice(0)) {
+      ffmpeg().avcodec.av_packet_free(new PointerCell(p).buf);
+    }
   }
 
   /** True after `close()`. */
@@ -221,8 +250,7 @@ export class Decoder {
   close(): void {
     if (this.#ctx === null) return;
     const { avcodec, avutil } = ffmpeg();
-    if (this.#pending !== null) avcodec.av_packet_free(new PointerCell(this.#pending).buf);
-    this.#pending = null;
+    this.#freePending();
     avutil.av_frame_free(new PointerCell(this.#scratch).buf);
     this.#scratch = null;
     avcodec.avcodec_free_context(new PointerCell(this.#ctx).buf);

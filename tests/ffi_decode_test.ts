@@ -278,3 +278,31 @@ Deno.test("use after close and wrong inputs are typed errors", async () => {
   await assertRejects(() => d.read(), FfmpegClosedError);
   await assertRejects(() => d.seek(1), FfmpegClosedError);
 });
+
+Deno.test("packets sent without receiving are queued, in order, none lost", async () => {
+  using d = Demuxer.open(await fixture("frame_counter"));
+  const vi = d.bestStream("video");
+  using dec = Decoder.open(d, vi, { threads: 1 });
+  using scaler = new Scaler({ width: 320, height: 240, policy: "stretch" });
+  const packets = [];
+  for (let p = d.read(); p; p = d.read()) {
+    if (p.streamIndex === vi) packets.push(p);
+    else p.free();
+  }
+  // 60 packets in without a single receive(): the decoder refuses some, the wrapper keeps them.
+  for (const p of packets.slice(0, 60)) {
+    dec.send(p);
+    p.free();
+  }
+  dec.send(null); // drain requested while packets are still queued: starts after them
+  const numbers: number[] = [];
+  for (let f = dec.receive(); f; f = dec.receive()) {
+    numbers.push(frameNumberFromI420(scaler.scale(f), 320, 240));
+    f.free();
+  }
+  // 60 packets in decode order hold frames 0..58 and one later frame (B-frame reordering).
+  assertEquals(numbers.length, 60);
+  assertEquals(numbers.slice(0, 59), Array.from({ length: 59 }, (_, i) => i));
+  assert(numbers[59] > 58, `last frame ${numbers[59]}`);
+  for (const p of packets.slice(60)) p.free();
+});
