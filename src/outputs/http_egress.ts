@@ -60,7 +60,9 @@ export interface HttpEgress {
 
 /** The egress could not bind its address. */
 export class EgressBindError extends Error {
+  /** Error name. */
   override name = "EgressBindError";
+  /** The address that could not be bound and why. */
   constructor(readonly hostname: string, readonly port: number, override readonly cause: unknown) {
     super(
       `cannot serve HTTP egress on ${hostname}:${port}: ${

@@ -26,7 +26,9 @@ export type AttachTransport = "unix" | "tcp";
 
 /** The endpoint string cannot be used (e.g. TCP without a port). */
 export class AttachEndpointError extends Error {
+  /** Error name. */
   override name = "AttachEndpointError";
+  /** The endpoint and what is wrong with it. */
   constructor(readonly transport: AttachTransport, readonly endpoint: string, reason: string) {
     super(`bad ${transport} endpoint ${JSON.stringify(endpoint)}: ${reason}`);
   }
@@ -34,7 +36,9 @@ export class AttachEndpointError extends Error {
 
 /** The first connect to the endpoint failed (nothing listens there, refused, timed out). */
 export class AttachConnectError extends Error {
+  /** Error name. */
   override name = "AttachConnectError";
+  /** The endpoint and the connect error. */
   constructor(
     readonly transport: AttachTransport,
     readonly endpoint: string,
@@ -70,7 +74,8 @@ export interface StreamAttachOptions {
   connectTimeoutMs?: number;
 }
 
-type Target =
+/** A parsed attach endpoint. */
+export type AttachTarget =
   | { transport: "unix"; path: string }
   | { transport: "tcp"; hostname: string; port: number };
 
@@ -82,9 +87,11 @@ const STABLE_SESSION_MS = 1000;
 
 /** A live link from a channel's fan-out to Core's socket. */
 export class StreamAttach {
+  /** Transport of the endpoint. */
   readonly transport: AttachTransport;
+  /** Where Core listens, as given. */
   readonly endpoint: string;
-  #target: Target;
+  #target: AttachTarget;
   #fanout: TsFanout;
   #log: Logger | undefined;
   #channelId: number | undefined;
@@ -106,7 +113,7 @@ export class StreamAttach {
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
 
-  private constructor(opts: StreamAttachOptions, target: Target) {
+  private constructor(opts: StreamAttachOptions, target: AttachTarget) {
     this.transport = opts.transport;
     this.endpoint = opts.endpoint;
     this.#target = target;
@@ -290,7 +297,7 @@ export class StreamAttach {
 }
 
 /** Parses an endpoint for `transport`; throws {@link AttachEndpointError}. */
-export function parseEndpoint(transport: AttachTransport, endpoint: string): Target {
+export function parseEndpoint(transport: AttachTransport, endpoint: string): AttachTarget {
   if (transport === "unix") {
     if (endpoint === "") throw new AttachEndpointError(transport, endpoint, "empty path");
     return { transport, path: endpoint };
@@ -307,7 +314,7 @@ export function parseEndpoint(transport: AttachTransport, endpoint: string): Tar
   return { transport, hostname: m[1] ?? m[2], port };
 }
 
-function dial(target: Target, timeoutMs: number): Promise<Deno.Conn> {
+function dial(target: AttachTarget, timeoutMs: number): Promise<Deno.Conn> {
   if (target.transport === "unix") {
     return Deno.connect({ transport: "unix", path: target.path });
   }

@@ -342,6 +342,7 @@ export class TsAnalyzer {
   #pat = new TableTracker();
   #pmt = new TableTracker();
 
+  /** An analyzer that has seen no bytes yet. */
   constructor(opts: TsAnalyzerOptions = {}) {
     this.#record = opts.recordValues ?? true;
     this.#pcrGapTicks = (opts.pcrGapMs ?? 40) * PCR_TICKS_PER_MS;

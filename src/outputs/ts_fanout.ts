@@ -22,6 +22,7 @@
  */
 
 import type { Logger } from "../observability/log.ts";
+import { isVideoStreamType } from "./ts_analyzer.ts";
 
 const PACKET = 188;
 const SYNC = 0x47;
@@ -31,17 +32,6 @@ export const DEFAULT_VIEWER_QUEUE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_GOP_CACHE_BYTES = 16 * 1024 * 1024;
 /** Reads coalesce queued chunks up to this many bytes. */
 const MAX_READ_BYTES = 256 * 1024;
-
-const VIDEO_STREAM_TYPES: ReadonlySet<number> = new Set([
-  0x01,
-  0x02,
-  0x10,
-  0x1b,
-  0x24,
-  0x42,
-  0xd1,
-  0xea,
-]);
 
 /** Why a viewer's stream ended. */
 export type ViewerEndReason =
@@ -54,7 +44,9 @@ export type ViewerEndReason =
 
 /** A viewer was dropped for falling behind; thrown by its reads. */
 export class ViewerOverflowError extends Error {
+  /** Error name. */
   override name = "ViewerOverflowError";
+  /** `label` names the viewer; sizes are in bytes. */
   constructor(readonly label: string, readonly queuedBytes: number, readonly limitBytes: number) {
     super(`viewer ${label} fell behind: ${queuedBytes} bytes queued, limit ${limitBytes}`);
   }
@@ -90,7 +82,9 @@ export interface TsViewer extends AsyncIterable<Uint8Array> {
 
 /** A viewer connected to or left a fan-out. */
 export interface ViewerEvent {
+  /** What happened. */
   type: "connect" | "disconnect";
+  /** The viewer concerned. */
   viewer: TsViewer;
   /** Set for `disconnect`. */
   reason?: ViewerEndReason;
@@ -276,6 +270,7 @@ export class TsFanout {
     ended: (v: Viewer, reason: ViewerEndReason) => this.#ended(v, reason),
   };
 
+  /** A fan-out with no viewers and an empty GOP cache. */
   constructor(opts: TsFanoutOptions = {}) {
     this.#maxQueueBytes = opts.maxQueueBytes ?? DEFAULT_VIEWER_QUEUE_BYTES;
     this.#gopCacheMax = opts.gopCacheMaxBytes ?? DEFAULT_GOP_CACHE_BYTES;
@@ -488,7 +483,7 @@ function pmtVideoPid(p: Uint8Array): number {
   if (s < 0 || p[s] !== 0x02 || s + 12 > PACKET) return -1;
   const end = Math.min(s + 3 + (((p[s + 1] & 0x0f) << 8) | p[s + 2]) - 4, PACKET);
   for (let i = s + 12 + (((p[s + 10] & 0x0f) << 8) | p[s + 11]); i + 5 <= end;) {
-    if (VIDEO_STREAM_TYPES.has(p[i])) return ((p[i + 1] & 0x1f) << 8) | p[i + 2];
+    if (isVideoStreamType(p[i])) return ((p[i + 1] & 0x1f) << 8) | p[i + 2];
     i += 5 + (((p[i + 3] & 0x0f) << 8) | p[i + 4]);
   }
   return -1;
