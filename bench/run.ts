@@ -1,0 +1,57 @@
+/**
+ * `deno task bench`: every benchmark, side by side with its reference (the `ffmpeg` CLI doing
+ * the same job in the same run). Prints a table and writes JSON to bench/results/.
+ *
+ * `deno task bench [ffi|engine|frame_sink]...` runs only the named ones.
+ *
+ * @module
+ */
+
+import { runFfiBench } from "./ffi_bench.ts";
+import { runEngineBench } from "./engine_bench.ts";
+
+type Bench = () => Promise<Record<string, unknown>>;
+
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  ffi: () => Promise.resolve(() => runFfiBench()),
+  engine: () => Promise.resolve(() => runEngineBench()),
+  frame_sink: async () => {
+    const mod = await import("./frame_sink_bench.ts");
+    return () => mod.runFrameSinkBench() as Promise<Record<string, unknown>>;
+  },
+};
+
+const wanted = Deno.args.length ? Deno.args : Object.keys(BENCHES);
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  cpus: navigator.hardwareConcurrency,
+  deno: Deno.version.deno,
+};
+for (const name of wanted) {
+  const load = BENCHES[name];
+  if (!load) {
+    console.error(`unknown benchmark ${JSON.stringify(name)}; known: ${Object.keys(BENCHES)}`);
+    Deno.exit(2);
+  }
+  console.log(`== ${name}`);
+  const started = performance.now();
+  const r = await (await load())();
+  results[name] = r;
+  console.table(flatten(r));
+  console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}
+const dir = new URL("./results/", import.meta.url).pathname;
+await Deno.mkdir(dir, { recursive: true });
+const file = `${dir}bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+await Deno.writeTextFile(file, JSON.stringify(results, null, 2) + "\n");
+console.log(`results: ${file}`);
+
+function flatten(o: Record<string, unknown>, prefix = ""): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      Object.assign(out, flatten(v as Record<string, unknown>, `${prefix}${k}.`));
+    } else out[`${prefix}${k}`] = v;
+  }
+  return out;
+}
