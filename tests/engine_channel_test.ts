@@ -80,6 +80,7 @@ async function mixedSources(): Promise<string[]> {
     await fixture("fps_30000_1001"),
     "/nonexistent/missing.mp4",
     await fixture("random_bytes_mp4"),
+    await fixture("truncated_mp4"),
   ];
 }
 
@@ -111,23 +112,25 @@ function blockOf(id: string, start: number, segments: BlockSegment[]): BlockPlan
   };
 }
 
-function runner(encode: boolean) {
+function runner(encode: boolean, spec: ChannelSpec = SPEC) {
   const epoch = Date.UTC(2026, 10, 24, 18, 0, 0);
   const ts: Uint8Array[] = [];
   const events: BlockEvent[] = [];
   const errors: string[] = [];
+  const infos: string[] = [];
   const r = new ChannelRunner(
-    { spec: SPEC, time: new VirtualTimeSource(epoch), epochUtcMs: epoch, encode },
+    { spec, time: new VirtualTimeSource(epoch), epochUtcMs: epoch, encode },
     {
       ts: (d) => ts.push(d),
       frame: () => {},
       blockEvent: (e) => events.push(e),
       log: (level, event, fields) => {
         if (level === "error") errors.push(`${event} ${JSON.stringify(fields)}`);
+        else infos.push(`${event} ${JSON.stringify(fields)}`);
       },
     },
   );
-  return { r, epoch, ts, events, errors };
+  return { r, epoch, ts, events, errors, infos };
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
@@ -301,4 +304,49 @@ Deno.test("fade in/out and gain shape audio and video", async () => {
   // -6 dB: the 440 Hz sine of the fixture (amplitude ~ 1/8 FS) at about half.
   assert(peak(frames[15].audio) < 0.6 * 32768 / 8 + 200, `peak ${peak(frames[15].audio)}`);
   assertEquals(peak(frames[29].audio), 0);
+});
+
+Deno.test("block queue: depth, contiguity and session state are enforced", async () => {
+  const clip = await fixture("h264_aac_mp4");
+  const { r, epoch } = runner(false);
+  const a = blockOf("A", epoch, [seg(0, clip, 1000)]);
+  const b = blockOf("B", a.endUtcMs, [seg(0, "", 1000)]);
+  const c = blockOf("C", b.endUtcMs, [seg(0, clip, 1000)]);
+  const codeOf = (fn: () => void) => {
+    try {
+      fn();
+      return "OK";
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  };
+  assertEquals(codeOf(() => r.feedBlock(c, 2)), "NO_SESSION");
+  r.startBlockSession([a, b], 0);
+  assertEquals(codeOf(() => r.startBlockSession([a, b], 0)), "ALREADY_ACTIVE");
+  assertEquals(codeOf(() => r.feedBlock(c, 2)), "QUEUE_FULL");
+  assertEquals(
+    codeOf(() => r.feedBlock(blockOf("X", c.startUtcMs + 1, [seg(0, "", 500)]), 3)),
+    "NOT_CONTIGUOUS",
+  );
+  // After A's fence a slot frees and C can be fed.
+  for (let k = 0; k < 30; k++) r.step();
+  assertEquals(codeOf(() => r.feedBlock(c, 2)), "OK");
+  const stopped = r.stopBlockSession();
+  assertEquals(stopped.blocksExecuted, 1);
+  // Content time counts output frames: 30 frames of 1001/30 ms.
+  assertEquals(stopped.finalCtMs, 1001);
+  r.stop();
+});
+
+Deno.test("standalone playlist loops forever, segment after segment", async () => {
+  const a = await fixture("h264_aac_mp4"); // 2 s at 25 fps -> 60 frames at 30000/1001
+  const b = await fixture("fps_30000_1001"); // 2 s -> 60 frames
+  const { r, infos } = runner(false, { ...SPEC, source: { kind: "playlist", paths: [a, b] } });
+  let fallback = 0;
+  for (let k = 0; k < 300; k++) if (r.step().flags & FrameFlags.FALLBACK) fallback++;
+  r.stop();
+  const starts = infos.filter((l) => l.startsWith("segment_started"));
+  assertEquals(starts.length, 5); // 0, 60, 120, 180, 240
+  assert(starts[2].includes("h264_aac_mp4") && starts[3].includes("fps_30000_1001"));
+  assertEquals(fallback, 0);
 });
