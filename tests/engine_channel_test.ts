@@ -350,3 +350,26 @@ Deno.test("standalone playlist loops forever, segment after segment", async () =
   assert(starts[2].includes("h264_aac_mp4") && starts[3].includes("fps_30000_1001"));
   assertEquals(fallback, 0);
 });
+
+Deno.test("directory source: picks files by extension in name order; loop = false ends in black", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(await fixture("fps_30000_1001"), `${dir}/b.mp4`);
+    await Deno.copyFile(await fixture("h264_aac_mp4"), `${dir}/a.MP4`);
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not media");
+    const { r, infos } = runner(false, {
+      ...SPEC,
+      source: { kind: "directory", path: dir, loop: false, extensions: [".mp4"] },
+    });
+    const frames = Array.from({ length: 150 }, () => r.step());
+    r.stop();
+    const starts = infos.filter((l) => l.startsWith("segment_started"));
+    assertEquals(starts.length, 2);
+    assert(starts[0].includes("a.MP4") && starts[1].includes("b.mp4"), starts.join("\n"));
+    // 60 + 60 frames of files, then black.
+    assert(frames[130].flags & FrameFlags.PAD);
+    assertEquals(frames[130].video[0], 16);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

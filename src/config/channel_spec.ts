@@ -32,9 +32,14 @@ export function toStandaloneSource(source: SourceConfig): StandaloneSource {
     case "test_pattern":
       return { kind: "test_pattern" };
     case "playlist":
-      return { kind: "playlist", paths: [...source.files] };
+      return { kind: "playlist", paths: [...source.files], loop: source.loop };
     case "directory":
-      return { kind: "directory", path: source.path };
+      return {
+        kind: "directory",
+        path: source.path,
+        loop: source.loop,
+        extensions: [...source.extensions],
+      };
     case "none":
       return { kind: "none" };
   }

@@ -132,7 +132,9 @@ export class ChannelRunner {
     const src = this.spec.source;
     if (src.kind === "test_pattern") return new TestPatternSchedule();
     if (src.kind === "playlist" || src.kind === "directory") {
-      const paths = src.kind === "playlist" ? src.paths : listMedia(src.path, this.#out);
+      const paths = src.kind === "playlist"
+        ? src.paths
+        : listMedia(src.path, src.extensions ?? DEFAULT_EXTENSIONS, this.#out);
       const items: LoopItem[] = [];
       for (const path of paths) {
         const frames = this.#probeFrames(path, 0, -1);
@@ -141,7 +143,7 @@ export class ChannelRunner {
       if (items.length === 0) {
         this.#out.log("error", "playlist_empty", { source: src, reason: "no playable file" });
       }
-      return new LoopSchedule(items);
+      return new LoopSchedule(items, 0, src.loop ?? true);
     }
     return new IdleSchedule();
   }
@@ -459,15 +461,27 @@ export class ChannelRunner {
   }
 }
 
-const MEDIA_EXTENSIONS =
-  /\.(mp4|m4v|mov|mkv|webm|ts|m2ts|mts|mpg|mpeg|avi|flv|wmv|mxf|ogv|mp3|m4a|aac|wav|flac|ogg|opus)$/i;
+/** Media files a directory source picks up when no extensions are given. */
+const DEFAULT_EXTENSIONS = [
+  ".mp4",
+  ".m4v",
+  ".mkv",
+  ".mov",
+  ".ts",
+  ".mpg",
+  ".mpeg",
+  ".avi",
+  ".webm",
+];
 
-/** Media files of a directory, sorted by name. */
-function listMedia(dir: string, out: ChannelRunnerSink): string[] {
+/** Media files of a directory with one of `extensions`, sorted by name. */
+function listMedia(dir: string, extensions: string[], out: ChannelRunnerSink): string[] {
+  const wanted = new Set(extensions.map((e) => e.toLowerCase()));
   try {
     const names: string[] = [];
     for (const e of Deno.readDirSync(dir)) {
-      if (e.isFile && MEDIA_EXTENSIONS.test(e.name)) names.push(e.name);
+      const dot = e.name.lastIndexOf(".");
+      if (e.isFile && dot > 0 && wanted.has(e.name.slice(dot).toLowerCase())) names.push(e.name);
     }
     return names.sort().map((n) => `${dir.replace(/\/+$/, "")}/${n}`);
   } catch (err) {

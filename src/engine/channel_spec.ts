@@ -29,8 +29,14 @@ export interface AudioEncoderSettings {
 /** A standalone source played when no control plan drives the channel. */
 export type StandaloneSource =
   | { kind: "test_pattern" }
-  | { kind: "playlist"; paths: string[] }
-  | { kind: "directory"; path: string }
+  | { kind: "playlist"; paths: string[]; loop?: boolean }
+  | {
+    kind: "directory";
+    path: string;
+    loop?: boolean;
+    /** File extensions to pick up, with the dot, case-insensitive (default: common media). */
+    extensions?: string[];
+  }
   | { kind: "none" };
 
 /** Everything the engine needs to run a channel. */

@@ -119,22 +119,27 @@ export interface LoopItem {
   frames: number;
 }
 
-/** A playlist looped forever, starting at `startFrame`. */
+/** A playlist played from `startFrame`, looped forever unless `loop` is false (then black). */
 export class LoopSchedule implements Schedule {
   #items: LoopItem[];
   #cycle: number;
   #startFrame: number;
+  #loop: boolean;
 
-  constructor(items: LoopItem[], startFrame = 0) {
+  constructor(items: LoopItem[], startFrame = 0, loop = true) {
     this.#items = items.filter((i) => i.frames > 0);
     this.#cycle = this.#items.reduce((n, i) => n + i.frames, 0);
     this.#startFrame = startFrame;
+    this.#loop = loop;
   }
 
   segmentAt(frame: number): ScheduledSegment {
     if (this.#cycle === 0) return idleSegment(this.#startFrame, "loop-empty");
     const rel = frame - this.#startFrame;
     const lap = Math.floor(rel / this.#cycle);
+    if (!this.#loop && lap > 0) {
+      return idleSegment(this.#startFrame + this.#cycle, "playlist-ended");
+    }
     let pos = rel - lap * this.#cycle;
     let start = this.#startFrame + lap * this.#cycle;
     for (let i = 0; i < this.#items.length; i++) {
