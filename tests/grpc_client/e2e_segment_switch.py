@@ -10,6 +10,7 @@ red then blue with video PTS advancing one frame at a time across the switch; an
 idempotent StopChannel / DetachStream. Prints a JSON report.
 """
 
+import itertools
 import os
 import sys
 import time
@@ -131,7 +132,8 @@ def run(report, stubs, deno, workdir):
                      len(pts) > FPS and steps == [90000 // FPS], steps[:10])
         colors = frame_colors(capture.out_path)
         first_blue = next((i for i, (_, c) in enumerate(colors) if c == "blue"), None)
-        report.value("color_runs", [(c, sum(1 for _ in g)) for c, g in __import__("itertools").groupby(c for _, c in colors)])
+        report.value("color_runs",
+                     [(c, sum(1 for _ in g)) for c, g in itertools.groupby(c for _, c in colors)])
         report.check("the capture switches from red to blue", first_blue is not None
                      and first_blue > 0
                      and all(c == "red" for _, c in colors[:first_blue])
@@ -143,6 +145,9 @@ def run(report, stubs, deno, workdir):
             report.check("the first new frame is one frame after the last old one",
                          gap == 90000 // FPS, gap)
             report.value("first_new_frame_pts", colors[first_blue][0])
+            report.check("live_start_pts is the PTS of the first new frame in the TS",
+                         colors[first_blue][0] == switched.live_start_pts,
+                         [colors[first_blue][0], switched.live_start_pts])
     finally:
         if capture is not None and capture._thread.is_alive():
             capture.stop()
