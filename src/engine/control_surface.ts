@@ -83,7 +83,13 @@ export interface ChannelInfo {
   stateReason: string;
   format: ProgramFormat;
   startedAtMs: number | undefined;
+  /**
+   * What drives the channel: "block" exactly while a block-plan session is active, "segment"
+   * once StartChannel started it (until StopChannel), "standalone" for a configured source,
+   * "idle" otherwise.
+   */
   mode: "standalone" | "segment" | "block" | "idle";
+  /** Set exactly while a stream is attached (AttachStream until DetachStream). */
   attached: { transport: StreamTransport; endpoint: string } | undefined;
 }
 
