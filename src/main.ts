@@ -62,9 +62,10 @@ export async function main(args: string[]): Promise<number> {
       const { runFramesCommand } = await import("./cli/frames.ts");
       return await runFramesCommand(command.args);
     }
-    case "state":
-      printError(`state ${command.args.join(" ")}: not available in this version`);
-      return 1;
+    case "state": {
+      const { runStateCommand } = await import("./cli/state.ts");
+      return await runStateCommand(command.args);
+    }
     case "check-config":
       return await checkConfig(command.configFile, command.overrides);
     case "run":

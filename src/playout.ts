@@ -12,6 +12,7 @@ import { parsePlanHandle } from "./control/plan_handle.ts";
 import { startGrpcServer } from "./control/grpc_server.ts";
 import { PLAYOUT_API_VERSION } from "./config/api_version.ts";
 import { ChannelManager } from "./engine/channel_manager.ts";
+import { PlanStore } from "./engine/plan_store.ts";
 import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { MetricsListenError, startMetricsServer } from "./observability/health_server.ts";
@@ -41,10 +42,19 @@ export async function startPlayout(
   log: Logger,
   opts: PlayoutOptions = {},
 ): Promise<PlayoutHandle> {
+  const store = new PlanStore(config.state_dir);
+  const persist = coalesced(async () => {
+    try {
+      await store.write(manager.activePlans());
+    } catch (err) {
+      log.error("plan_store_failed", { path: store.path, reason: (err as Error).message });
+    }
+  });
   const manager = new ChannelManager({
     log,
     parsePlanHandle,
     virtualClock: opts.virtualClock,
+    onPlansChanged: persist,
   });
   const closers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -151,6 +161,7 @@ export async function startPlayout(
     const specs = config.channels.map(toChannelSpec);
     await manager.applyConfig(specs);
     await applySinks(config.channels, new Set(specs.map((s) => s.id)));
+    await restorePlans(store, manager, log);
 
     return {
       urls: http ? egressUrls(config, http.port) : [],
@@ -166,6 +177,70 @@ export async function startPlayout(
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * Picks up the plans a previous run (or, after `state import`, another host) left in the
+ * state directory: re-attaches Core's stream, resumes block sessions from now with the blocks
+ * not yet over, restarts segment-mode plans. Each failure is logged; none stops the engine.
+ */
+async function restorePlans(store: PlanStore, manager: ChannelManager, log: Logger) {
+  let saved;
+  try {
+    saved = await store.read();
+  } catch (err) {
+    log.error("plan_store_unreadable", { path: store.path, reason: (err as Error).message });
+    return;
+  }
+  if (!saved) return;
+  const now = Date.now();
+  for (const ch of saved.channels) {
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+        log.info("plan_restored", { channel: ch.id, what });
+      } catch (err) {
+        log.error("plan_restore_failed", { channel: ch.id, what, reason: (err as Error).message });
+      }
+    };
+    if (ch.attached) {
+      const { transport, endpoint } = ch.attached;
+      await step("attach", () => manager.attachStream(ch.id, transport, endpoint, true));
+    }
+    const blocks = ch.blockSession?.blocks.filter((b) => b.endUtcMs > now) ?? [];
+    if (ch.blockSession && blocks.length > 0) {
+      const depth = ch.blockSession.maxQueueDepth;
+      await step(
+        "block_session",
+        () => manager.startBlockSession(ch.id, blocks, now, ch.format, depth),
+      );
+    }
+    if (ch.segmentPlan) {
+      const handle = ch.segmentPlan.planHandle;
+      await step("segment_plan", () => manager.startChannel(ch.id, handle, ch.format));
+    }
+  }
+}
+
+/** Runs `fn` after the current turn; calls while it is pending or running coalesce. */
+function coalesced(fn: () => Promise<void>): () => void {
+  let pending = false;
+  let running = false;
+  const run = async () => {
+    pending = false;
+    running = true;
+    try {
+      await fn();
+    } finally {
+      running = false;
+      if (pending) queueMicrotask(run);
+    }
+  };
+  return () => {
+    if (pending) return;
+    pending = true;
+    if (!running) queueMicrotask(run);
+  };
 }
 
 function egressUrls(config: PlayoutConfig, port: number): string[] {

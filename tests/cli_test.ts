@@ -194,12 +194,15 @@ Deno.test("an unknown flag exits 2 with the usage on stderr; --help exits 0", as
   assert.match(help.stdout, /^Usage: retrovue_playout /);
 });
 
-Deno.test("subcommands: `frames` goes to the frames tool, `state` is not available yet", async () => {
+Deno.test("subcommands: `frames` goes to the frames tool, `state` to the backup tool", async () => {
   const frames = await runMain(["frames", "--help"]);
   assert.equal(frames.code, 0, frames.stderr);
   assert.equal(frames.stdout, FRAMES_USAGE + "\n");
 
-  const state = await runMain(["state", "export"]);
-  assert.equal(state.code, 1);
-  assert.equal(state.stderr, "state export: not available in this version\n");
+  const state = await runMain(["state", "bogus"]);
+  assert.equal(state.code, 2);
+  assert.match(
+    state.stderr,
+    /^state: cannot "bogus" with these arguments\n\nUsage: retrovue_playout state export/,
+  );
 });

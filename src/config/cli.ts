@@ -19,7 +19,7 @@ export const PROGRAM_NAME = "retrovue_playout";
 /** Usage text, printed for `--help` and (on stderr) for usage errors. */
 export const USAGE = `Usage: ${PROGRAM_NAME} [options]
        ${PROGRAM_NAME} frames ...            frame-sink tools (see "frames --help")
-       ${PROGRAM_NAME} state export|import   channel state (not yet available)
+       ${PROGRAM_NAME} state export|import   back up / restore config and active plans
 
 Options:
   --config FILE             configuration file (TOML); without it one demo channel runs

@@ -25,6 +25,7 @@ import {
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "./program_format.ts";
 import type { ProgramFrame } from "./program_frame.ts";
+import type { ChannelPlanState } from "./plan_store.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -50,6 +51,8 @@ export interface ChannelManagerOptions {
   leadMs?: number;
   /** Per-viewer queue bound of the TS fan-out, bytes. */
   viewerQueueBytes?: number;
+  /** Told whenever what a channel plays changes (to persist {@link ChannelManager.activePlans}). */
+  onPlansChanged?: () => void;
 }
 
 interface Pending {
@@ -82,6 +85,10 @@ interface Channel {
   segmentStarted: boolean;
   previewLoaded: boolean;
   switchArmed: boolean;
+  /** Blocks queued or on air (block mode), for the plan store. */
+  sessionBlocks: BlockPlan[];
+  /** The last plan handle of segment mode. */
+  planHandle: string | undefined;
   log: Logger;
 }
 
@@ -94,6 +101,7 @@ export class ChannelManager implements ControlSurface {
   #channels = new Map<number, Channel>();
   #nextCall = 1;
   #limited: RateLimitedLog;
+  #closing = false;
 
   constructor(opts: ChannelManagerOptions) {
     this.#opts = opts;
@@ -149,6 +157,7 @@ export class ChannelManager implements ControlSurface {
 
   /** Stops every channel and closes every output. */
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.all([...this.#channels.values()].map(async (ch) => {
       this.#dropAttach(ch);
       await this.#stopWorker(ch, "engine shutting down");
@@ -165,6 +174,36 @@ export class ChannelManager implements ControlSurface {
   get(id: number): ChannelInfo | undefined {
     const ch = this.#channels.get(id);
     return ch && this.#info(ch);
+  }
+
+  /** What every channel driven by control calls is playing now (for the plan store). */
+  activePlans(): ChannelPlanState[] {
+    const out: ChannelPlanState[] = [];
+    for (const ch of this.#channels.values()) {
+      const state: ChannelPlanState = { id: ch.id };
+      if (ch.spec && ch.mode !== "standalone") state.format = ch.spec.format;
+      if (ch.attach) {
+        state.attached = { transport: ch.attach.transport, endpoint: ch.attach.endpoint };
+      }
+      if (ch.mode === "block" && ch.sessionBlocks.length > 0) {
+        state.blockSession = { blocks: ch.sessionBlocks, maxQueueDepth: ch.maxQueueDepth };
+      }
+      if (ch.mode === "segment" && ch.planHandle !== undefined) {
+        state.segmentPlan = { planHandle: ch.planHandle };
+      }
+      if (state.attached || state.blockSession || state.segmentPlan) out.push(state);
+    }
+    return out;
+  }
+
+  #plansChanged(): void {
+    // Shutting down ends sessions, but the plans stay stored for the next start.
+    if (this.#closing) return;
+    try {
+      this.#opts.onPlansChanged?.();
+    } catch (err) {
+      this.#log.error("plan_store_failed", { reason: (err as Error).message });
+    }
   }
 
   fanout(id: number): TsFanout | undefined {
@@ -205,6 +244,8 @@ export class ChannelManager implements ControlSurface {
     this.#post(ch, { type: "run" });
     ch.mode = "segment";
     ch.segmentStarted = true;
+    ch.planHandle = planHandle;
+    this.#plansChanged();
     this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
   }
 
@@ -215,6 +256,8 @@ export class ChannelManager implements ControlSurface {
     }
     const items = await this.#parseHandle(planHandle);
     await this.#call(ch, "playSegments", [items]);
+    ch.planHandle = planHandle;
+    this.#plansChanged();
     this.#log.info("plan_updated", { channel: id, plan_handle: planHandle });
   }
 
@@ -226,6 +269,8 @@ export class ChannelManager implements ControlSurface {
     ch.switchArmed = false;
     await this.#stopWorker(ch, "stopped by control");
     ch.mode = "idle";
+    ch.planHandle = undefined;
+    this.#plansChanged();
     this.#log.info("channel_stopped", { channel: id });
   }
 
@@ -291,6 +336,7 @@ export class ChannelManager implements ControlSurface {
       throw new ControlError("FAILED", (err as Error).message, endpoint);
     }
     ch.attach = { transport, endpoint, link };
+    this.#plansChanged();
     this.#log.info("stream_attached", { channel: id, transport, endpoint });
   }
 
@@ -299,6 +345,7 @@ export class ChannelManager implements ControlSurface {
     if (ch?.attach) {
       this.#log.info("stream_detached", { channel: id, endpoint: ch.attach.endpoint });
       this.#dropAttach(ch);
+      this.#plansChanged();
     }
     return Promise.resolve();
   }
@@ -334,6 +381,8 @@ export class ChannelManager implements ControlSurface {
     await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
     this.#post(ch, { type: "run" });
     ch.mode = "block";
+    ch.sessionBlocks = [...blocks];
+    this.#plansChanged();
     this.#log.info("block_session_start", {
       channel: id,
       blocks: blocks.map((b) => b.blockId),
@@ -347,6 +396,8 @@ export class ChannelManager implements ControlSurface {
       throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
     }
     await this.#call(ch, "feedBlock", [block, ch.maxQueueDepth]);
+    ch.sessionBlocks.push(block);
+    this.#plansChanged();
     this.#log.info("block_fed", { channel: id, block_id: block.blockId });
   }
 
@@ -405,6 +456,8 @@ export class ChannelManager implements ControlSurface {
       segmentStarted: false,
       previewLoaded: false,
       switchArmed: false,
+      sessionBlocks: [],
+      planHandle: undefined,
       log,
     };
     this.#channels.set(id, ch);
@@ -532,9 +585,15 @@ export class ChannelManager implements ControlSurface {
         ch.log.error("block_event_listener_failed", { reason: (err as Error).message });
       }
     }
+    if (e.kind === "block_completed") {
+      ch.sessionBlocks = ch.sessionBlocks.filter((b) => b.blockId !== e.blockId);
+      this.#plansChanged();
+    }
     if (e.kind === "session_ended") {
       ch.listeners.clear();
+      ch.sessionBlocks = [];
       if (ch.mode === "block") ch.mode = "idle";
+      this.#plansChanged();
     }
   }
 
