@@ -9,7 +9,8 @@
  * | User=, Group=                         | setpriv --reuid/--regid --init-groups             |
  * | NoNewPrivileges=, CapabilityBoundingSet= | setpriv --no-new-privs, --bounding-set=-all     |
  * | ProtectSystem=strict (only that level) | every mount read-only except /proc, /sys, /dev   |
- * | RuntimeDirectory=, StateDirectory=    | created (owner, mode), bind-mounted writable      |
+ * | StateDirectory=                       | created (owner, mode), bind-mounted writable      |
+ * | RuntimeDirectory=                     | a fresh private tmpfs (owner, mode) for the run   |
  * | PrivateTmp=                           | fresh tmpfs on /tmp and /var/tmp                  |
  * | ProtectHome=yes                       | empty, inaccessible tmpfs on /home, /root, /run/user |
  * | ProtectKernelTunables=                | /proc/sys and /sys read-only                      |
@@ -18,8 +19,9 @@
  *
  * Not emulated (need systemd or namespaces a test should not fake): PrivateDevices,
  * ProtectProc, RestrictAddressFamilies, RestrictNamespaces, ProtectClock/Hostname/KernelLogs/
- * KernelModules, RestrictRealtime, LockPersonality, MemoryDenyWriteExecute. Needs root and
- * util-linux's unshare/setpriv. Test tooling only: the product never spawns processes.
+ * KernelModules, RestrictRealtime, LockPersonality, MemoryDenyWriteExecute. Needs root,
+ * util-linux (unshare, setpriv) and, for `privateNetwork`, iproute2. Test tooling only: the
+ * product never spawns processes.
  *
  * @module
  */
@@ -180,18 +182,60 @@ export async function resolveSyscallAllowList(filter: readonly string[]): Promis
   return [...allowed].sort();
 }
 
-/** Creates the unit's runtime and state directories the way systemd does at start. */
-export async function prepareServiceDirectories(unit: ServiceUnit): Promise<string[]> {
-  const dirs: string[] = [];
-  const make = async (path: string, mode: number) => {
+/** The unit's directories as prepared for a run. */
+export interface ServiceDirectories {
+  /** `StateDirectory=` paths: real, persistent, owned by the unit's user. */
+  stateDirs: string[];
+  /** `RuntimeDirectory=` paths: a fresh private tmpfs each in the run's mount namespace. */
+  runtimeDirs: string[];
+  /** Mount points this call created on the host (removed by {@linkcode releaseServiceDirectories}). */
+  createdMountPoints: string[];
+}
+
+/**
+ * Prepares the unit's directories the way systemd does at start: state directories are
+ * created (or taken over) with the unit's owner and mode; runtime directories become empty
+ * private tmpfs mounts in the run's namespace (systemd creates them fresh and removes them at
+ * stop), so a run never sees or leaves files in the host's /run.
+ */
+export async function prepareServiceDirectories(unit: ServiceUnit): Promise<ServiceDirectories> {
+  const dirs: ServiceDirectories = { stateDirs: [], runtimeDirs: [], createdMountPoints: [] };
+  for (const d of unit.stateDirectories) {
+    const path = `/var/lib/${d}`;
     await Deno.mkdir(path, { recursive: true });
     await runCommand(["chown", `${unit.user}:${unit.group}`, path]);
-    await Deno.chmod(path, mode);
-    dirs.push(path);
-  };
-  for (const d of unit.runtimeDirectories) await make(`/run/${d}`, unit.runtimeDirectoryMode);
-  for (const d of unit.stateDirectories) await make(`/var/lib/${d}`, unit.stateDirectoryMode);
+    await Deno.chmod(path, unit.stateDirectoryMode);
+    dirs.stateDirs.push(path);
+  }
+  for (const d of unit.runtimeDirectories) {
+    const path = `/run/${d}`;
+    try {
+      await Deno.mkdir(path);
+      dirs.createdMountPoints.push(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    }
+    dirs.runtimeDirs.push(path);
+  }
   return dirs;
+}
+
+/**
+ * Removes the mount points {@linkcode prepareServiceDirectories} created. One that another
+ * process has meanwhile put files in (a host-side engine using the same default directory) is
+ * left alone; those paths are returned.
+ */
+export async function releaseServiceDirectories(dirs: ServiceDirectories): Promise<string[]> {
+  const kept: string[] = [];
+  for (const path of dirs.createdMountPoints) {
+    try {
+      await Deno.remove(path);
+    } catch (err) {
+      if (!(err instanceof Error && /not empty/i.test(err.message))) throw err;
+      kept.push(path);
+    }
+  }
+  return kept;
 }
 
 const ERRNO: Readonly<Record<string, number>> = Object.freeze({
@@ -227,8 +271,13 @@ os.execv(argv[0], argv)
 `;
 
 /** The mount and limit set-up, run as root inside the new mount namespace. */
-function namespaceScript(unit: ServiceUnit, writable: readonly string[]): string {
+function namespaceScript(
+  unit: ServiceUnit,
+  dirs: ServiceDirectories,
+  privateNetwork: boolean,
+): string {
   const lines = ["set -e"];
+  if (privateNetwork) lines.push("ip link set lo up");
   if (unit.protectSystem === "strict") {
     // Every mount read-only except the API file systems (systemd handles those separately).
     lines.push(
@@ -246,8 +295,15 @@ function namespaceScript(unit: ServiceUnit, writable: readonly string[]): string
       "mount -o remount,bind,ro /sys",
     );
   }
-  for (const dir of writable) {
+  for (const dir of dirs.stateDirs) {
     lines.push(`mount --bind ${dir} ${dir} && mount -o remount,bind,rw ${dir}`);
+  }
+  const mode = unit.runtimeDirectoryMode.toString(8).padStart(4, "0");
+  for (const dir of dirs.runtimeDirs) {
+    lines.push(
+      `mount -t tmpfs -o mode=${mode},uid=$(id -u ${unit.user}),gid=$(id -g ${unit.user}),` +
+        `nosuid,nodev tmpfs ${dir}`,
+    );
   }
   if (unit.privateTmp) {
     lines.push(
@@ -280,12 +336,19 @@ function namespaceScript(unit: ServiceUnit, writable: readonly string[]): string
 
 /** Options of {@linkcode sandboxedCommand}. */
 export interface SandboxedCommandOptions {
-  /** Writable directories (from {@linkcode prepareServiceDirectories}). */
-  writable: readonly string[];
+  /** The unit's directories (from {@linkcode prepareServiceDirectories}). */
+  dirs: ServiceDirectories;
   /** Allowed system calls (from {@linkcode resolveSyscallAllowList}); empty: no filter. */
   syscalls: readonly string[];
   /** The user's home directory, for `HOME`. */
   home: string;
+  /**
+   * Test isolation beyond the unit: a private network namespace with only loopback, so the
+   * run's fixed ports cannot collide with the host's. Reach it with
+   * `nsenter --net=/proc/<pid>/ns/net` (the returned command execs, so `<pid>` is the
+   * spawned child's).
+   */
+  privateNetwork?: boolean;
 }
 
 /** The full command line that runs `argv` like the unit would (start it as root). */
@@ -336,11 +399,12 @@ export function sandboxedCommand(
   return [
     "unshare",
     "--mount",
+    ...(opts.privateNetwork ? ["--net"] : []),
     "--propagation",
     "private",
     "/bin/sh",
     "-c",
-    namespaceScript(unit, opts.writable),
+    namespaceScript(unit, opts.dirs, opts.privateNetwork ?? false),
     "sh",
     ...env,
     ...setpriv,

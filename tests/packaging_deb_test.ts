@@ -31,6 +31,7 @@ import {
 import {
   parseServiceUnit,
   prepareServiceDirectories,
+  releaseServiceDirectories,
   resolveSyscallAllowList,
   sandboxedCommand,
   type ServiceUnit,
@@ -88,7 +89,11 @@ async function hasGroup(name: string): Promise<boolean> {
   return (await run(["getent", "group", name])).code === 0;
 }
 
-/** Files and records the package may create anywhere (none may survive a purge). */
+/**
+ * Files and records the package may create (none may survive a purge). The state and runtime
+ * directories are checked separately: engines started as root with the default config (other
+ * tests) may create them at any time.
+ */
 const PACKAGE_PATHS = [
   INSTALL_PREFIX,
   "/usr/bin/retrovue-playout",
@@ -99,25 +104,12 @@ const PACKAGE_PATHS = [
   "/usr/share/man/man1/retrovue-playout.1.gz",
   "/usr/share/man/man1/retrovue_playout.1.gz",
   "/usr/share/lintian/overrides/retrovue-playout",
-  STATE_DIR,
-  RUNTIME_DIR,
   "/etc/systemd/system/retrovue-playout.service",
   "/etc/systemd/system/multi-user.target.wants/retrovue-playout.service",
   "/var/lib/systemd/deb-systemd-helper-enabled/retrovue-playout.service.dsh-also",
   "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/retrovue-playout.service",
   "/var/lib/systemd/deb-systemd-helper-masked/retrovue-playout.service",
 ];
-
-/** Port `port` on 127.0.0.1 accepts a listener (nothing else holds it). */
-function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "0.0.0.0", port }).close();
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.AddrInUse) return false;
-    throw err;
-  }
-}
 
 /** A child's stdout+stderr, collected as it runs (for failure messages). */
 class OutputLog {
@@ -133,62 +125,58 @@ class OutputLog {
   }
 }
 
-/** Reads at least `bytes` from a GET of `url`, retrying while the server comes up. */
-async function readStream(url: string, bytes: number, deadline: number): Promise<Uint8Array> {
-  let lastError = "";
-  while (Date.now() < deadline) {
-    let res: Response;
-    try {
-      res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
-    } catch (err) {
-      lastError = String(err);
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    if (res.status !== 200) {
-      lastError = `HTTP ${res.status}: ${await res.text()}`;
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = res.body!.getReader();
-    try {
-      while (total < bytes) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        total += value.length;
+/** Run inside the service's network namespace: GET $URL until 200, print up to $MAX bytes. */
+const NETNS_FETCH = `
+const url = Deno.env.get("URL"), max = Number(Deno.env.get("MAX"));
+const deadline = Number(Deno.env.get("DEADLINE"));
+let last = "";
+while (Date.now() < deadline) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+    if (res.status === 200) {
+      let total = 0;
+      for await (const chunk of res.body) {
+        const part = chunk.subarray(0, max - total);
+        await Deno.stdout.write(part);
+        total += part.length;
+        if (total >= max) break;
       }
-    } finally {
-      await reader.cancel();
+      Deno.exit(0);
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    last = "HTTP " + res.status + ": " + (await res.text()).slice(0, 200);
+  } catch (err) {
+    last = String(err);
   }
-  throw new Error(`no ${url} before the deadline: ${lastError}`);
+  await new Promise((r) => setTimeout(r, 500));
 }
+console.error("no " + url + " before the deadline: " + last);
+Deno.exit(1);
+`;
 
-/** GET `url` (retrying while the server comes up) and return the body text. */
-async function getText(url: string, deadline: number): Promise<string> {
-  let lastError = "";
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-      const body = await res.text();
-      if (res.status === 200) return body;
-      lastError = `HTTP ${res.status}: ${body.slice(0, 200)}`;
-    } catch (err) {
-      lastError = String(err);
-    }
-    await new Promise((r) => setTimeout(r, 500));
+/**
+ * GETs `url` inside the network namespace of process `pid` (retrying while the server comes
+ * up, until `deadline`); at most `max` bytes of the body. Stops early when `signal` aborts.
+ */
+async function fetchInNetns(
+  pid: number,
+  url: string,
+  max: number,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const out = await new Deno.Command("nsenter", {
+    args: [`--net=/proc/${pid}/ns/net`, "--", Deno.execPath(), "eval", "--no-config", NETNS_FETCH],
+    env: { URL: url, MAX: String(max), DEADLINE: String(deadline), NO_COLOR: "1" },
+    cwd: "/",
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
+  if (!out.success) {
+    throw new Error(signal.aborted ? `${url}: the engine exited` : decoder.decode(out.stderr));
   }
-  throw new Error(`no ${url} before the deadline: ${lastError}`);
+  return out.stdout;
 }
 
 Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purges cleanly", async (t) => {
@@ -299,11 +287,13 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
     await t.step("ExecStartPre (--check-config) passes under the unit's sandbox", async () => {
       assert.equal(unit.execStartPre.length, 1);
       assert.deepEqual(unit.execStartPre[0], [INSTALLED_COMMAND, "--check-config", CONFIG_PATH]);
-      const writable = await prepareServiceDirectories(unit);
-      const r = await run(
-        sandboxedCommand(unit, unit.execStartPre[0], { writable, syscalls, home }),
-      );
-      assert.equal(r.code, 0, `--check-config failed:\n${r.stdout}\n${r.stderr}`);
+      const dirs = await prepareServiceDirectories(unit);
+      try {
+        const r = await run(sandboxedCommand(unit, unit.execStartPre[0], { dirs, syscalls, home }));
+        assert.equal(r.code, 0, `--check-config failed:\n${r.stdout}\n${r.stderr}`);
+      } finally {
+        await releaseServiceDirectories(dirs);
+      }
     });
 
     await t.step("ExecStart serves TS and /metrics as retrovue under the sandbox", async () => {
@@ -317,11 +307,15 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
       const metricsPort = config.metrics?.port ?? 9308;
       const channel = config.channels?.[0];
       assert.ok(channel, "the shipped config has no channel");
-      for (const port of [httpPort, metricsPort]) {
-        assert.ok(portIsFree(port), `port ${port} (shipped config) is taken by another process`);
-      }
-      const writable = await prepareServiceDirectories(unit);
-      const cmd = sandboxedCommand(unit, unit.execStart, { writable, syscalls, home });
+      const dirs = await prepareServiceDirectories(unit);
+      // Its own network namespace: the shipped config's fixed ports cannot collide with
+      // other engines on this machine; the test reaches it through nsenter.
+      const cmd = sandboxedCommand(unit, unit.execStart, {
+        dirs,
+        syscalls,
+        home,
+        privateNetwork: true,
+      });
       const child = new Deno.Command(cmd[0], {
         args: cmd.slice(1),
         stdin: "null",
@@ -329,16 +323,27 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
         stderr: "piped",
       }).spawn();
       const log = new OutputLog([child.stdout, child.stderr]);
+      const exited = new AbortController();
       let status: Deno.CommandStatus | undefined;
+      const statusPromise = child.status.then((s) => {
+        status = s;
+        exited.abort();
+        return s;
+      });
       try {
         const deadline = Date.now() + 60_000; // liveness bound: start-up on a loaded machine
-        const ts = await readStream(
-          `http://127.0.0.1:${httpPort}/channel/${channel.id}.ts`,
-          256 * 1024,
-          deadline,
-        ).catch((err) => {
-          throw new Error(`${err.message}\nengine output:\n${log.tail()}`);
-        });
+        // Until unshare has run, the child is still in this namespace (where another engine
+        // may hold the port).
+        const hostNet = await Deno.readLink("/proc/self/ns/net");
+        while (await Deno.readLink(`/proc/${child.pid}/ns/net`) === hostNet) {
+          assert.ok(status === undefined && Date.now() < deadline, "no private network");
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const get = (url: string, max: number) =>
+          fetchInNetns(child.pid, url, max, deadline, exited.signal).catch((err) => {
+            throw new Error(`${err.message}\nengine output:\n${log.tail()}`);
+          });
+        const ts = await get(`http://127.0.0.1:${httpPort}/channel/${channel.id}.ts`, 256 * 1024);
         assert.ok(ts.length >= 188 * 100, `only ${ts.length} bytes of TS`);
         for (let i = 0; i + 188 <= ts.length; i += 188) {
           assert.equal(ts[i], 0x47, `no TS sync byte at offset ${i}`);
@@ -367,19 +372,23 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
         assert.equal(video.height, channel.format?.height ?? video.height);
         assert.ok(streams.some((s) => s.codec_type === "audio"), `no audio: ${probe.stdout}`);
 
-        const metrics = await getText(`http://127.0.0.1:${metricsPort}/metrics`, deadline);
+        const metrics = decoder.decode(
+          await get(`http://127.0.0.1:${metricsPort}/metrics`, 4 * 1024 * 1024),
+        );
         assert.match(metrics, /^# TYPE retrovue_playout_\w+ \w+$/m);
         assert.match(metrics, /^retrovue_playout_\w+(\{[^}]*\})? [-+0-9.eE]+$/m);
       } finally {
         // systemd stops a service with SIGTERM; the engine exits 0 on it.
-        child.kill("SIGTERM");
-        const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-        status = await child.status;
+        if (status === undefined) child.kill("SIGTERM");
+        const killer = setTimeout(() => status ?? child.kill("SIGKILL"), 30_000);
+        await statusPromise;
         clearTimeout(killer);
         await log.done;
-        await Deno.remove(RUNTIME_DIR, { recursive: true }); // RuntimeDirectory= goes on stop
+        for (const kept of await releaseServiceDirectories(dirs)) {
+          console.log(`  ${kept}: another process put files there meanwhile; left in place`);
+        }
       }
-      assert.equal(status.code, 0, `exit on SIGTERM: ${status.code}\n${log.tail()}`);
+      assert.equal(status?.code, 0, `exit on SIGTERM: ${status?.code}\n${log.tail()}`);
     });
 
     await ok([...APT, "remove", PACKAGE_NAME]);
@@ -394,6 +403,10 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
       assert.ok(await hasUser(SERVICE_USER), "remove deleted the user");
     });
 
+    const ids = {
+      uid: Number((await ok(["id", "-u", SERVICE_USER])).stdout.trim()),
+      gid: Number((await ok(["id", "-g", SERVICE_USER])).stdout.trim()),
+    };
     await ok([...APT, "purge", PACKAGE_NAME]);
 
     await t.step("purge: no files, no user, no group, no systemd records", async () => {
@@ -401,8 +414,37 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
       const left = [];
       for (const path of PACKAGE_PATHS) if (await exists(path)) left.push(path);
       assert.deepEqual(left, [], `left behind after purge: ${left.join(", ")}`);
+      for (const dir of [STATE_DIR, RUNTIME_DIR]) {
+        if (!(await exists(dir))) continue;
+        // Only acceptable as a directory of someone else's (a root engine's default paths).
+        const st = await Deno.stat(dir);
+        assert.ok(
+          st.uid !== ids.uid && st.gid !== ids.gid,
+          `${dir} survived the purge (owner ${st.uid}:${st.gid})`,
+        );
+      }
       assert.ok(!(await hasUser(SERVICE_USER)), "the retrovue user survived the purge");
       assert.ok(!(await hasGroup(SERVICE_USER)), "the retrovue group survived the purge");
+      // Nothing owned by the former user or group anywhere the package or service could write.
+      const owned = await run([
+        "find",
+        "/etc",
+        "/opt",
+        "/run",
+        "/srv",
+        "/usr",
+        "/var",
+        "-xdev",
+        "(",
+        "-uid",
+        String(ids.uid),
+        "-o",
+        "-gid",
+        String(ids.gid),
+        ")",
+        "-print",
+      ]);
+      assert.equal(owned.stdout, "", `files of the purged retrovue user:\n${owned.stdout}`);
     });
   } finally {
     // Leave the machine as it was, even after a failure part-way.
