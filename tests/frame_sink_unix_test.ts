@@ -11,6 +11,8 @@ import {
   FrameSinkListenError,
   parseFrameSinkEndpoint,
 } from "../src/outputs/frame_sink.ts";
+import type { ChannelFrameConsumer } from "../src/engine/channel_manager.ts";
+import { Logger } from "../src/observability/log.ts";
 import { connect, makeFrame, SMALL_FORMAT, TestReader, waitFor } from "./frame_sink_fixtures.ts";
 import {
   deliversPushedFrames,
@@ -151,6 +153,53 @@ Deno.test("unix: a frame of the wrong size is counted as rejected, not sent", as
     } finally {
       await sink.close();
     }
+  });
+});
+
+Deno.test("unix: readers beyond maxReaders are closed at once and logged", async () => {
+  await withTempDir(async (dir) => {
+    const lines: Record<string, unknown>[] = [];
+    const log = new Logger({ write: (line) => lines.push(JSON.parse(line)) });
+    const sink = await FrameSink.open({
+      channelId: 3,
+      format: SMALL_FORMAT,
+      endpoints: [{ transport: "unix", path: `${dir}/playout-3` }],
+      maxReaders: 1,
+      log,
+    });
+    try {
+      const first = new TestReader(await connect(sink.endpoints[0]));
+      await waitFor(() => sink.hasReaders, "first reader");
+      const second = new TestReader(await connect(sink.endpoints[0]), 1024);
+      await second.done; // Closed by the sink without a byte.
+      assertEquals(second.raw.length, 0);
+      sink.push(makeFrame(0));
+      await waitFor(() => first.frames.length === 1, "the first reader still served");
+      assertEquals(sink.stats.readers, 1);
+      const events = lines.map((l) => l.event);
+      assert(events.includes("frame_sink_reader_refused"), JSON.stringify(events));
+      assert(lines.every((l) => l.channel === 3), "channel on every line");
+    } finally {
+      await sink.close();
+    }
+  });
+});
+
+Deno.test("a FrameSink is the engine's ChannelFrameConsumer", async () => {
+  await withTempDir(async (dir) => {
+    const sink = await openSink({ transport: "unix", path: `${dir}/playout-3` });
+    const consumer: ChannelFrameConsumer = sink;
+    const seen: boolean[] = [];
+    consumer.onReadersChanged = (has) => seen.push(has);
+    try {
+      const reader = new TestReader(await connect(sink.endpoints[0]));
+      await waitFor(() => consumer.hasReaders, "hasReaders through the interface");
+      consumer.push(makeFrame(2));
+      await waitFor(() => reader.frames.length === 1, "a frame through the interface");
+    } finally {
+      await sink.close();
+    }
+    assertEquals(seen, [true, false]);
   });
 });
 

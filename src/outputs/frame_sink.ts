@@ -345,9 +345,21 @@ export class FrameSink {
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
-        this.#addReader(conn);
+        try {
+          this.#addReader(conn);
+        } catch (e) {
+          // E.g. the peer vanished between accept and setup: keep accepting others.
+          this.#internalError("add reader", e);
+          closeConn(conn);
+        }
       }
-    })();
+    })().catch((e) => this.#internalError("accept", e));
+  }
+
+  /** A bug in a background loop: log it rather than crash the engine with an unhandled rejection. */
+  #internalError(where: string, e: unknown): void {
+    if (this.#log) this.#log.error("frame_sink_internal_error", { where, error: e });
+    else console.error(`frame sink ${this.channelId} ${where}:`, e);
   }
 
   #addReader(conn: Deno.Conn): void {
@@ -376,8 +388,8 @@ export class FrameSink {
     this.#stats.readersAccepted++;
     this.#log?.info("frame_sink_reader_connected", { reader: reader.id, remote });
     if (this.#readers.size === 1) this.onReadersChanged?.(true);
-    this.#writeLoop(reader);
-    this.#watchInbound(reader);
+    this.#writeLoop(reader).catch((e) => this.#internalError("write loop", e));
+    this.#watchInbound(reader).catch((e) => this.#internalError("read loop", e));
   }
 
   /** Sends the stream header, then queued frames, until the reader goes or the sink closes. */
@@ -429,11 +441,7 @@ export class FrameSink {
     reader.closed = true;
     reader.queue.length = 0;
     reader.wake?.();
-    try {
-      reader.conn.close();
-    } catch (e) {
-      if (!(e instanceof Deno.errors.BadResource)) throw e;
-    }
+    closeConn(reader.conn);
     this.#readers.delete(reader);
     this.#log?.info("frame_sink_reader_disconnected", {
       reader: reader.id,
@@ -443,6 +451,15 @@ export class FrameSink {
       framesDropped: reader.dropped,
     });
     if (this.#readers.size === 0 && !this.#closed) this.onReadersChanged?.(false);
+  }
+}
+
+/** Closes `conn`; one that is closed already is fine. */
+function closeConn(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BadResource)) throw e;
   }
 }
 
