@@ -138,7 +138,7 @@ Deno.test("unix: without readers frames are discarded and nothing is queued", as
   });
 });
 
-Deno.test("unix: a frame of the wrong size is counted as rejected, not sent", async () => {
+Deno.test("unix: a frame of the wrong size or unwritable header is rejected, not sent", async () => {
   await withTempDir(async (dir) => {
     const sink = await openSink({ transport: "unix", path: `${dir}/playout-3` });
     try {
@@ -146,10 +146,11 @@ Deno.test("unix: a frame of the wrong size is counted as rejected, not sent", as
       await waitFor(() => sink.hasReaders, "reader");
       const bad = makeFrame(0, { ...SMALL_FORMAT, width: 160, height: 120 });
       sink.push(bad);
-      sink.push(makeFrame(1));
+      sink.push({ ...makeFrame(1), pts90k: -3000 }); // Not representable on the wire.
+      sink.push(makeFrame(2));
       await waitFor(() => reader.frames.length === 1, "the good frame");
-      assertEquals(reader.frames[0].header.frameNumber, 1);
-      assertEquals(sink.stats.framesRejected, 1);
+      assertEquals(reader.frames[0].header.frameNumber, 2);
+      assertEquals(sink.stats.framesRejected, 2);
     } finally {
       await sink.close();
     }

@@ -22,6 +22,7 @@ import {
   encodeFrameHeader,
   encodeStreamHeader,
   FRAME_PROTOCOL_VERSION,
+  FrameHeaderFieldError,
   PIXEL_FORMAT_I420,
   SAMPLE_FORMAT_S16,
   streamHeaderFor,
@@ -296,27 +297,36 @@ export class FrameSink {
     const cw = width >> 1;
     const ch = height >> 1;
     const audio = new Uint8Array(frame.audio.buffer, frame.audio.byteOffset, audioValues * 2);
-    const header = encodeFrameHeader({
-      version: FRAME_PROTOCOL_VERSION,
-      channelId: this.channelId,
-      flags: frame.flags,
-      sequence,
-      frameNumber: frame.frameNumber,
-      pts90k: frame.pts90k,
-      wallClockUtcUs: Math.max(0, Math.round(frame.wallClockUtcUs)),
-      width,
-      height,
-      pixelFormat: PIXEL_FORMAT_I420,
-      sampleFormat: SAMPLE_FORMAT_S16,
-      planeSizes: [width * height, cw * ch, cw * ch],
-      planeStrides: [width, cw, cw],
-      sampleRate,
-      channels,
-      samples: frame.samples,
-      audioSize: audio.length,
-      frameRate,
-      payloadSize: frame.video.length + audio.length,
-    });
+    let header: Uint8Array;
+    try {
+      header = encodeFrameHeader({
+        version: FRAME_PROTOCOL_VERSION,
+        channelId: this.channelId,
+        flags: frame.flags,
+        sequence,
+        frameNumber: frame.frameNumber,
+        pts90k: frame.pts90k,
+        wallClockUtcUs: Math.max(0, Math.round(frame.wallClockUtcUs)),
+        width,
+        height,
+        pixelFormat: PIXEL_FORMAT_I420,
+        sampleFormat: SAMPLE_FORMAT_S16,
+        planeSizes: [width * height, cw * ch, cw * ch],
+        planeStrides: [width, cw, cw],
+        sampleRate,
+        channels,
+        samples: frame.samples,
+        audioSize: audio.length,
+        frameRate,
+        payloadSize: frame.video.length + audio.length,
+      });
+    } catch (e) {
+      if (!(e instanceof FrameHeaderFieldError)) throw e;
+      if (this.#stats.framesRejected++ === 0) {
+        this.#log?.error("frame_sink_frame_rejected", { frameNumber: frame.frameNumber, error: e });
+      }
+      return undefined;
+    }
     const parts = audio.length > 0 ? [header, frame.video, audio] : [header, frame.video];
     return { parts, bytes: header.length + frame.video.length + audio.length };
   }
