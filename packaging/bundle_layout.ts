@@ -19,7 +19,12 @@ import { runCommand } from "./command.ts";
 import { renderLauncher } from "./launcher.ts";
 import { COMMAND_NAME, REPO_ROOT } from "./package_metadata.ts";
 import { RUNTIME_PERMISSION_FLAGS } from "./permissions.ts";
-import { findWorkerEntries, rewriteWorkerUrls, workerBundleNames } from "./worker_entries.ts";
+import {
+  findWorkerEntries,
+  moduleUrlLiterals,
+  rewriteWorkerUrls,
+  workerBundleNames,
+} from "./worker_entries.ts";
 
 /** Options of {@linkcode buildBundleLayout}. */
 export interface BundleLayoutOptions {
@@ -41,6 +46,11 @@ export interface BundleLayout {
   bundle: string;
   /** Worker bundles. */
   workers: string[];
+  /**
+   * Module-relative URLs (`new URL("./x", import.meta.url)`) left in the bundles that do not
+   * name a worker bundle: files the program expects next to its sources, which are not there.
+   */
+  strayModuleUrls: string[];
 }
 
 /** Builds the layout under `opts.prefix`. */
@@ -60,9 +70,14 @@ export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<Bund
     await bundleModule(entryFile, bundleOf(entryFile));
     workers.push(bundleOf(entryFile));
   }
+  const workerNames = new Set(names.values());
+  const strayModuleUrls: string[] = [];
   for (const file of [bundle, ...workers]) {
-    const text = await Deno.readTextFile(file);
-    await Deno.writeTextFile(file, rewriteWorkerUrls(text, file, entries, bundleOf));
+    const text = rewriteWorkerUrls(await Deno.readTextFile(file), file, entries, bundleOf);
+    await Deno.writeTextFile(file, text);
+    for (const url of moduleUrlLiterals(text)) {
+      if (!workerNames.has(url.split("/").pop()!)) strayModuleUrls.push(`${file}: ${url}`);
+    }
   }
   if (workers.length === 0) await Deno.remove(`${lib}/workers`);
 
@@ -80,7 +95,7 @@ export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<Bund
     }),
   );
   await Deno.chmod(command, 0o755);
-  return { command, runtime, bundle, workers };
+  return { command, runtime, bundle, workers, strayModuleUrls };
 }
 
 async function bundleModule(entry: string, output: string): Promise<void> {

@@ -132,6 +132,11 @@ export async function buildPackage(opts: PackageOptions = {}): Promise<BuiltPack
     say(`package: no compiled executable: ${compiled.reason}`);
     const built = await buildBundleLayout({ entry, prefix });
     layout = "runtime+bundle";
+    for (const stray of built.strayModuleUrls) {
+      say(
+        `package: WARNING: the bundle refers to a file next to its source, not shipped: ${stray}`,
+      );
+    }
     say(
       `package: layout runtime+bundle (Deno ${Deno.version.deno} runtime from ` +
         `${Deno.execPath()}, ${built.workers.length} worker bundle(s), launcher script)`,

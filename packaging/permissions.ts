@@ -6,30 +6,28 @@
  * - `--allow-ffi`: FFmpeg through `Deno.dlopen` (the libraries are found by soname, so a path
  *   list cannot name them portably; FFI is unrestricted native code anyway).
  * - `--allow-read`: the config file, media files anywhere the operator keeps them, Unix sockets
- *   Core binds, /proc for process metrics. systemd's `ProtectSystem=strict`/`ProtectHome`
- *   narrow what is visible to the service.
+ *   Core binds. systemd's `ProtectSystem=strict`/`ProtectHome` narrow what the service sees.
  * - `--allow-write`: the state and runtime directories, the gRPC Unix socket, and connecting to
  *   the Unix socket Core binds for `AttachStream` (Deno checks write access on a socket path
  *   that Core chooses). systemd makes everything but the state/runtime directories read-only.
  * - `--allow-net`: HTTP egress and gRPC on configured hosts/ports, `AttachStream` over TCP.
- * - `--allow-env`: the engine's own variables and those npm modules read (grpc-js `GRPC_*`,
- *   proxies; systemd's `NOTIFY_SOCKET`, `STATE_DIRECTORY`, `RUNTIME_DIRECTORY`).
- * - `--allow-sys`: only the OS facts process metrics ask for.
+ * - `--allow-env`: the engine's own variables (XDG_*, HOME, RETROVUE_*) and those npm modules
+ *   read at load time (grpc-js `GRPC_*`, proxy variables). A list cannot be narrower: reading
+ *   an unlisted variable throws in Deno, even through `process.env`.
+ * - `--allow-sys=hostname,uid`: see {@linkcode SYS_PERMISSIONS}.
  * - No `--allow-run`: the product never spawns a process. No `--allow-import`: all code is
  *   embedded (compiled) or bundled.
  *
  * @module
  */
 
-/** `--allow-sys` kinds that process/OS metrics use. */
-export const SYS_PERMISSIONS: readonly string[] = Object.freeze([
-  "hostname",
-  "loadavg",
-  "osRelease",
-  "osUptime",
-  "systemMemoryInfo",
-  "cpus",
-]);
+/**
+ * `--allow-sys` kinds: `hostname` (egress URLs in logs), `uid` (runtime-path fallbacks).
+ * prom-client's process metrics need none (measured: the same metric names as with
+ * `--allow-all` except `process_max_fds`, which reads /proc/self/limits; Deno grants any /proc
+ * path only with `--allow-all`).
+ */
+export const SYS_PERMISSIONS: readonly string[] = Object.freeze(["hostname", "uid"]);
 
 /** Permission flags for `deno compile` and `deno run`, in a stable order. */
 export const RUNTIME_PERMISSION_FLAGS: readonly string[] = Object.freeze([

@@ -4,9 +4,11 @@
  * `new Worker(new URL("./w.ts", import.meta.url))` untouched, so the runtime+bundle layout
  * bundles each worker on its own and rewrites those URLs (see {@linkcode rewriteWorkerUrls}).
  *
- * Only the statically analysable shapes `new Worker(new URL("<literal>", import.meta.url)` and
- * `new Worker(import.meta.resolve("<literal>")` are supported; any other `new Worker(` in the
- * sources fails the build instead of shipping a package whose channels cannot start.
+ * Only statically analysable shapes are supported: `new Worker(new URL("<literal>",
+ * import.meta.url)`, `new Worker(import.meta.resolve("<literal>")`, and `new Worker(NAME` where
+ * the same module declares `const NAME = new URL("<literal>", import.meta.url)`. Any other
+ * `new Worker(` in the program fails the build instead of shipping a package whose channels
+ * cannot start.
  *
  * @module
  */
@@ -47,9 +49,18 @@ export class AmbiguousWorkerUrlError extends Error {
   }
 }
 
-const SUPPORTED_SITE =
-  /new\s+Worker\(\s*(?:new\s+URL\(\s*(["'])([^"'`]+)\1\s*,\s*import\.meta\.url\s*\)|import\.meta\.resolve\(\s*(["'])([^"'`]+)\3\s*\))/g;
-const ANY_SITE = /new\s+Worker\s*\(/g;
+/** A module-relative URL: `new URL("<literal>", import.meta.url)` or `import.meta.resolve(...)`. */
+const MODULE_URL =
+  String.raw`(?:new\s+URL\(\s*(?:"([^"]+)"|'([^']+)')\s*,\s*import\.meta\.url\s*\)` +
+  String.raw`|import\.meta\.resolve\(\s*(?:"([^"]+)"|'([^']+)')\s*\))`;
+const MODULE_URL_RE = new RegExp(MODULE_URL, "g");
+const SUPPORTED_SITE = new RegExp(String.raw`new\s+Worker\(\s*` + MODULE_URL, "g");
+/** `const NAME = new URL("<literal>", import.meta.url)` (a constant later given to Worker). */
+const URL_CONSTANT = new RegExp(
+  String.raw`(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::\s*URL\s*)?=\s*` + MODULE_URL,
+  "g",
+);
+const ANY_SITE = /new\s+Worker\s*\(\s*([A-Za-z_$][\w$]*)?/g;
 
 /**
  * Worker sites of the program rooted at `entry`: its module graph is scanned, then each
@@ -77,28 +88,37 @@ export async function findWorkerEntries(entry: string): Promise<WorkerEntry[]> {
   return entries.sort((a, b) => a.sourceFile.localeCompare(b.sourceFile));
 }
 
-/** Worker sites in one module's text (comment lines are ignored). */
+/**
+ * Worker sites in one module's text (comment lines are ignored): `new Worker(` given a
+ * module-relative URL literal, or a constant of this module initialised with one.
+ */
 export function findWorkerSites(file: string, text: string): WorkerEntry[] {
   const code = text.split("\n").map((line) => {
     const t = line.trimStart();
     return t.startsWith("//") || t.startsWith("*") || t.startsWith("/*") ? "" : line;
   }).join("\n");
+  const entry = (specifier: string): WorkerEntry => ({
+    sourceFile: file,
+    specifier,
+    entryFile: fileURLToPath(new URL(specifier, pathToFileURL(file))),
+  });
+  const constants = new Map<string, string>();
+  for (const m of code.matchAll(URL_CONSTANT)) constants.set(m[1], m[2] ?? m[3] ?? m[4] ?? m[5]);
   const found: WorkerEntry[] = [];
-  const supportedAt = new Set<number>();
+  const literalAt = new Set<number>();
   for (const m of code.matchAll(SUPPORTED_SITE)) {
-    const specifier = m[2] ?? m[4];
-    supportedAt.add(m.index);
-    found.push({
-      sourceFile: file,
-      specifier,
-      entryFile: fileURLToPath(new URL(specifier, pathToFileURL(file))),
-    });
+    literalAt.add(m.index);
+    found.push(entry(m[1] ?? m[2] ?? m[3] ?? m[4]));
   }
   for (const m of code.matchAll(ANY_SITE)) {
-    if (!supportedAt.has(m.index)) {
-      const line = code.slice(0, m.index).split("\n").length;
-      throw new UnsupportedWorkerSiteError(file, line, code.split("\n")[line - 1]);
+    if (literalAt.has(m.index)) continue;
+    const constant = m[1] === undefined ? undefined : constants.get(m[1]);
+    if (constant !== undefined) {
+      found.push(entry(constant));
+      continue;
     }
+    const line = code.slice(0, m.index).split("\n").length;
+    throw new UnsupportedWorkerSiteError(file, line, code.split("\n")[line - 1]);
   }
   return found;
 }
@@ -137,12 +157,24 @@ export function rewriteWorkerUrls(
     }
     bySpecifier.set(e.specifier, e.entryFile);
   }
-  return bundleText.replace(SUPPORTED_SITE, (site, _q1, s1, _q2, s2) => {
-    const specifier: string = s1 ?? s2;
+  // Every module-relative URL naming a worker is rewritten, wherever it stands (a constant
+  // given to Worker later keeps its literal in the bundle).
+  return bundleText.replace(MODULE_URL_RE, (site, s1, s2, s3, s4) => {
+    const specifier: string = s1 ?? s2 ?? s3 ?? s4;
     const entryFile = bySpecifier.get(specifier);
     if (entryFile === undefined) return site;
     let rel = relative(dirname(bundleFile), bundleOf(entryFile));
     if (!rel.startsWith(".")) rel = `./${rel}`;
     return site.replace(specifier, rel);
   });
+}
+
+/**
+ * Module-relative URL literals left in a bundle (after {@linkcode rewriteWorkerUrls}): files
+ * the program reads next to its sources, which the bundle does not carry.
+ */
+export function moduleUrlLiterals(bundleText: string): string[] {
+  return [
+    ...new Set([...bundleText.matchAll(MODULE_URL_RE)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4])),
+  ];
 }
