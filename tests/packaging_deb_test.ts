@@ -241,7 +241,7 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
 
     await ok([...APT, "install", deb]);
 
-    await t.step("installed: commands print deno.json's version", async () => {
+    await t.step("installed: commands print deno.json's version; the conffile", async () => {
       assert.equal(await dpkgStatus(), "install ok installed");
       for (
         const cmd of [INSTALLED_COMMAND, "/usr/bin/retrovue-playout", "/usr/bin/retrovue_playout"]
@@ -252,6 +252,11 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
           new RegExp(`^retrovue_playout ${version.replaceAll(".", "\\.")}\\b`, "m"),
         );
       }
+      assert.equal(
+        await Deno.readTextFile(CONFIG_PATH),
+        await Deno.readTextFile(`${REPO_ROOT}/packaging/config.toml`),
+        "the conffile is not packaging/config.toml",
+      );
       const info = JSON.parse(await Deno.readTextFile(`${INSTALL_PREFIX}/build-info.json`));
       assert.equal(info.layout, layout);
       assert.equal(info.version, version);
