@@ -141,51 +141,53 @@ Deno.test("http: a viewer that stops reading is dropped; the others receive ever
     fanout.onViewer((e) => {
       if (e.type === "connect") viewers.push(e.viewer);
     });
-    fanout.push(source.bytes.slice(0, 3 * PACKET * 100));
+    const start = source.bytes.slice(0, 300 * PACKET);
+    fanout.push(start);
     // The stalled client reads the response head, then nothing: kernel buffers fill, then the
-    // viewer's 256 KiB queue.
+    // viewer's 256 KiB queue. Closed in `finally` so that a failure cannot hang the server.
     const stalled = await Deno.connect({ hostname: "127.0.0.1", port: egress.port });
-    await stalled.write(new TextEncoder().encode("GET /channel/1.ts HTTP/1.1\r\nHost: x\r\n\r\n"));
-    const head = new Uint8Array(1024);
-    assert((await stalled.read(head))! > 0);
-    await until(() => viewers.length === 1, "stalled viewer");
-    const healthy = [0, 1, 2].map(() => fetch(`${base}/channel/1.ts`).then((r) => r.bytes()));
-    await until(() => viewers.length === 4, "healthy viewers");
-    // The live channel: 64 KiB pushes, 16 MiB in all, as fast as the healthy viewers read.
-    const loops = 45;
-    await feedLive(fanout, source.bytes, {
-      loops,
-      packetsPerPush: [348],
-      intervalMs: 0,
-      beforePush: () =>
-        until(
-          () => viewers.slice(1).every((v) => v.bytesQueued < 512 * 1024),
-          "healthy viewers to read",
-        ),
-    });
-    assertEquals(viewers[0].endReason, "overflow");
-    assertEquals(fanout.viewersDropped, 1);
-    assertEquals(fanout.viewerCount, 3);
-    fanout.close();
-    const stream = new Uint8Array(source.bytes.length * (loops + 1));
-    stream.set(source.bytes.subarray(0, 300 * PACKET));
-    for (let i = 0; i < loops; i++) {
-      stream.set(source.bytes, 300 * PACKET + i * source.bytes.length);
-    }
-    const full = stream.subarray(0, 300 * PACKET + loops * source.bytes.length);
-    const got = await Promise.all(healthy);
-    for (const b of got) joinOffset(b, full);
-    assert(got.every((b) => sameBytes(b, got[0])), "healthy viewers got the same bytes");
-    // The dropped client's connection is closed by the server.
-    const buf = new Uint8Array(65536);
-    let received = 0;
     try {
-      for (let n = await stalled.read(buf); n !== null; n = await stalled.read(buf)) received += n;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.ConnectionReset)) throw err;
+      await stalled.write(
+        new TextEncoder().encode("GET /channel/1.ts HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      assert((await stalled.read(new Uint8Array(1024)))! > 0);
+      await until(() => viewers.length === 1, "stalled viewer");
+      const healthy = [0, 1, 2].map(() => fetch(`${base}/channel/1.ts`).then((r) => r.bytes()));
+      await until(() => viewers.length === 4, "healthy viewers");
+      // The live channel: 64 KiB pushes, 16 MiB in all, as fast as the healthy viewers read.
+      const loops = 45;
+      await feedLive(fanout, source.bytes, {
+        loops,
+        packetsPerPush: [348],
+        intervalMs: 0,
+        beforePush: () =>
+          until(
+            () => viewers.slice(1).every((v) => v.bytesQueued < 512 * 1024),
+            "healthy viewers to read",
+          ),
+      });
+      assertEquals(viewers[0].endReason, "overflow");
+      assertEquals(fanout.viewersDropped, 1);
+      assertEquals(fanout.viewerCount, 3);
+      fanout.close();
+      const full = concatBytes([start, ...Array(loops).fill(source.bytes)]);
+      const got = await Promise.all(healthy);
+      for (const b of got) joinOffset(b, full);
+      assert(got.every((b) => sameBytes(b, got[0])), "healthy viewers got the same bytes");
+      // The dropped client's connection is closed once what was in flight is read.
+      const buf = new Uint8Array(65536);
+      let received = 0;
+      try {
+        for (let n = await stalled.read(buf); n !== null; n = await stalled.read(buf)) {
+          received += n;
+        }
+      } catch (err) {
+        if (!(err instanceof Deno.errors.ConnectionReset)) throw err;
+      }
+      assert(received > 0, "the stalled client had received some bytes");
+    } finally {
+      stalled.close();
     }
-    stalled.close();
-    assert(received > 0, "the stalled client had received some bytes");
     const dropLog = logs.find((l) => l.event === "viewer_disconnected" && l.reason === "overflow");
     assert(dropLog !== undefined, "overflow disconnect logged");
     assert(logs.some((l) => l.event === "viewer_dropped" && l.channel === 1), "drop warning");
@@ -340,4 +342,34 @@ Deno.test("http: close() ends live streams and stops the server", async () => {
   );
   assert(refused, "server still answers after close");
   fanout.close();
+});
+
+Deno.test("http: close() returns after its grace even when a dropped client never reads", async () => {
+  const logs: Record<string, unknown>[] = [];
+  const log = new Logger({ write: (line) => logs.push(JSON.parse(line)) });
+  const fanout = new TsFanout({ maxQueueBytes: 64 * 1024 });
+  const egress = serveHttpEgress({
+    channels: { list: () => [{ id: 1, name: "One" }], fanout: () => fanout },
+    hostname: "127.0.0.1",
+    port: 0,
+    log,
+    shutdownGraceMs: 200,
+  });
+  fanout.push(source.bytes.slice());
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port: egress.port });
+  try {
+    await stalled.write(new TextEncoder().encode("GET /channel/1.ts HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await until(() => fanout.viewersTotal === 1, "viewer");
+    // Small pushes: the viewer overflows only once the socket's buffers are full.
+    for (let o = 0; fanout.viewersDropped === 0; o = (o + 64 * PACKET) % source.bytes.length) {
+      fanout.push(source.bytes.slice(o, o + 64 * PACKET));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert(fanout.bytesOut > 1024 * 1024, `only ${fanout.bytesOut} bytes reached the socket`);
+    await egress.close();
+    assert(logs.some((l) => l.event === "http_egress_shutdown_timeout"), "grace expiry logged");
+  } finally {
+    stalled.close();
+    fanout.close();
+  }
 });

@@ -44,6 +44,12 @@ export interface HttpEgressOptions {
   deviceName?: string;
   /** HDHomeRun device id, 8 hex digits (default `52565450`). */
   deviceId?: string;
+  /**
+   * How long {@link HttpEgress.close} waits for open connections (default 2000 ms). A client
+   * that stopped reading holds its connection until it closes it (Deno.serve cannot force
+   * a socket shut), so after this grace the server is left to die with the process.
+   */
+  shutdownGraceMs?: number;
 }
 
 /** A running HTTP egress. */
@@ -54,7 +60,10 @@ export interface HttpEgress {
   readonly port: number;
   /** Viewers streaming now, over all channels. */
   readonly viewerCount: number;
-  /** Ends every live stream and stops the server. */
+  /**
+   * Ends every live stream and stops the server; resolves when all connections closed or
+   * after the shutdown grace (then stuck connections no longer keep the process alive).
+   */
   close(): Promise<void>;
 }
 
@@ -172,7 +181,17 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
       closing ??= (async () => {
         const shutdown = server.shutdown();
         for (const v of [...viewers]) v.close();
-        await shutdown;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const grace = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), opts.shutdownGraceMs ?? 2000);
+        });
+        const outcome = await Promise.race([shutdown, grace]);
+        clearTimeout(timer);
+        if (outcome === "timeout") {
+          // Connections to clients that stopped reading: do not keep the process alive.
+          server.unref();
+          log?.warn("http_egress_shutdown_timeout", { port: server.addr.port });
+        }
       })();
       return closing;
     },
