@@ -91,7 +91,7 @@ command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ "$want_test" -eq 1 ] || [ "$want_system" -eq 1 ]; then
   packages+=(ffmpeg gcc libc6-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev python3-grpcio python3-grpc-tools prometheus lintian systemd dpkg-dev
-    fakeroot iproute2)
+    fakeroot iproute2 man-db)
 fi
 
 missing=()
@@ -135,7 +135,7 @@ if [ "$want_system" -eq 1 ]; then
   (cd "$HERE" && /usr/local/bin/deno task package) || die "deno task package failed"
   deb="$(ls -t "$HERE"/build/retrovue-playout_*.deb | head -n 1)"
   say "installing $deb"
-  apt-get install -y -qq "$deb" >/dev/null || die "apt-get install $deb failed"
+  apt-get install -y -qq --reinstall "$deb" >/dev/null || die "apt-get install $deb failed"
 fi
 
 say "ready: deno ${DENO_VERSION} at /usr/local/bin/deno"

@@ -66,7 +66,7 @@ export async function resolveRuntimePaths(
 ): Promise<ResolvedRuntimePaths> {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const probe = options.probeDir ?? probeWritableDir;
-  const uid = options.uid ?? await currentUid();
+  const uid = options.uid ?? currentUid();
   const tmpBase = `/tmp/retrovue-${uid}`;
   const runtimeBase = env("XDG_RUNTIME_DIR") ? join(env("XDG_RUNTIME_DIR")!, "retrovue") : tmpBase;
   const stateBase = env("XDG_STATE_HOME")
@@ -137,13 +137,10 @@ export async function resolveRuntimePaths(
   };
 }
 
-/**
- * The process's user id, read as the owner of /proc/self (Deno.uid() needs a `--allow-sys`
- * kind the packaged engine does not grant).
- */
-async function currentUid(): Promise<number> {
-  const uid = (await Deno.stat("/proc/self")).uid;
-  if (uid === null) throw new Deno.errors.NotSupported("no owner uid on /proc/self");
+/** The process's user id (the packaged engine grants `--allow-sys=uid` for it). */
+function currentUid(): number {
+  const uid = Deno.uid();
+  if (uid === null) throw new Deno.errors.NotSupported("this platform has no user ids");
   return uid;
 }
 
