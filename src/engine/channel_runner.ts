@@ -73,8 +73,13 @@ export class ChannelRunner {
   wantFrames = false;
   #out: ChannelRunnerSink;
   #encoder: ProgramTsEncoder | undefined;
-  /** Self-check of our own output: continuity counters and PCR intervals. */
-  #selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: 40 });
+  /**
+   * Self-check of our own output: continuity counters and PCR intervals. FFmpeg 5.1's VBR
+   * mpegts muxer puts a PCR in every video frame's first packet only, so the interval is one
+   * frame duration: 40 ms at 25 fps, 33.4 ms at 29.97. Programs below 25 fps cannot meet
+   * 40 ms this way; the check flags intervals beyond one frame (a real gap), not that.
+   */
+  #selfCheck: TsAnalyzer;
   #buffer: TimelineFrame[] = [];
   #leadFrames: number;
   #running = false;
@@ -106,6 +111,8 @@ export class ChannelRunner {
       1,
       framesForMs(opts.leadMs ?? 500, this.format.frameRate),
     );
+    const frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
+    this.#selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: Math.max(40, frameMs + 1) });
     this.#standalone = this.#standaloneSchedule();
     this.timeline = new ChannelTimeline(
       this.format,
