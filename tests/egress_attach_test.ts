@@ -140,7 +140,10 @@ Deno.test("attach: a Unix socket peer gets aligned TS from PAT/PMT/IDR; restart 
   const stream = concatBytes([source.bytes.slice(0, keyframes[1] + 20 * PACKET), looped(loops)]);
   assertCleanStart(peers[0].received(), stream);
   assertCleanStart(second[0].received(), stream);
-  assertEquals(link.bytesSent, peers[0].bytes + second[0].bytes);
+  // Bytes written to the first connection just before its peer was killed may sit unread in
+  // the kernel's socket buffer, so the link can have sent more than the peers read; the second
+  // peer, closed by a clean detach, read everything written to it.
+  assert(link.bytesSent >= peers[0].bytes + second[0].bytes, `${link.bytesSent} sent`);
   peers = [];
   listener.close();
   fanout.close();
