@@ -353,7 +353,9 @@ async function viewerStart(dir: string, clip: string) {
       stdout: "piped",
       stderr: "null",
     }).output();
-    if (out.success && Number(decoder.decode(probe.stdout).trim()) >= 1) {
+    // ffprobe lists the stream under the program and again on its own: take the first line.
+    const frames = parseInt(decoder.decode(probe.stdout).trim().split("\n")[0], 10);
+    if (out.success && frames >= 1) {
       firstFrameMs = c.at;
       break;
     }

@@ -17,7 +17,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   engine: () => Promise.resolve(() => runEngineBench()),
   frame_sink: async () => {
     const mod = await import("./frame_sink_bench.ts");
-    return () => mod.runFrameSinkBench() as Promise<Record<string, unknown>>;
+    return async () => ({ transports: await mod.runFrameSinkBench() });
   },
 };
 
