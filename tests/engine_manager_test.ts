@@ -151,3 +151,41 @@ Deno.test("control refusals carry the spec's codes", async () => {
     await manager.close();
   }
 });
+
+Deno.test("a virtual-clock run has the same structure as a real-time run", async () => {
+  const { fixture } = await import("./fixtures.ts");
+  const clip = await fixture("h264_aac_mp4");
+  const { VirtualTimeSource } = await import("../src/engine/master_clock.ts");
+  const fileSpec: ChannelSpec = { ...spec(9), source: { kind: "playlist", paths: [clip] } };
+  const record = async (virtual: boolean) => {
+    const epoch = Date.now() + 50;
+    const frames: string[] = [];
+    const runner = new ChannelRunner(
+      {
+        spec: fileSpec,
+        time: virtual ? new VirtualTimeSource(epoch) : new RealTimeSource(),
+        epochUtcMs: epoch,
+        leadMs: 200,
+        encode: false,
+      },
+      {
+        ts: () => {},
+        frame: (f) => {
+          const luma = f.video.subarray(0, 160 * 90).reduce((n, v) => n + v, 0);
+          frames.push(`${f.frameNumber}:${f.pts90k}:${f.flags}:${f.samples}:${luma}`);
+        },
+        blockEvent: () => {},
+        log: () => {},
+      },
+    );
+    runner.wantFrames = true;
+    const done = runner.run();
+    while (frames.length < 40) await new Promise((r) => setTimeout(r, 20));
+    runner.stop();
+    await done;
+    return frames.slice(0, 40);
+  };
+  const real = await record(false);
+  const virtual = await record(true);
+  assertEquals(virtual, real);
+});
