@@ -141,7 +141,7 @@ export class ChannelRunner {
     if (src.kind === "playlist" || src.kind === "directory") {
       const paths = src.kind === "playlist"
         ? src.paths
-        : listMedia(src.path, src.extensions ?? DEFAULT_EXTENSIONS, this.#out);
+        : listMedia(src.path, src.extensions, this.#out);
       const items: LoopItem[] = [];
       for (const path of paths) {
         const frames = this.#probeFrames(path, 0, -1);
@@ -467,19 +467,6 @@ export class ChannelRunner {
     }
   }
 }
-
-/** Media files a directory source picks up when no extensions are given. */
-const DEFAULT_EXTENSIONS = [
-  ".mp4",
-  ".m4v",
-  ".mkv",
-  ".mov",
-  ".ts",
-  ".mpg",
-  ".mpeg",
-  ".avi",
-  ".webm",
-];
 
 /** Media files of a directory with one of `extensions`, sorted by name. */
 function listMedia(dir: string, extensions: string[], out: ChannelRunnerSink): string[] {

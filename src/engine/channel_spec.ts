@@ -34,8 +34,8 @@ export type StandaloneSource =
     kind: "directory";
     path: string;
     loop?: boolean;
-    /** File extensions to pick up, with the dot, case-insensitive (default: common media). */
-    extensions?: string[];
+    /** File extensions to pick up, with the dot, case-insensitive (the config supplies defaults). */
+    extensions: string[];
   }
   | { kind: "none" };
 

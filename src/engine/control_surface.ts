@@ -57,7 +57,10 @@ export interface ChannelStats {
   bufferDepthFrames: number;
   bufferUnderruns: number;
   decodeFailures: number;
-  /** Seconds of decode work per frame, recent samples (for the histogram). */
+  /**
+   * Seconds of decode work per frame since the previous stats refresh (for the histogram).
+   * Each refresh is a new array; metrics never count the same batch twice.
+   */
   decodeLatencySamples: number[];
   /** Largest gap between two frame releases in the last interval, seconds. */
   frameGapSeconds: number;

@@ -20,7 +20,11 @@
  */
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { CHANNEL_STATE_VALUE, type ChannelState } from "../engine/control_surface.ts";
+import {
+  CHANNEL_STATE_VALUE,
+  type ChannelState,
+  type ChannelStats,
+} from "../engine/control_surface.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
 import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
@@ -34,39 +38,8 @@ export interface MetricsChannelInfo {
   mode: string;
 }
 
-/**
- * What metrics read of a channel's stats: a structural subset of `ChannelStats`, plus the
- * attach reconnect total when the engine reports it.
- */
-export interface MetricsChannelStats {
-  framesOut: number;
-  framesDecoded: number;
-  framesDropped: number;
-  framesDuplicated: number;
-  fallbackFrames: number;
-  padFrames: number;
-  bufferDepthFrames: number;
-  bufferUnderruns: number;
-  decodeFailures: number;
-  /**
-   * Seconds of decode work per frame since the previous stats refresh. Each refresh must be a
-   * new array; a batch equal to the previous one (same array or same values) is not counted
-   * again.
-   */
-  decodeLatencySamples: readonly number[];
-  frameGapSeconds: number;
-  lagSeconds: number;
-  encodeFps: number;
-  tsBytesOut: number;
-  assetTransitions: number;
-  planUpdates: number;
-  restarts: number;
-  segmentBoundaryErrorMs: number;
-  tsSelfCheckCcErrors: number;
-  tsSelfCheckPcrErrors: number;
-  /** Times the attached stream (Core's socket) was reconnected, total. */
-  attachReconnects?: number;
-}
+/** What metrics read of a channel's stats: the engine's {@link ChannelStats}. */
+export type MetricsChannelStats = ChannelStats;
 
 /** What metrics read of a channel's TS fan-out. */
 export interface FanoutCounters {
