@@ -9,7 +9,8 @@ import { ffmpegCli, fixture, FIXTURE_DIR, frameNumberFromI420 } from "./fixtures
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import type { ChannelSpec } from "../src/engine/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
-import type { BlockEvent, BlockPlan, BlockSegment } from "../src/engine/plan.ts";
+import type { BlockEvent } from "../src/engine/plan.ts";
+import { block as blockOf, segment as seg } from "./plan_builders.ts";
 import { FrameFlags } from "../src/engine/program_frame.ts";
 import { framesForMs, type ProgramFormat } from "../src/engine/program_format.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
@@ -82,34 +83,6 @@ async function mixedSources(): Promise<string[]> {
     await fixture("random_bytes_mp4"),
     await fixture("truncated_mp4"),
   ];
-}
-
-function seg(i: number, uri: string, ms: number, offsetMs = 0): BlockSegment {
-  return {
-    segmentIndex: i,
-    assetUri: uri,
-    assetStartOffsetMs: offsetMs,
-    durationMs: ms,
-    type: uri ? "content" : "pad",
-    eventId: `ev${i}`,
-    transitionIn: { type: "none", durationMs: 0 },
-    transitionOut: { type: "none", durationMs: 0 },
-    segmentUuid: "",
-    assetUuid: "",
-    gainDb: 0,
-  };
-}
-
-function blockOf(id: string, start: number, segments: BlockSegment[]): BlockPlan {
-  return {
-    blockId: id,
-    channelId: SPEC.id,
-    startUtcMs: start,
-    endUtcMs: start + segments.reduce((n, s) => n + s.durationMs, 0),
-    segments,
-    broadcastDate: "2026-11-24",
-    broadcastDayAnchorUtcMs: 0,
-  };
 }
 
 function runner(encode: boolean, spec: ChannelSpec = SPEC) {

@@ -1,7 +1,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ChannelTimeline, type ProducerFactory } from "../src/engine/channel_timeline.ts";
 import { MasterClock, VirtualTimeSource } from "../src/engine/master_clock.ts";
-import type { BlockEvent, BlockPlan, BlockSegment } from "../src/engine/plan.ts";
+import type { BlockEvent, BlockPlan } from "../src/engine/plan.ts";
+import { block, segment } from "./plan_builders.ts";
 import { FrameFlags } from "../src/engine/program_frame.ts";
 import {
   DEFAULT_PROGRAM_FORMAT,
@@ -25,35 +26,6 @@ const factory: ProducerFactory = (source) => {
   }
   return source.kind === "pad" ? new PadProducer(FMT) : new TestPatternProducer(FMT);
 };
-
-function segment(i: number, durationMs: number, assetUri: string): BlockSegment {
-  return {
-    segmentIndex: i,
-    assetUri,
-    assetStartOffsetMs: 0,
-    durationMs,
-    type: assetUri ? "content" : "pad",
-    eventId: "",
-    transitionIn: { type: "none", durationMs: 0 },
-    transitionOut: { type: "none", durationMs: 0 },
-    segmentUuid: "",
-    assetUuid: "",
-    gainDb: 0,
-  };
-}
-
-function block(id: string, startUtcMs: number, segs: BlockSegment[]): BlockPlan {
-  const dur = segs.reduce((n, s) => n + s.durationMs, 0);
-  return {
-    blockId: id,
-    channelId: 1,
-    startUtcMs,
-    endUtcMs: startUtcMs + dur,
-    segments: segs,
-    broadcastDate: "2026-11-24",
-    broadcastDayAnchorUtcMs: 0,
-  };
-}
 
 function setup(blocks: BlockPlan[], joinFrame = 0) {
   const clock = new MasterClock(EPOCH, FMT.frameRate, new VirtualTimeSource(EPOCH));
@@ -82,9 +54,9 @@ function setup(blocks: BlockPlan[], joinFrame = 0) {
 
 Deno.test("block of 1001 ms + 2002 ms + PAD 997 ms at 30000/1001 is frame-exact", () => {
   const b = block("A", EPOCH, [
-    segment(0, 1001, "/media/a.mp4"),
-    segment(1, 2002, "/media/b.mp4"),
-    segment(2, 997, ""),
+    segment(0, "/media/a.mp4", 1001),
+    segment(1, "/media/b.mp4", 2002),
+    segment(2, "", 997),
   ]);
   const { run, events, segmentStarts } = setup([b]);
   const frames = run(130);
@@ -109,8 +81,8 @@ Deno.test("block of 1001 ms + 2002 ms + PAD 997 ms at 30000/1001 is frame-exact"
 
 Deno.test("two contiguous blocks: boundary on the frame the wall clock says", () => {
   // Block B starts at EPOCH + 5 s: frame round(5 * 30000/1001) = 150.
-  const a = block("A", EPOCH, [segment(0, 5000, "/media/a.mp4")]);
-  const b = block("B", EPOCH + 5000, [segment(0, 3000, "/media/b.mp4")]);
+  const a = block("A", EPOCH, [segment(0, "/media/a.mp4", 5000)]);
+  const b = block("B", EPOCH + 5000, [segment(0, "/media/b.mp4", 3000)]);
   const { run, events } = setup([a, b]);
   run(300);
   const kinds = events.map((e) => `${e.event.kind}@${e.frame}`);
@@ -125,8 +97,8 @@ Deno.test("two contiguous blocks: boundary on the frame the wall clock says", ()
 
 Deno.test("missing asset plays pad of the exact duration and the channel continues", () => {
   const b = block("A", EPOCH, [
-    segment(0, 1000, "/missing/gone.mp4"),
-    segment(1, 1000, "/media/ok.mp4"),
+    segment(0, "/missing/gone.mp4", 1000),
+    segment(1, "/media/ok.mp4", 1000),
   ]);
   const { run, failures } = setup([b]);
   const frames = run(60);
@@ -140,7 +112,7 @@ Deno.test("missing asset plays pad of the exact duration and the channel continu
 });
 
 Deno.test("mid-block join starts inside the right segment at the right offset", () => {
-  const b = block("A", EPOCH, [segment(0, 2000, "/media/a.mp4"), segment(1, 2000, "")]);
+  const b = block("A", EPOCH, [segment(0, "/media/a.mp4", 2000), segment(1, "", 2000)]);
   // Join 1.5 s into the block: frame 45 of 119 (round(1500 * 0.03) = 45).
   const clock = new MasterClock(EPOCH, FMT.frameRate, new VirtualTimeSource(EPOCH));
   const join = clock.frameAt(EPOCH + 1500);

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { PlanStore } from "../src/engine/plan_store.ts";
 import type { BlockPlan } from "../src/engine/plan.ts";
+import { block, segment } from "./plan_builders.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/observability/log.ts";
@@ -22,28 +23,9 @@ async function cli(args: string[]) {
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
-function block(id: string, start: number, ms: number): BlockPlan {
-  return {
-    blockId: id,
-    channelId: 3,
-    startUtcMs: start,
-    endUtcMs: start + ms,
-    segments: [{
-      segmentIndex: 0,
-      assetUri: "",
-      assetStartOffsetMs: 0,
-      durationMs: ms,
-      type: "pad",
-      eventId: "",
-      transitionIn: { type: "none", durationMs: 0 },
-      transitionOut: { type: "none", durationMs: 0 },
-      segmentUuid: "",
-      assetUuid: "",
-      gainDb: 0,
-    }],
-    broadcastDate: "2026-11-24",
-    broadcastDayAnchorUtcMs: 0,
-  };
+/** A block of one PAD segment on channel 3. */
+function padBlock(id: string, start: number, ms: number): BlockPlan {
+  return block(id, start, [segment(0, "", ms)], 3);
 }
 
 function configText(dir: string): string {
@@ -66,7 +48,7 @@ Deno.test("state export -> import round-trips the config and the active plans", 
     const plans = [{
       id: 3,
       attached: { transport: "unix" as const, endpoint: "/run/core/ch3.sock" },
-      blockSession: { blocks: [block("A", 1_800_000_000_000, 4000)], maxQueueDepth: 2 },
+      blockSession: { blocks: [padBlock("A", 1_800_000_000_000, 4000)], maxQueueDepth: 2 },
     }];
     await new PlanStore(`${dir}/state`).write(plans);
 
@@ -131,7 +113,7 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
     },
     attached: { transport: "unix", endpoint: `${dir}/core.sock` },
     blockSession: {
-      blocks: [block("old", now - 60_000, 30_000), block("B", now - 2000, 60_000)],
+      blocks: [padBlock("old", now - 60_000, 30_000), padBlock("B", now - 2000, 60_000)],
       maxQueueDepth: 2,
     },
   }]);
