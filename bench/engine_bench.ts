@@ -255,9 +255,13 @@ async function engineKeepsUp(dir: string, clip: string, n: number, seconds: numb
   const out1 = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
   const lag = await metric(engine.metricsPort, "retrovue_playout_wallclock_lag_seconds");
   await engine.stop();
+  // Stats reach the metrics once a second, so the frame count is known to about ±1 s; the
+  // decisive sign is the lag behind the wall clock, which grows without bound when a channel
+  // cannot keep up.
   const fps = [...out1.entries()].map(([k, v]) => (v - (out0.get(k) ?? 0)) / seconds);
-  const ok = fps.length === n && fps.every((f) => f >= 29.0) &&
-    [...lag.values()].every((l) => l < 0.5);
+  const minFps = 30 * (1 - 1.5 / seconds);
+  const ok = fps.length === n && fps.every((f) => f >= minFps) &&
+    [...lag.values()].every((l) => l < 0.25);
   return { ok, fps: fps.map(round) };
 }
 
@@ -382,7 +386,7 @@ export async function runEngineBench(opts: { seconds?: number } = {}) {
       cpu_720p30: await cpuPerMinute(dir, clip1080, seconds),
       rss: await rssPerChannel(dir, clip480),
       viewer_start: await viewerStart(dir, clip480),
-      max_channels: await maxChannels(dir, clip480, Math.max(6, Math.round(seconds / 2))),
+      max_channels: await maxChannels(dir, clip480, 10),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
