@@ -32,7 +32,8 @@ function rssBytes(pid: number): number {
   return kb * 1024;
 }
 
-async function makeClip(dir: string, name: string, size: string, seconds: number) {
+/** A test clip (testsrc2 + sine, H.264/AAC) of `size` and `seconds`. */
+export async function makeClip(dir: string, name: string, size: string, seconds: number) {
   const path = `${dir}/${name}.mp4`;
   const out = await new Deno.Command("ffmpeg", {
     args: [
@@ -289,15 +290,16 @@ async function ffmpegKeepsUp(dir: string, clip: string, n: number, seconds: numb
   };
 }
 
-async function maxChannels(dir: string, clip: string, seconds: number) {
+/** Most 480p30 ultrafast channels (up to `cap`) that keep real time, engine vs ffmpeg. */
+export async function maxChannels(dir: string, clip: string, seconds: number, cap = 16) {
   let engineMax = 0;
-  for (let n = 1; n <= 8; n++) {
+  for (let n = 1; n <= cap; n++) {
     const r = await engineKeepsUp(dir, clip, n, seconds);
     if (!r.ok) break;
     engineMax = n;
   }
   let ffmpegMax = 0;
-  for (let n = 1; n <= 8; n++) {
+  for (let n = 1; n <= cap; n++) {
     const r = await ffmpegKeepsUp(dir, clip, n, seconds);
     if (!r.ok) break;
     ffmpegMax = n;
@@ -306,6 +308,7 @@ async function maxChannels(dir: string, clip: string, seconds: number) {
     engine_max_channels_480p30_ultrafast: engineMax,
     ffmpeg_max_processes_480p30_ultrafast: ffmpegMax,
     ratio: ffmpegMax ? round(engineMax / ffmpegMax) : null,
+    cap,
     target_ratio_min: 1.0,
   };
 }
