@@ -14,6 +14,7 @@ import { block as blockOf, segment as seg } from "./plan_builders.ts";
 import { FrameFlags } from "../src/engine/program_frame.ts";
 import { framesForMs, type ProgramFormat } from "../src/engine/program_format.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { readFrameStrip } from "../src/engine/producers/test_pattern_producer.ts";
 
 const FMT: ProgramFormat = {
   width: 320,
@@ -345,4 +346,21 @@ Deno.test("directory source: picks files by extension in name order; loop = fals
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a configured test-pattern channel returns to its pattern after a block session", () => {
+  const { r, epoch } = runner(false, { ...SPEC, source: { kind: "test_pattern" } });
+  r.step();
+  r.startBlockSession([blockOf("A", epoch + 1000, [seg(0, "", 10_000)])], 0);
+  const during = Array.from({ length: 60 }, () => r.step());
+  r.stopBlockSession();
+  const after = Array.from({ length: 60 }, () => r.step());
+  r.stop();
+  // Frames inside the session's PAD block are black; after the stop the pattern is back with
+  // the output frame number burned in.
+  const padFrame = during.find((f) => f.frameNumber === 45)!;
+  assert(padFrame.flags & FrameFlags.PAD);
+  const last = after[after.length - 1];
+  assertEquals(readFrameStrip(last.video, FMT.width, FMT.height), last.frameNumber);
+  assertEquals(last.flags & FrameFlags.PAD, 0);
 });

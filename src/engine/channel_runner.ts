@@ -89,7 +89,6 @@ export class ChannelRunner {
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
   #pendingSwitch: PendingSwitch | undefined;
-  #standalone: Schedule;
   // stats
   #tsBytes = 0;
   #underruns = 0;
@@ -113,11 +112,10 @@ export class ChannelRunner {
     );
     const frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
     this.#selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: Math.max(40, frameMs + 1) });
-    this.#standalone = this.#standaloneSchedule();
     this.timeline = new ChannelTimeline(
       this.format,
       this.clock,
-      this.#standalone,
+      this.#standaloneSchedule(0),
       (source, skip) => this.#openProducer(source, skip),
       {
         onAssetFailure: (f) =>
@@ -135,7 +133,8 @@ export class ChannelRunner {
     }
   }
 
-  #standaloneSchedule(): Schedule {
+  /** The configured standalone source, starting at output frame `startFrame`. */
+  #standaloneSchedule(startFrame: number): Schedule {
     const src = this.spec.source;
     if (src.kind === "test_pattern") return new TestPatternSchedule();
     if (src.kind === "playlist" || src.kind === "directory") {
@@ -150,9 +149,9 @@ export class ChannelRunner {
       if (items.length === 0) {
         this.#out.log("error", "playlist_empty", { source: src, reason: "no playable file" });
       }
-      return new LoopSchedule(items, 0, src.loop ?? true);
+      return new LoopSchedule(items, startFrame, src.loop ?? true);
     }
-    return new IdleSchedule();
+    return new IdleSchedule(startFrame);
   }
 
   /** Length in program frames of `path` from `startSeconds` (or the given count); 0 if unreadable. */
@@ -251,7 +250,8 @@ export class ChannelRunner {
     if (!s) return { finalCtMs: 0, blocksExecuted: 0 };
     s.stop("stopped");
     this.#blocks = undefined;
-    this.timeline.setSchedule(new IdleSchedule(this.#nextFree));
+    // Back to the configured standalone source (from its start), or black when there is none.
+    this.timeline.setSchedule(this.#standaloneSchedule(this.#nextFree));
     return { finalCtMs: s.finalCtMs, blocksExecuted: s.blocksExecuted };
   }
 
