@@ -66,6 +66,9 @@ const EXPECTED: [string, string, string[]][] = [
   ["retrovue_playout_viewers_connected", "gauge", ["channel"]],
   ["retrovue_playout_viewers_dropped_total", "counter", ["channel"]],
   ["retrovue_playout_attach_reconnects_total", "counter", ["channel"]],
+  ["retrovue_playout_frame_sink_frames_sent_total", "counter", ["channel"]],
+  ["retrovue_playout_frame_sink_frames_dropped_total", "counter", ["channel"]],
+  ["retrovue_playout_frame_sink_readers", "gauge", ["channel"]],
   ["retrovue_playout_ts_selfcheck_errors_total", "counter", ["channel", "check"]],
   ["retrovue_playout_segment_boundary_error_seconds", "gauge", ["channel"]],
   ["retrovue_playout_channel_info", "gauge", ["channel", "mode", "name"]],
@@ -111,6 +114,7 @@ function busyChannel(surface: FakeSurface) {
     tsSelfCheckCcErrors: 0,
     tsSelfCheckPcrErrors: 1,
     attachReconnects: 2,
+    frameSink: { framesSent: 900, framesDropped: 7, readers: 1 },
   };
   ch.fanout = { viewerCount: 3, viewersDropped: 1, bytesOut: 5_640_000 };
   return ch;
@@ -150,6 +154,9 @@ Deno.test("every metric is present with its type and labels", async () => {
     );
     assert.deepEqual(sampleValue(families, "retrovue_playout_egress_bytes_total"), 5_640_000);
     assert.deepEqual(sampleValue(families, "retrovue_playout_attach_reconnects_total"), 2);
+    assert.deepEqual(sampleValue(families, "retrovue_playout_frame_sink_frames_sent_total"), 900);
+    assert.deepEqual(sampleValue(families, "retrovue_playout_frame_sink_frames_dropped_total"), 7);
+    assert.deepEqual(sampleValue(families, "retrovue_playout_frame_sink_readers"), 1);
     const uptime = sampleValue(families, "retrovue_playout_channel_uptime_seconds")!;
     assertAtLeast(uptime, 5);
     const build = families.get("retrovue_playout_build_info")!.samples[0];

@@ -38,6 +38,8 @@ export interface ChannelFrameConsumer {
   push(frame: ProgramFrame): void;
   /** Called when readers come and go. */
   onReadersChanged?: (has: boolean) => void;
+  /** Counters, for metrics. */
+  readonly stats?: { framesSent: number; framesDropped: number; readers: number };
 }
 
 /** Options of a {@link ChannelManager}. */
@@ -217,6 +219,11 @@ export class ChannelManager implements ControlSurface {
       ...ch.stats,
       restarts: ch.restarts,
       attachReconnects: ch.attachReconnectsBase + (ch.attach?.link.reconnects ?? 0),
+      frameSink: ch.frames?.stats && {
+        framesSent: ch.frames.stats.framesSent,
+        framesDropped: ch.frames.stats.framesDropped,
+        readers: ch.frames.stats.readers,
+      },
     };
   }
 

@@ -76,6 +76,8 @@ export interface ChannelStats {
   tsSelfCheckPcrErrors: number;
   /** Reconnects of the attached stream (Core's socket), over the channel's life. */
   attachReconnects?: number;
+  /** The Renderer frame sink's counters, when the channel has one. */
+  frameSink?: { framesSent: number; framesDropped: number; readers: number };
 }
 
 /** What the outside world may read of a channel. */

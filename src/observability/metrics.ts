@@ -252,6 +252,9 @@ export class PlayoutMetrics {
   readonly #selfCheck: Counter<ChannelLabel | "check">;
   readonly #restarts: Counter<ChannelLabel>;
   readonly #attachReconnects: Counter<ChannelLabel>;
+  readonly #sinkSent: Counter<ChannelLabel>;
+  readonly #sinkDropped: Counter<ChannelLabel>;
+  readonly #sinkReaders: Gauge<ChannelLabel>;
   readonly #viewersDropped: Counter<ChannelLabel>;
   readonly #egressBytes: Counter<ChannelLabel>;
   readonly #decodeLatency: Histogram<ChannelLabel>;
@@ -365,6 +368,21 @@ export class PlayoutMetrics {
       "Times the attached stream (Core's socket) was reconnected.",
       channel,
     );
+    this.#sinkSent = counter(
+      "retrovue_playout_frame_sink_frames_sent_total",
+      "Program frames written to Renderer frame-sink readers (per reader).",
+      channel,
+    );
+    this.#sinkDropped = counter(
+      "retrovue_playout_frame_sink_frames_dropped_total",
+      "Whole frames a slow Renderer reader lost (per reader).",
+      channel,
+    );
+    this.#sinkReaders = gauge(
+      "retrovue_playout_frame_sink_readers",
+      "Renderer readers connected to the channel's frame sink.",
+      channel,
+    );
     this.#viewersDropped = counter(
       "retrovue_playout_viewers_dropped_total",
       "Viewers disconnected for falling behind the stream.",
@@ -464,6 +482,11 @@ export class PlayoutMetrics {
     this.#advance(this.#restarts, labels, "restarts", stats.restarts);
     if (stats.attachReconnects !== undefined) {
       this.#advance(this.#attachReconnects, labels, "attachReconnects", stats.attachReconnects);
+    }
+    if (stats.frameSink !== undefined) {
+      this.#advance(this.#sinkSent, labels, "sinkSent", stats.frameSink.framesSent);
+      this.#advance(this.#sinkDropped, labels, "sinkDropped", stats.frameSink.framesDropped);
+      this.#sinkReaders.set(labels, stats.frameSink.readers);
     }
 
     const batch = stats.decodeLatencySamples;
