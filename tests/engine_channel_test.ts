@@ -302,13 +302,15 @@ Deno.test("block queue: depth, contiguity and session state are enforced", async
     codeOf(() => r.feedBlock(blockOf("X", c.startUtcMs + 1, [seg(0, "", 500)]), 3)),
     "NOT_CONTIGUOUS",
   );
-  // After A's fence a slot frees and C can be fed.
+  // After A's fence (frame 30 on air) a slot frees and C can be fed.
   for (let k = 0; k < 30; k++) r.step();
+  assertEquals(codeOf(() => r.feedBlock(c, 2)), "QUEUE_FULL");
+  r.step();
   assertEquals(codeOf(() => r.feedBlock(c, 2)), "OK");
   const stopped = r.stopBlockSession();
   assertEquals(stopped.blocksExecuted, 1);
-  // Content time counts output frames: 30 frames of 1001/30 ms.
-  assertEquals(stopped.finalCtMs, 1001);
+  // Content time counts output frames on air: A's 30 and B's first, 31 × 1001/30 ms.
+  assertEquals(stopped.finalCtMs, 1034);
   r.stop();
 });
 

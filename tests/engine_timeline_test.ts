@@ -68,11 +68,12 @@ Deno.test("block of 1001 ms + 2002 ms + PAD 997 ms at 30000/1001 is frame-exact"
   assert(frames[95].flags & FrameFlags.PAD);
   assertEquals(frames[95].video[0], 16);
   assertEquals(frames[10].flags & FrameFlags.PAD, 0);
-  // Block events at the right output frames: start at 0, fence at frame 119 (120 frames).
+  // Block events at the right output frames: start at 0; the fence (120 frames later) is
+  // reached when frame 120 goes on air, at the block's end time.
   assertEquals(events.map((e) => [e.event.kind, e.frame]), [
     ["block_started", 0],
-    ["block_completed", 119],
-    ["session_ended", 119],
+    ["block_completed", 120],
+    ["session_ended", 120],
   ]);
   const done = events[1].event;
   assert(done.kind === "block_completed");
@@ -88,10 +89,10 @@ Deno.test("two contiguous blocks: boundary on the frame the wall clock says", ()
   const kinds = events.map((e) => `${e.event.kind}@${e.frame}`);
   assertEquals(kinds, [
     "block_started@0",
-    "block_completed@149",
+    "block_completed@150",
     "block_started@150",
-    "block_completed@239",
-    "session_ended@239",
+    "block_completed@240",
+    "session_ended@240",
   ]);
 });
 

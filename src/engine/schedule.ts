@@ -296,8 +296,26 @@ export class BlockSchedule implements Schedule {
     return idleSegment(Math.max(end, this.#joinFrame), `exhausted@${end}`);
   }
 
+  /**
+   * Called as each frame goes on air. A block's fence is reached when the frame after its
+   * last one is released (its end time on the wall clock): BlockCompleted then, before the
+   * next block's BlockStarted on that same frame.
+   */
   released(frame: number): void {
     if (this.#ended || frame < this.#joinFrame) return;
+    const done = this.#blocks[0];
+    if (done && frame >= done.endFrame) {
+      this.#blocks.shift();
+      this.#blocksExecuted++;
+      this.onEvent({
+        kind: "block_completed",
+        blockId: done.plan.blockId,
+        blockStartUtcMs: done.plan.startUtcMs,
+        blockEndUtcMs: done.plan.endUtcMs,
+        finalCtMs: this.finalCtMs,
+        blocksExecutedTotal: this.#blocksExecuted,
+      });
+    }
     const head = this.#blocks[0];
     if (!head) {
       this.#end("lookahead_exhausted");
@@ -312,19 +330,6 @@ export class BlockSchedule implements Schedule {
         blockStartUtcMs: head.plan.startUtcMs,
         blockEndUtcMs: head.plan.endUtcMs,
       });
-    }
-    if (frame === head.endFrame - 1) {
-      this.#blocks.shift();
-      this.#blocksExecuted++;
-      this.onEvent({
-        kind: "block_completed",
-        blockId: head.plan.blockId,
-        blockStartUtcMs: head.plan.startUtcMs,
-        blockEndUtcMs: head.plan.endUtcMs,
-        finalCtMs: this.finalCtMs,
-        blocksExecutedTotal: this.#blocksExecuted,
-      });
-      if (this.#blocks.length === 0) this.#end("lookahead_exhausted");
     }
   }
 
