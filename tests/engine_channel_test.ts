@@ -14,6 +14,7 @@ import { block as blockOf, segment as seg } from "./plan_builders.ts";
 import { FrameFlags } from "../src/engine/program_frame.ts";
 import { framesForMs, type ProgramFormat } from "../src/engine/program_format.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { concatBytes } from "./egress_fixtures.ts";
 import { readFrameStrip } from "../src/engine/producers/test_pattern_producer.ts";
 
 const FMT: ProgramFormat = {
@@ -107,16 +108,6 @@ function runner(encode: boolean, spec: ChannelSpec = SPEC) {
   return { r, epoch, ts, events, errors, infos };
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
-
 Deno.test("200 boundaries of mixed sources: PTS steps one frame, audio tracks wall time", async () => {
   const sources = await mixedSources();
   const { r, epoch, errors } = runner(false);
@@ -176,7 +167,7 @@ Deno.test("50 boundaries encoded: 0 CC errors, PCR <= 40 ms, PTS steps one frame
     "block_completed",
     "session_ended",
   ]);
-  const bytes = concat(ts);
+  const bytes = concatBytes(ts);
   const summary = analyzeTs(bytes);
   assertEquals(summary.ccErrors, 0);
   assert(summary.pcr.intervalMaxMs <= 40, `PCR interval ${summary.pcr.intervalMaxMs} ms`);

@@ -11,6 +11,7 @@ import { RealTimeSource } from "../src/engine/master_clock.ts";
 import type { ProgramFormat } from "../src/engine/program_format.ts";
 import { Logger } from "../src/observability/log.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { concatBytes } from "./egress_fixtures.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";
 
 const FMT: ProgramFormat = {
@@ -85,13 +86,7 @@ Deno.test("two channels run in their own workers, independently", async () => {
     assert(after > before, "channel 2 stalled when channel 1 stopped");
     for (const v of viewers) v.close();
     for (const [id, chunks] of got) {
-      const total = chunks.reduce((n, c) => n + c.length, 0);
-      const all = new Uint8Array(total);
-      let o = 0;
-      for (const c of chunks) {
-        all.set(c, o);
-        o += c.length;
-      }
+      const all = concatBytes(chunks);
       const s = analyzeTs(all);
       assert(s.packets > 100, `channel ${id}: ${s.packets} packets`);
       assertEquals(s.ccErrors, 0, `channel ${id} CC errors`);

@@ -10,6 +10,7 @@ import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/observability/log.ts";
 import { FrameStreamParser, type ReceivedFrame } from "../src/outputs/frame_protocol.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { concatBytes } from "./egress_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -114,13 +115,7 @@ Deno.test("a Renderer that stalls 2 s loses whole frames; the channel's TS keeps
     assert(frameNumbers.every((n, i) => i === 0 || n > frameNumbers[i - 1]), "out of order");
 
     // Meanwhile the TS went on at full rate and stayed valid.
-    const total = tsChunks.reduce((n, c) => n + c.length, 0);
-    const all = new Uint8Array(total);
-    let o = 0;
-    for (const c of tsChunks) {
-      all.set(c, o);
-      o += c.length;
-    }
+    const all = concatBytes(tsChunks);
     const s = analyzeTs(all);
     assertEquals(s.ccErrors, 0);
     const video = s.pids.find((p) => p.streamType === 0x1b)!;
