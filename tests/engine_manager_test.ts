@@ -184,3 +184,31 @@ Deno.test("a virtual-clock run has the same structure as a real-time run", async
   const virtual = await record(true);
   assertEquals(virtual, real);
 });
+
+Deno.test("a configured channel whose pipeline fails is in error, others run, and it is retried", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
+  const manager = new ChannelManager({ log, parsePlanHandle, leadMs: 200 });
+  try {
+    const broken: ChannelSpec = {
+      ...spec(1),
+      // An encoder FFmpeg does not have: the worker fails while opening it.
+      video: { ...spec(1).video, codec: "no_such_encoder" as "libx264" },
+    };
+    await manager.applyConfig([broken, spec(2)]);
+    const failures = () => lines.filter((l) => l.event === "channel_failed" && l.channel === 1);
+    for (let t = 0; t < 100 && failures().length < 2; t++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const states = Object.fromEntries(manager.list().map((c) => [c.id, c.state]));
+    assertEquals(states[2], "ready");
+    assert(states[1] === "error" || states[1] === "buffering", `channel 1 is ${states[1]}`);
+    const failed = failures();
+    assert(failed.length >= 2, `${failed.length} failures logged`);
+    assert(String(failed[0].reason).includes("no_such_encoder"), String(failed[0].reason));
+    const restarts = lines.filter((l) => l.event === "channel_restart" && l.channel === 1);
+    assert(restarts.length >= 1, "no restart was attempted");
+  } finally {
+    await manager.close();
+  }
+});

@@ -81,6 +81,9 @@ interface Channel {
   restarts: number;
   /** Reconnects of attach links that have been replaced or detached. */
   attachReconnectsBase: number;
+  /** Failures since the channel was last on air (backs off restarts). */
+  failuresInARow: number;
+  restartTimer: ReturnType<typeof setTimeout> | undefined;
   pending: Map<number, Pending>;
   listeners: Set<(e: BlockEvent) => void>;
   maxQueueDepth: number;
@@ -139,8 +142,14 @@ export class ChannelManager implements ControlSurface {
       if (spec.source.kind !== "none") {
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
-        await this.#startWorker(entry, spec);
-        this.#post(entry, { type: "run" });
+        entry.failuresInARow = 0;
+        try {
+          await this.#startWorker(entry, spec);
+          this.#post(entry, { type: "run" });
+        } catch (err) {
+          // Reported by #fail (state error, restart scheduled); the other channels go on.
+          if (!(err instanceof ControlError)) throw err;
+        }
       }
     }
     return changed;
@@ -160,6 +169,7 @@ export class ChannelManager implements ControlSurface {
   /** Stops every channel and closes every output. */
   async close(): Promise<void> {
     this.#closing = true;
+    for (const ch of this.#channels.values()) clearTimeout(ch.restartTimer);
     await Promise.all([...this.#channels.values()].map(async (ch) => {
       this.#dropAttach(ch);
       await this.#stopWorker(ch, "engine shutting down");
@@ -457,6 +467,8 @@ export class ChannelManager implements ControlSurface {
       stats: undefined,
       restarts: 0,
       attachReconnectsBase: 0,
+      failuresInARow: 0,
+      restartTimer: undefined,
       pending: new Map(),
       listeners: new Set(),
       maxQueueDepth: 2,
@@ -549,7 +561,10 @@ export class ChannelManager implements ControlSurface {
     switch (msg.type) {
       case "ts":
         ch.fanout.push(msg.data);
-        if (ch.state === "buffering") this.#setState(ch, "ready", "on air");
+        if (ch.state === "buffering") {
+          ch.failuresInARow = 0;
+          this.#setState(ch, "ready", "on air");
+        }
         break;
       case "frame":
         ch.frames?.push(msg.frame);
@@ -630,6 +645,29 @@ export class ChannelManager implements ControlSurface {
     ch.workerReady = undefined;
     ch.restarts++;
     this.#setState(ch, "error", message.split("\n")[0]);
+    this.#scheduleRestart(ch);
+  }
+
+  /**
+   * A configured standalone channel that failed is restarted, after 1 s, 2 s, 4 s ... up to
+   * 30 s while it keeps failing; channels driven by control calls wait for the next call.
+   */
+  #scheduleRestart(ch: Channel): void {
+    const spec = ch.configured;
+    if (!spec || spec.source.kind === "none" || ch.mode !== "standalone" || this.#closing) return;
+    const attempt = ++ch.failuresInARow;
+    const delay = Math.min(30_000, 1000 * 2 ** Math.min(5, attempt - 1));
+    clearTimeout(ch.restartTimer);
+    ch.restartTimer = setTimeout(() => {
+      ch.restartTimer = undefined;
+      if (ch.worker || this.#closing || ch.configured !== spec) return;
+      this.#log.warn("channel_restart", { channel: ch.id, attempt, after_ms: delay });
+      this.#startWorker(ch, spec).then(
+        () => this.#post(ch, { type: "run" }),
+        // A failed start has already been reported by #fail, which schedules the next try.
+        () => {},
+      );
+    }, delay);
   }
 
   #call(ch: Channel, method: RunnerMethod, args: unknown[]): Promise<unknown> {
