@@ -87,7 +87,6 @@ interface Channel {
   pending: Map<number, Pending>;
   listeners: Set<(e: BlockEvent) => void>;
   maxQueueDepth: number;
-  segmentStarted: boolean;
   previewLoaded: boolean;
   switchArmed: boolean;
   /** Blocks queued or on air (block mode), for the plan store. */
@@ -254,13 +253,12 @@ export class ChannelManager implements ControlSurface {
 
   async startChannel(id: number, planHandle: string, format: ProgramFormat | undefined) {
     const ch = this.#ensure(id);
-    if (ch.worker && ch.mode === "segment" && ch.segmentStarted) return; // idempotent
+    if (ch.worker && ch.mode === "segment") return; // idempotent
     const items = await this.#parseHandle(planHandle);
     await this.#ensureWorker(ch, format);
     await this.#call(ch, "playSegments", [items]);
     this.#post(ch, { type: "run" });
     ch.mode = "segment";
-    ch.segmentStarted = true;
     ch.planHandle = planHandle;
     this.#plansChanged();
     this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
@@ -281,7 +279,6 @@ export class ChannelManager implements ControlSurface {
   async stopChannel(id: number): Promise<void> {
     const ch = this.#channels.get(id);
     if (!ch) return; // idempotent
-    ch.segmentStarted = false;
     ch.previewLoaded = false;
     ch.switchArmed = false;
     await this.#stopWorker(ch, "stopped by control");
@@ -472,7 +469,6 @@ export class ChannelManager implements ControlSurface {
       pending: new Map(),
       listeners: new Set(),
       maxQueueDepth: 2,
-      segmentStarted: false,
       previewLoaded: false,
       switchArmed: false,
       sessionBlocks: [],

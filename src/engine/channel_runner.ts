@@ -255,11 +255,6 @@ export class ChannelRunner {
     return { finalCtMs: s.finalCtMs, blocksExecuted: s.blocksExecuted };
   }
 
-  /** Whether a block session is active. */
-  get hasSession(): boolean {
-    return this.#blocks !== undefined && !this.#blocks.ended;
-  }
-
   /** Segment mode: plays the items from the next free frame. */
   playSegments(items: SegmentItem[]): void {
     const placements = items.map((i) => this.#placement(i));
@@ -393,8 +388,6 @@ export class ChannelRunner {
           completionUtcMs: Math.round(this.clock.now()),
         });
       }
-    } else if (e.kind === "block") {
-      this.#blockEvent(e.event);
     }
   }
 

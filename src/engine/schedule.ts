@@ -19,7 +19,6 @@ export type SourceSpec =
 
 /** Something the channel reports when the frame carrying it is released. */
 export type TimelineEvent =
-  | { kind: "block"; event: BlockEvent }
   | {
     kind: "segment_start";
     source: string;

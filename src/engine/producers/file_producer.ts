@@ -57,7 +57,6 @@ export class FileProducer implements Producer {
   /** Decoded, not yet shown pictures, in presentation order. */
   #videoQueue: DecodedFrame[] = [];
   #picture: Uint8Array | undefined;
-  #pictureFresh = false;
   #videoEnded = false;
   #audioEnded = false;
   #eof = false;
@@ -152,14 +151,12 @@ export class FileProducer implements Producer {
       this.#picture = this.#scaler!.scale(chosen, this.#picture);
       chosen.free();
       this.counters.latencySamples.push((performance.now() - started) / 1000);
-      this.#pictureFresh = true;
       return this.#picture;
     }
     if (this.#videoEnded && this.#videoQueue.length === 0) return undefined;
     if (this.#picture) {
       // The next source picture starts later: repeat the current one.
       this.counters.duplicated++;
-      this.#pictureFresh = false;
       return this.#picture;
     }
     // Nothing decoded yet for this instant (source starts late): black from the timeline.
@@ -310,11 +307,6 @@ export class FileProducer implements Producer {
   #pushAudio(pcm: Int16Array): void {
     this.#audioFifo.push(pcm);
     this.#audioFifoSamples += pcm.length / this.#fmt.channels;
-  }
-
-  /** Whether the last picture returned was a new source picture (not a repeat). */
-  get pictureFresh(): boolean {
-    return this.#pictureFresh;
   }
 
   close(): void {
