@@ -11,6 +11,8 @@ import { Logger } from "../src/observability/log.ts";
 import { FrameStreamParser, type ReceivedFrame } from "../src/outputs/frame_protocol.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
+import { makeFrame, SMALL_FORMAT } from "./frame_sink_fixtures.ts";
+import { FrameSink } from "../src/outputs/frame_sink.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -126,5 +128,32 @@ Deno.test("a Renderer that stalls 2 s loses whole frames; the channel's TS keeps
   } finally {
     await handle.stop();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("frames --channel N finds a sink the engine moved to $XDG_RUNTIME_DIR/retrovue", async () => {
+  const runtime = await Deno.makeTempDir();
+  await Deno.mkdir(`${runtime}/retrovue`);
+  const id = 64_000 + Math.floor(Math.random() * 1000); // no /run/retrovue/playout-<id> exists
+  const sink = await FrameSink.open({
+    channelId: id,
+    format: SMALL_FORMAT,
+    endpoints: [{ transport: "unix", path: `${runtime}/retrovue/playout-${id}` }],
+  });
+  let k = 0;
+  const timer = setInterval(() => sink.push(makeFrame(k++)), 20);
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "frames", "--channel", String(id), "--count", "5", "--json"],
+      env: { XDG_RUNTIME_DIR: runtime },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert(sink.stats.framesSent >= 5, `${sink.stats.framesSent} frames sent`);
+  } finally {
+    clearInterval(timer);
+    await sink.close();
+    await Deno.remove(runtime, { recursive: true });
   }
 });

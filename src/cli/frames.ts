@@ -89,7 +89,7 @@ export function parseFramesArgs(args: string[]): FramesOptions | "help" {
         break;
       case "--channel":
         if (endpoint !== undefined) throw new FramesUsageError("give --channel or --endpoint once");
-        endpoint = defaultFrameSinkEndpoint(positiveInt(flag, value()));
+        endpoint = channelEndpoint(positiveInt(flag, value()));
         break;
       case "--endpoint": {
         if (endpoint !== undefined) throw new FramesUsageError("give --channel or --endpoint once");
@@ -351,3 +351,29 @@ export async function runFramesCommand(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await runFramesCommand(Deno.args));
+
+/**
+ * The sink of channel `id`: the default endpoint, or where an engine that could not write to
+ * /run/retrovue put it (the same fallbacks as the engine: `$XDG_RUNTIME_DIR/retrovue/`, then
+ * `/tmp/retrovue-<uid>/`), whichever socket exists; the default when none does.
+ */
+function channelEndpoint(id: number): FrameSinkEndpoint {
+  const preferred = defaultFrameSinkEndpoint(id);
+  if (preferred.transport !== "unix") return preferred;
+  const name = `playout-${id}`;
+  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+  const uid = Deno.uid();
+  const candidates = [
+    preferred.path,
+    ...(runtime ? [`${runtime}/retrovue/${name}`] : []),
+    ...(uid !== null ? [`/tmp/retrovue-${uid}/${name}`] : []),
+  ];
+  for (const path of candidates) {
+    try {
+      if (Deno.lstatSync(path).isSocket) return { transport: "unix", path };
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return preferred;
+}
