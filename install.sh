@@ -58,33 +58,46 @@ apt_update_once() {
   fi
 }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# First package of a list of alternatives that apt knows (e.g. libavcodec59 | 60 | 61).
-first_known() {
-  local p
-  for p in "$@"; do
-    if installed "$p"; then
-      echo "$p"
-      return 0
-    fi
-  done
-  apt_update_once
-  for p in "$@"; do
-    if apt-cache show "$p" >/dev/null 2>&1; then
-      echo "$p"
-      return 0
-    fi
+# True when apt can install NAME: it has a real Candidate (a virtual or merely referenced name
+# answers `apt-cache show` too, so that is not asked).
+installable() {
+  local c
+  c="$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: *//p')"
+  [ -n "$c" ] && [ "$c" != "(none)" ]
+}
+
+# FFmpeg generations the engine has verified layout tables for, newest first:
+# avformat avcodec avutil swscale swresample sonames of one FFmpeg release, never mixed.
+ffmpeg_generations=(
+  "libavformat61 libavcodec61 libavutil59 libswscale8 libswresample5"
+  "libavformat60 libavcodec60 libavutil58 libswscale7 libswresample4"
+  "libavformat59 libavcodec59 libavutil57 libswscale6 libswresample4"
+)
+# A generation already fully installed wins (no change on a second run); else the newest
+# generation whose five libraries all have an apt candidate. Sets ffmpeg_gen (not run in a
+# subshell, so apt_update_once's flag holds for the rest of the script).
+ffmpeg_gen=""
+pick_ffmpeg() {
+  local gen p ok test
+  for test in installed installable; do
+    [ "$test" = installable ] && apt_update_once
+    for gen in "${ffmpeg_generations[@]}"; do
+      ok=1
+      for p in $gen; do "$test" "$p" || ok=0; done
+      if [ "$ok" -eq 1 ]; then
+        ffmpeg_gen="$gen"
+        return 0
+      fi
+    done
   done
   return 1
 }
 
 packages=()
-for alts in "libavformat61 libavformat60 libavformat59" "libavcodec61 libavcodec60 libavcodec59" \
-  "libavutil59 libavutil58 libavutil57" "libswscale8 libswscale7 libswscale6" \
-  "libswresample5 libswresample4"; do
-  # shellcheck disable=SC2086
-  p="$(first_known $alts)" || die "none of '$alts' is available from apt: this host's release has no supported FFmpeg (5.1, 6.1 or 7.1)"
-  packages+=("$p")
-done
+pick_ffmpeg ||
+  die "apt offers no complete FFmpeg generation this engine supports (5.1, 6.1 or 7.1: libavcodec59, 60 or 61 with their matching libraries)"
+# shellcheck disable=SC2206
+packages+=($ffmpeg_gen)
 packages+=(ca-certificates)
 # npm fetches Deno; a host with its own Node.js (e.g. from NodeSource) already has it.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
