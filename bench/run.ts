@@ -2,19 +2,23 @@
  * `deno task bench`: every benchmark, side by side with its reference (the `ffmpeg` CLI doing
  * the same job in the same run). Prints a table and writes JSON to bench/results/.
  *
- * `deno task bench [ffi|engine|frame_sink]...` runs only the named ones.
+ * `deno task bench [ffi|engine|frame_sink|responsiveness]...` runs only the named ones.
+ * `responsiveness` holds the timing judgements kept out of the tests (timer gaps, pacing
+ * lateness, push cost with a stalled reader, stop time), each against its target.
  *
  * @module
  */
 
 import { runFfiBench } from "./ffi_bench.ts";
 import { runEngineBench } from "./engine_bench.ts";
+import { runResponsivenessBench } from "./responsiveness_bench.ts";
 
 type Bench = () => Promise<Record<string, unknown>>;
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   ffi: () => Promise.resolve(() => runFfiBench()),
   engine: () => Promise.resolve(() => runEngineBench()),
+  responsiveness: () => Promise.resolve(() => runResponsivenessBench()),
   frame_sink: async () => {
     const mod = await import("./frame_sink_bench.ts");
     return async () => ({ transports: await mod.runFrameSinkBench() });

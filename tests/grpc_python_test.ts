@@ -390,8 +390,9 @@ Deno.test("Python grpcio client against the gRPC layer", async (t) => {
             livePts90k: 90090,
             completionUtcMs: target + 1,
           }));
+        // Lead time from issued_at_time_ms, so a slow Python start cannot shrink it.
         const target = Date.now() + 7000;
-        const [done] = await c.call([sw(target, 0)]);
+        const [done] = await c.call([sw(target, target - 7000)]);
         assertEquals(ok(done), {
           success: true,
           message: "",

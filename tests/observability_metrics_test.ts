@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import { createPlayoutMetrics, type PlayoutMetrics } from "../src/observability/metrics.ts";
 import { Logger } from "../src/observability/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
@@ -369,11 +370,19 @@ Deno.test("process metrics and the event-loop lag probe work on Deno", async () 
   const surface = new FakeSurface();
   await withMetrics(surface, async (m) => {
     await m.scrape(); // resets the lag maximum
-    const start = performance.now();
-    while (performance.now() - start < 300) { /* block the event loop */ }
+    // Block the event loop until this process has burnt 0.3 s of CPU by the kernel's count
+    // (not by the clock: on a loaded box 300 ms of wall time may be much less CPU). CPU time
+    // never exceeds wall time, so the loop is also blocked for at least 300 ms.
+    const cpuSeconds = () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    };
+    const burnt = cpuSeconds();
+    while (cpuSeconds() - burnt < 0.3) { /* block the event loop */ }
     await new Promise((r) => setTimeout(r, 150));
     const f = parsePromText(await m.scrape());
-    assertAbove(sampleValue(f, "process_cpu_seconds_total")!, 0.2);
+    // The counter started before `burnt` was read, so it holds at least the 0.3 s burnt since.
+    assertAtLeast(sampleValue(f, "process_cpu_seconds_total")!, 0.3, "process CPU");
     assertAbove(sampleValue(f, "process_resident_memory_bytes")!, 1_000_000);
     assertAbove(sampleValue(f, "process_open_fds")!, 0);
     assertAbove(sampleValue(f, "nodejs_heap_size_used_bytes")!, 0);

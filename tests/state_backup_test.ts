@@ -10,6 +10,7 @@ import { block, segment } from "./plan_builders.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/observability/log.ts";
+import { until } from "./egress_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -120,7 +121,12 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
   const config = await parseConfigText(configText(dir), { source: "test", baseDir: dir });
   const handle = await startPlayout(config, log);
   try {
-    await new Promise((r) => setTimeout(r, 1500));
+    await until(
+      () =>
+        lines.some((l) => l.event === "block_session_start") && received.length > 0 &&
+        received.reduce((n, c) => n + c.length, 0) > 188 * 10,
+      "the restored session's TS at Core's socket",
+    );
     const restored = lines.filter((l) => l.event === "plan_restored").map((l) => l.what);
     assertEquals(restored, ["attach", "block_session"]);
     const started = lines.find((l) => l.event === "block_session_start");
