@@ -6,6 +6,12 @@
  *   hangs past the deadline, exit 1 naming the stage that hung.
  * - SIGHUP: re-read the configuration file; a valid one is applied (channels whose binding
  *   changed are restarted by the engine), an invalid one is logged and changes nothing.
+ * - With `--port` (how RetroVue Core spawns it), the death of the parent process stops the
+ *   engine like SIGTERM does (`src/parent_watch.ts`).
+ *
+ * `--port` without `--config` runs the Core-managed mode (`docs/core-managed.md`): no channels,
+ * HTTP egress or frame sinks of its own, plans not stored, metrics at a free port announced in
+ * a Prometheus file_sd target file.
  *
  * Exit codes: 0 ok, 1 bad configuration or failure, 2 bad command line.
  *
@@ -21,17 +27,22 @@ import {
   type CliOverrides,
   CliUsageError,
   ConfigError,
+  CORE_MANAGED_CONFIG,
   EMBEDDED_DEFAULT_CONFIG,
   formatProblem,
+  instanceName,
+  isCoreManaged,
   loadConfigFile,
   parseCommandLine,
   PLAYOUT_API_VERSION,
   type PlayoutConfig,
+  resolveMetricsTargetsDir,
   resolveRuntimePaths,
   USAGE,
 } from "./config/mod.ts";
 import { type LogFormat, Logger } from "./observability/log.ts";
 import type { PlayoutHandle } from "./playout.ts";
+import { type ParentWatch, watchParent } from "./parent_watch.ts";
 
 /** Version of this engine, from deno.json. */
 export const ENGINE_VERSION: string = denoJson.version;
@@ -40,6 +51,7 @@ export const ENGINE_VERSION: string = denoJson.version;
 export const SHUTDOWN_DEADLINE_MS = 4500;
 
 const CONFIG_SOURCE_EMBEDDED = "embedded default";
+const CONFIG_SOURCE_CORE = "core-managed (no --config)";
 
 /** Runs the command line `args`; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -95,14 +107,28 @@ async function printVersion(): Promise<number> {
   return 0;
 }
 
-/** Loads the file (or the embedded default) and applies command-line overrides. */
+/**
+ * Loads the file (or, without one, the Core-managed base with `--port` and the embedded
+ * default otherwise) and applies command-line overrides.
+ */
 async function loadConfig(file: string | undefined, overrides: CliOverrides) {
-  const config = file === undefined ? EMBEDDED_DEFAULT_CONFIG : await loadConfigFile(file);
+  const config = file !== undefined
+    ? await loadConfigFile(file)
+    : isCoreManaged({ configFile: file, overrides })
+    ? CORE_MANAGED_CONFIG
+    : EMBEDDED_DEFAULT_CONFIG;
   return applyOverrides(config, overrides);
 }
 
+function configSource(file: string | undefined, overrides: CliOverrides): string {
+  if (file !== undefined) return file;
+  return isCoreManaged({ configFile: file, overrides })
+    ? CONFIG_SOURCE_CORE
+    : CONFIG_SOURCE_EMBEDDED;
+}
+
 async function checkConfig(file: string | undefined, overrides: CliOverrides): Promise<number> {
-  const source = file ?? CONFIG_SOURCE_EMBEDDED;
+  const source = configSource(file, overrides);
   try {
     const config = await loadConfig(file, overrides);
     const n = config.channels.length;
@@ -122,7 +148,8 @@ function logFormatOf(config: PlayoutConfig): LogFormat {
 }
 
 async function run(file: string | undefined, overrides: CliOverrides): Promise<number> {
-  const source = file ?? CONFIG_SOURCE_EMBEDDED;
+  const source = configSource(file, overrides);
+  const coreManaged = isCoreManaged({ configFile: file, overrides });
   let loaded: PlayoutConfig;
   try {
     loaded = await loadConfig(file, overrides);
@@ -133,6 +160,12 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
   }
   const log = new Logger({ level: loaded.log.level, format: logFormatOf(loaded) });
   const { config, choices } = await resolveRuntimePaths(loaded);
+  let metricsTargetsDir = overrides.metricsTargetsDir;
+  if (coreManaged && config.metrics.enabled) {
+    const choice = await resolveMetricsTargetsDir(metricsTargetsDir);
+    choices.push(choice);
+    metricsTargetsDir = choice.path;
+  }
   for (const choice of choices) {
     if (choice.fallbackFrom === undefined) {
       log.info("runtime_path", { setting: choice.setting, path: choice.path });
@@ -149,17 +182,26 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
     version: ENGINE_VERSION,
     api_version: PLAYOUT_API_VERSION,
     config: source,
+    mode: coreManaged ? "core-managed" : "standalone",
     channels: config.channels.map((c) => c.id),
     pid: Deno.pid,
   });
 
   // Signals are handled from here on: a stop during startup waits for the start to finish.
   const lifecycle = new Lifecycle(config, { file, overrides }, log);
+  if (overrides.grpcTcp !== undefined) {
+    lifecycle.watch(watchParent(log, () => lifecycle.stopFor("parent_exited")));
+  }
   let handle: PlayoutHandle;
   try {
     // Loaded here so that --version, --check-config and subcommands never load the engine.
     const { startPlayout } = await import("./playout.ts");
-    handle = await startPlayout(config, log);
+    handle = await startPlayout(config, log, {
+      instance: instanceName(loaded),
+      httpEgress: !coreManaged,
+      persistPlans: !coreManaged,
+      metricsTargetsDir,
+    });
   } catch (e) {
     log.error("startup_failed", { error: e });
     lifecycle.dispose();
@@ -197,6 +239,7 @@ class Lifecycle {
   #stopping = false;
   #stage = "";
   #listeners: [Deno.Signal, () => void][] = [];
+  #parentWatch: ParentWatch | undefined;
 
   constructor(config: PlayoutConfig, origin: ConfigOrigin, log: Logger) {
     this.#config = config;
@@ -224,6 +267,18 @@ class Lifecycle {
   dispose(): void {
     for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
     this.#listeners = [];
+    this.#parentWatch?.stop();
+    this.#parentWatch = undefined;
+  }
+
+  /** Keeps the parent watch, to end it with the engine. */
+  watch(parentWatch: ParentWatch | undefined): void {
+    this.#parentWatch = parentWatch;
+  }
+
+  /** Stops the engine as SIGTERM does, for a reason other than a signal. */
+  stopFor(reason: string): void {
+    void this.#stop(reason);
   }
 
   #on(signal: Deno.Signal, handler: () => void): void {
@@ -261,15 +316,19 @@ class Lifecycle {
     log.info("config_reloaded", { config: file, changed_channels: changedChannels });
   }
 
-  async #stop(signal: Deno.Signal): Promise<void> {
+  /** Stops the engine; `cause` is the signal, or another reason (`parent_exited`). */
+  async #stop(cause: Deno.Signal | string): Promise<void> {
     const log = this.#log;
+    const signal = cause.startsWith("SIG") ? cause : undefined;
+    const reason = signal === undefined ? cause : undefined;
     if (this.#stopping) {
-      log.warn("shutdown_in_progress", { signal, stage: this.#stage });
+      log.warn("shutdown_in_progress", { signal, reason, stage: this.#stage });
       return;
     }
     this.#stopping = true;
+    this.#parentWatch?.stop();
     const started = performance.now();
-    log.info("shutdown_requested", { signal, deadline_ms: SHUTDOWN_DEADLINE_MS });
+    log.info("shutdown_requested", { signal, reason, deadline_ms: SHUTDOWN_DEADLINE_MS });
     const deadline = setTimeout(() => {
       log.error("shutdown_deadline_exceeded", {
         stage: this.#stage,
@@ -297,6 +356,7 @@ class Lifecycle {
     this.dispose();
     log.info("stopped", {
       signal,
+      reason,
       exit_code: code,
       duration_ms: Math.round(performance.now() - started),
     });

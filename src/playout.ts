@@ -12,7 +12,11 @@ import { parsePlanHandle } from "./control/plan_handle.ts";
 import { startGrpcServer } from "./control/grpc_server.ts";
 import { PLAYOUT_API_VERSION } from "./config/api_version.ts";
 import { ChannelManager } from "./engine/channel_manager.ts";
-import { PlanStore } from "./engine/plan_store.ts";
+import { type ChannelPlanState, PlanStore } from "./engine/plan_store.ts";
+import { PlanRestore } from "./engine/plan_restore.ts";
+import { instanceName } from "./config/instance.ts";
+import { type MetricsTarget, publishMetricsTarget } from "./observability/metrics_targets.ts";
+import { processControls } from "../ffi/process.ts";
 import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { MetricsListenError, startMetricsServer } from "./observability/health_server.ts";
@@ -30,10 +34,24 @@ export interface PlayoutHandle {
   urls: string[];
 }
 
-/** Options beyond the config (tests, soak runs). */
+/** Options beyond the config. */
 export interface PlayoutOptions {
-  /** Run channels on a virtual clock. */
+  /** Run channels on a virtual clock (tests, soak runs). */
   virtualClock?: boolean;
+  /**
+   * Instance name (`src/config/instance.ts`): keys the plan store file and the metrics
+   * target file. Default: derived from `config`.
+   */
+  instance?: string;
+  /** Serve HTTP egress (default true; off in the Core-managed mode). */
+  httpEgress?: boolean;
+  /**
+   * Store active plans and restore them at start (default true). Off in the Core-managed
+   * mode: Core re-seeds an engine it restarts (`docs/core-managed.md`).
+   */
+  persistPlans?: boolean;
+  /** Directory to publish a Prometheus file_sd target file in (default: none). */
+  metricsTargetsDir?: string;
 }
 
 /** Starts the engine for `config`. */
@@ -42,10 +60,15 @@ export async function startPlayout(
   log: Logger,
   opts: PlayoutOptions = {},
 ): Promise<PlayoutHandle> {
-  const store = new PlanStore(config.state_dir);
+  const instance = opts.instance ?? instanceName(config);
+  const persistPlans = opts.persistPlans ?? true;
+  const store = new PlanStore(config.state_dir, instance);
   const persist = coalesced(async () => {
+    if (!persistPlans) return;
     try {
-      await store.write(manager.activePlans());
+      const active = manager.activePlans();
+      const waiting = restore.pending().filter((p) => !active.some((a) => a.id === p.id));
+      await store.write([...active, ...waiting].sort((a, b) => a.id - b.id));
     } catch (err) {
       log.error("plan_store_failed", { path: store.path, reason: (err as Error).message });
     }
@@ -56,7 +79,11 @@ export async function startPlayout(
     virtualClock: opts.virtualClock,
     onPlansChanged: persist,
   });
-  const closers: (() => Promise<void>)[] = [];
+  const restore = new PlanRestore({ manager, log, onPendingChanged: persist });
+  const saved = persistPlans ? await readStoredPlans(store, log) : [];
+  // Before control opens: a call for a channel being restored waits for its restore.
+  restore.hold(saved);
+  const closers: (() => Promise<void>)[] = [() => Promise.resolve(restore.close())];
   const stopAll = async () => {
     for (const close of closers.reverse()) {
       try {
@@ -86,23 +113,27 @@ export async function startPlayout(
 
     let current = config;
     const egressIds = () => new Set(current.channels.filter((c) => c.http_egress).map((c) => c.id));
-    const http = await optionalListener(log, "http_egress", () =>
-      serveHttpEgress({
-        hostname: config.http.bind,
-        port: config.http.port,
-        log,
-        channels: {
-          // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
-          list: () => {
-            const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
-            return manager.list().filter((c) => !off.has(c.id));
+    const http = opts.httpEgress === false ? undefined : await optionalListener(
+      log,
+      "http_egress",
+      () =>
+        serveHttpEgress({
+          hostname: config.http.bind,
+          port: config.http.port,
+          log,
+          channels: {
+            // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
+            list: () => {
+              const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
+              return manager.list().filter((c) => !off.has(c.id));
+            },
+            fanout: (id: number) =>
+              egressIds().has(id) || !current.channels.some((c) => c.id === id)
+                ? manager.fanout(id)
+                : undefined,
           },
-          fanout: (id: number) =>
-            egressIds().has(id) || !current.channels.some((c) => c.id === id)
-              ? manager.fanout(id)
-              : undefined,
-        },
-      }));
+        }),
+    );
     if (http) closers.push(() => http.close());
 
     if (config.metrics.enabled) {
@@ -123,7 +154,11 @@ export async function startPlayout(
           surface: manager,
           log,
         }));
+      const target = server && opts.metricsTargetsDir !== undefined
+        ? await publishTarget(opts.metricsTargetsDir, instance, config, server.port, log)
+        : undefined;
       closers.push(async () => {
+        await target?.remove();
         await server?.close();
         metrics.close();
       });
@@ -161,7 +196,7 @@ export async function startPlayout(
     const specs = config.channels.map(toChannelSpec);
     await manager.applyConfig(specs);
     await applySinks(config.channels, new Set(specs.map((s) => s.id)));
-    await restorePlans(store, manager, log);
+    await restore.start(saved);
 
     return {
       urls: http ? egressUrls(config, http.port) : [],
@@ -180,45 +215,47 @@ export async function startPlayout(
 }
 
 /**
- * Picks up the plans a previous run (or, after `state import`, another host) left in the
- * state directory: re-attaches Core's stream, resumes block sessions from now with the blocks
- * not yet over, restarts segment-mode plans. Each failure is logged; none stops the engine.
+ * The plans a previous run of this instance (or, after `state import`, another host) left in
+ * the state directory; none when the file is missing or unreadable (logged).
  */
-async function restorePlans(store: PlanStore, manager: ChannelManager, log: Logger) {
-  let saved;
+async function readStoredPlans(store: PlanStore, log: Logger): Promise<ChannelPlanState[]> {
   try {
-    saved = await store.read();
+    return (await store.read())?.channels ?? [];
   } catch (err) {
     log.error("plan_store_unreadable", { path: store.path, reason: (err as Error).message });
-    return;
+    return [];
   }
-  if (!saved) return;
-  const now = Date.now();
-  for (const ch of saved.channels) {
-    const step = async (what: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-        log.info("plan_restored", { channel: ch.id, what });
-      } catch (err) {
-        log.error("plan_restore_failed", { channel: ch.id, what, reason: (err as Error).message });
-      }
-    };
-    if (ch.attached) {
-      const { transport, endpoint } = ch.attached;
-      await step("attach", () => manager.attachStream(ch.id, transport, endpoint, true));
-    }
-    const blocks = ch.blockSession?.blocks.filter((b) => b.endUtcMs > now) ?? [];
-    if (ch.blockSession && blocks.length > 0) {
-      const depth = ch.blockSession.maxQueueDepth;
-      await step(
-        "block_session",
-        () => manager.startBlockSession(ch.id, blocks, now, ch.format, depth),
-      );
-    }
-    if (ch.segmentPlan) {
-      const handle = ch.segmentPlan.planHandle;
-      await step("segment_plan", () => manager.startChannel(ch.id, handle, ch.format));
-    }
+}
+
+/**
+ * Publishes the metrics listener as a Prometheus file_sd target. A failure is logged; the
+ * engine runs on (its metrics are still served, only not discovered).
+ */
+async function publishTarget(
+  dir: string,
+  instance: string,
+  config: PlayoutConfig,
+  port: number,
+  log: Logger,
+): Promise<MetricsTarget | undefined> {
+  const bind = config.metrics.bind;
+  const host = bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind;
+  try {
+    const controls = processControls();
+    return await publishMetricsTarget({
+      dir,
+      instance,
+      address: host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`,
+      labels: {
+        grpc_endpoint: [config.grpc.unix_socket, ...config.grpc.tcp].filter((a) => a !== undefined)
+          .join(","),
+      },
+      processExists: (pid) => controls.processExists(pid),
+      log,
+    });
+  } catch (err) {
+    log.error("metrics_target_failed", { dir, reason: (err as Error).message });
+    return undefined;
   }
 }
 

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { PlanStore } from "../src/engine/plan_store.ts";
 import type { BlockPlan } from "../src/engine/plan.ts";
 import { block, segment } from "./plan_builders.ts";
-import { parseConfigText } from "../src/config/mod.ts";
+import { instanceName, parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/observability/log.ts";
 import { until } from "./egress_fixtures.ts";
@@ -51,7 +51,11 @@ Deno.test("state export -> import round-trips the config and the active plans", 
       attached: { transport: "unix" as const, endpoint: "/run/core/ch3.sock" },
       blockSession: { blocks: [padBlock("A", 1_800_000_000_000, 4000)], maxQueueDepth: 2 },
     }];
-    await new PlanStore(`${dir}/state`).write(plans);
+    // The config's engine instance (its gRPC socket) keys the store file.
+    const instance = instanceName(
+      await parseConfigText(configText(dir), { source: "test", baseDir: dir }),
+    );
+    await new PlanStore(`${dir}/state`, instance).write(plans);
 
     const exported = await cli(["state", "export", "--config", cfg, "--out", `${dir}/backup.json`]);
     assertEquals(exported.code, 0, exported.stderr);
@@ -71,7 +75,7 @@ Deno.test("state export -> import round-trips the config and the active plans", 
     ]); // deno-fmt-ignore
     assertEquals(imported.code, 0, imported.stderr);
     assertEquals(await Deno.readTextFile(`${dir}/restored.toml`), configText(dir));
-    assertEquals((await new PlanStore(`${dir}/standby`).read())?.channels, plans);
+    assertEquals((await new PlanStore(`${dir}/standby`, instance).read())?.channels, plans);
 
     // A corrupt backup is refused with the reason, and nothing is written.
     const bad = JSON.parse(await Deno.readTextFile(`${dir}/backup.json`));
@@ -102,7 +106,9 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
   const lines: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
   const now = Date.now();
-  await new PlanStore(`${dir}/state`).write([{
+  const config = await parseConfigText(configText(dir), { source: "test", baseDir: dir });
+  const store = new PlanStore(`${dir}/state`, instanceName(config));
+  await store.write([{
     id: 3,
     format: {
       width: 160,
@@ -118,7 +124,6 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
       maxQueueDepth: 2,
     },
   }]);
-  const config = await parseConfigText(configText(dir), { source: "test", baseDir: dir });
   const handle = await startPlayout(config, log);
   try {
     await until(
@@ -136,7 +141,7 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
     assertEquals(received[0][0], 0x47);
     // Stopping the engine keeps the plans (minus what is over) for the next start.
     await handle.stop();
-    const kept = await new PlanStore(`${dir}/state`).read();
+    const kept = await store.read();
     assertEquals(kept?.channels[0].blockSession?.blocks.map((b) => b.blockId), ["B"]);
   } finally {
     await handle.stop();

@@ -12,6 +12,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import {
   ConfigError,
   EMBEDDED_DEFAULT_CONFIG,
+  instanceName,
   loadConfigFile,
   parseConfigText,
 } from "../config/mod.ts";
@@ -92,7 +93,8 @@ function usage(problem: string): number {
 export async function exportState(configFile: string | undefined): Promise<StateBackup> {
   const config = configFile ? await loadConfigFile(configFile) : EMBEDDED_DEFAULT_CONFIG;
   const configToml = configFile ? await Deno.readTextFile(configFile) : null;
-  const activePlans = (await new PlanStore(config.state_dir).read()) ?? null;
+  const activePlans = (await new PlanStore(config.state_dir, instanceName(config)).read()) ??
+    null;
   return {
     kind: "retrovue-playout-state",
     version: 1,
@@ -138,7 +140,7 @@ export async function importState(
     written.push(opts.configPath);
   }
   if (plans) {
-    const store = new PlanStore(opts.stateDir ?? config.state_dir);
+    const store = new PlanStore(opts.stateDir ?? config.state_dir, instanceName(config));
     await store.write(plans.channels);
     written.push(store.path);
   }

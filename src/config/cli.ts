@@ -1,12 +1,17 @@
 /**
  * The command line: `retrovue_playout [--config FILE] [--check-config [FILE]] [--version]
- * [--log-level L] [--log-format json|human] [--port N|HOST:PORT]`, and the subcommands
- * `frames ...` and `state ...`. Parsing only; `src/main.ts` acts on the result.
+ * [--log-level L] [--log-format json|human] [--port N|HOST:PORT] [--state-dir DIR]
+ * [--metrics-port N|HOST:PORT] [--metrics-targets DIR]`, and the subcommands `frames ...` and
+ * `state ...`. Parsing only; `src/main.ts` acts on the result.
+ *
+ * `--port` without `--config` is the Core-managed mode ({@link isCoreManaged}): RetroVue Core
+ * spawns one such engine per channel session and drives it over gRPC alone.
  *
  * @module
  */
 
 import {
+  DEFAULT_METRICS_TARGETS_DIR,
   LOG_FORMAT_VALUES,
   LOG_LEVEL_VALUES,
   parseHostPort,
@@ -27,7 +32,17 @@ Options:
                             0 when valid, 1 with every problem listed on stderr
   --log-level LEVEL         ${LOG_LEVEL_VALUES.join("|")} (overrides [log] level)
   --log-format FORMAT       json|human (overrides [log] format; default json unless a terminal)
-  --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable
+  --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable.
+                            Without --config this is the Core-managed mode: no channels,
+                            HTTP egress or frame sinks of its own, metrics on 127.0.0.1 at a
+                            free port announced in --metrics-targets, exits when its parent
+                            process dies
+  --state-dir DIR           directory of the active-plans file (overrides state_dir)
+  --metrics-port N | HOST:PORT
+                            metrics/health listener (overrides [metrics]; bare N keeps the
+                            bind address; 0 = any free port)
+  --metrics-targets DIR     write a Prometheus file_sd target file for this engine into DIR
+                            (Core-managed default: ${DEFAULT_METRICS_TARGETS_DIR})
   --version                 print the engine, API and FFmpeg library versions
   -h, --help                print this help
 `;
@@ -38,6 +53,12 @@ export interface CliOverrides {
   logFormat?: Exclude<PlayoutConfig["log"]["format"], "auto">;
   /** gRPC TCP listen addresses from `--port`; when set, they replace all gRPC listeners. */
   grpcTcp?: string[];
+  /** `--state-dir`. */
+  stateDir?: string;
+  /** `--metrics-port`: the port, and the bind address when given as HOST:PORT. */
+  metrics?: { bind?: string; port: number };
+  /** `--metrics-targets`: directory of Prometheus file_sd target files (not a config key). */
+  metricsTargetsDir?: string;
 }
 
 /** What the command line asks for. */
@@ -136,6 +157,15 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
       case "--port":
         (overrides.grpcTcp ??= []).push(parsePortFlag(value()));
         break;
+      case "--state-dir":
+        overrides.stateDir = nonEmpty(flag, value(), arg);
+        break;
+      case "--metrics-port":
+        overrides.metrics = parseMetricsPortFlag(value());
+        break;
+      case "--metrics-targets":
+        overrides.metricsTargetsDir = nonEmpty(flag, value(), arg);
+        break;
       default:
         throw new CliUsageError(
           arg.startsWith("-") ? `unknown option ${arg}` : `unexpected argument ${arg}`,
@@ -156,6 +186,32 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
     return { kind: "check-config", configFile: checkFile ?? configFile, overrides };
   }
   return { kind: "run", configFile, overrides };
+}
+
+/**
+ * True for the Core-managed mode: `--port` given and no `--config` (how RetroVue Core spawns
+ * an engine per channel session).
+ */
+export function isCoreManaged(command: { configFile?: string; overrides: CliOverrides }): boolean {
+  return command.configFile === undefined && command.overrides.grpcTcp !== undefined;
+}
+
+function nonEmpty(flag: string, text: string, arg: string): string {
+  if (text === "") throw new CliUsageError(`${flag}: expected a directory, got ""`, arg);
+  return text;
+}
+
+/** `--metrics-port N` → port N (bind kept); `HOST:PORT` → both. Throws {@link CliUsageError}. */
+export function parseMetricsPortFlag(text: string): { bind?: string; port: number } {
+  if (/^\d{1,5}$/.test(text) && Number(text) <= 65535) return { port: Number(text) };
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(text);
+  if (m === null || Number(m[3]) > 65535) {
+    throw new CliUsageError(
+      `--metrics-port: expected a port 0..65535 or "HOST:PORT", got ${JSON.stringify(text)}`,
+      text,
+    );
+  }
+  return { bind: m[1] ?? m[2], port: Number(m[3]) };
 }
 
 /** `--port N` → "127.0.0.1:N"; `--port HOST:PORT` as is. Throws {@link CliUsageError}. */
@@ -181,5 +237,11 @@ export function applyOverrides(config: PlayoutConfig, overrides: CliOverrides): 
     grpc: overrides.grpcTcp === undefined
       ? config.grpc
       : { ...config.grpc, unix_socket: undefined, tcp: [...overrides.grpcTcp] },
+    state_dir: overrides.stateDir ?? config.state_dir,
+    metrics: overrides.metrics === undefined ? config.metrics : {
+      ...config.metrics,
+      bind: overrides.metrics.bind ?? config.metrics.bind,
+      port: overrides.metrics.port,
+    },
   };
 }

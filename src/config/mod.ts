@@ -8,6 +8,8 @@
 export {
   type AudioConfig,
   type ChannelConfig,
+  CORE_MANAGED_CONFIG,
+  DEFAULT_METRICS_TARGETS_DIR,
   EMBEDDED_DEFAULT_CONFIG,
   type FrameSinkConfig,
   type PlayoutConfig,
@@ -20,12 +22,14 @@ export { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
 export { ConfigError, type ConfigProblem, formatProblem } from "./problems.ts";
 export { FrameRateError, toProgramFormat } from "./program_format.ts";
 export { toChannelSpec, toStandaloneSource } from "./channel_spec.ts";
-export { type PathChoice, resolveRuntimePaths } from "./runtime_paths.ts";
+export { type PathChoice, resolveMetricsTargetsDir, resolveRuntimePaths } from "./runtime_paths.ts";
+export { instanceName } from "./instance.ts";
 export {
   applyOverrides,
   type CliCommand,
   type CliOverrides,
   CliUsageError,
+  isCoreManaged,
   parseCommandLine,
   USAGE,
 } from "./cli.ts";

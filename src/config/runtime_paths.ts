@@ -11,6 +11,7 @@
 import { basename, dirname, join } from "node:path";
 import {
   DEFAULT_GRPC_SOCKET,
+  DEFAULT_METRICS_TARGETS_DIR,
   DEFAULT_STATE_DIR,
   defaultFrameSinkPath,
   type PlayoutConfig,
@@ -146,4 +147,28 @@ function currentUid(): number {
 
 async function ensureDir(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * The directory for Prometheus file_sd target files: `explicit` when given (created if
+ * needed), else {@link DEFAULT_METRICS_TARGETS_DIR} when it can be written, else
+ * `$XDG_RUNTIME_DIR/retrovue-playout/metrics-targets`, else `/tmp/retrovue-<uid>/metrics-targets`.
+ * Directories it creates are mode 0755 so that a Prometheus running as another user can read
+ * them.
+ */
+export async function resolveMetricsTargetsDir(
+  explicit: string | undefined,
+  options: RuntimePathOptions = {},
+): Promise<PathChoice> {
+  const setting = "--metrics-targets";
+  const probe = options.probeDir ?? probeWritableDir;
+  if (explicit !== undefined) return { setting, path: explicit };
+  const reason = await probe(DEFAULT_METRICS_TARGETS_DIR);
+  if (reason === undefined) return { setting, path: DEFAULT_METRICS_TARGETS_DIR };
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const uid = options.uid ?? currentUid();
+  const path = env("XDG_RUNTIME_DIR")
+    ? join(env("XDG_RUNTIME_DIR")!, "retrovue-playout", "metrics-targets")
+    : join(`/tmp/retrovue-${uid}`, "metrics-targets");
+  return { setting, path, fallbackFrom: DEFAULT_METRICS_TARGETS_DIR, reason };
 }

@@ -23,6 +23,12 @@ export const DEFAULT_STATE_DIR = "/var/lib/retrovue-playout";
 export const DEFAULT_HTTP_PORT = 8080;
 /** Default Prometheus metrics port. */
 export const DEFAULT_METRICS_PORT = 9308;
+/**
+ * Default directory of Prometheus file_sd target files of Core-managed engines (one file per
+ * engine; see `docs/core-managed.md`). Not under `/run/retrovue`, which the standalone unit's
+ * `RuntimeDirectory=` removes when it stops.
+ */
+export const DEFAULT_METRICS_TARGETS_DIR = "/run/retrovue-playout/metrics-targets";
 /** Default permission bits of the gRPC unix socket. */
 export const DEFAULT_SOCKET_MODE = 0o660;
 
@@ -424,4 +430,13 @@ export const EMBEDDED_DEFAULT_CONFIG: Readonly<PlayoutConfig> = deepFreeze(
   PlayoutConfigSchema.parse({
     channels: [{ id: 1, name: "RetroVue Demo", source: { type: "test_pattern" } }],
   }),
+);
+
+/**
+ * The base of the Core-managed mode (`--port` without `--config`): no channels (Core creates
+ * them over gRPC), metrics on 127.0.0.1 at a free port (announced in a file_sd target file),
+ * everything else as {@link EMBEDDED_DEFAULT_CONFIG}. The engine runs it without HTTP egress.
+ */
+export const CORE_MANAGED_CONFIG: Readonly<PlayoutConfig> = deepFreeze(
+  PlayoutConfigSchema.parse({ metrics: { bind: "127.0.0.1", port: 0 } }),
 );

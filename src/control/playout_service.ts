@@ -109,8 +109,11 @@ export class PlayoutService {
         "StopBlockPlanSession",
         (r) => this.stopBlockPlanSession(r),
       ),
-      SubscribeBlockEvents: (call: grpc.ServerWritableStream<Wire, Wire>) =>
-        this.#subscribeBlockEvents(call),
+      SubscribeBlockEvents: (call: grpc.ServerWritableStream<Wire, Wire>) => {
+        const gate = this.#settled(call.request);
+        if (gate === undefined) this.#subscribeBlockEvents(call);
+        else gate.then(() => this.#subscribeBlockEvents(call));
+      },
     };
   }
 
@@ -555,12 +558,23 @@ export class PlayoutService {
     return r;
   }
 
+  /**
+   * Undefined when a call may go ahead at once, else what it waits for: the restore of its
+   * channel's stored plan (GetVersion and calls for other channels never wait).
+   */
+  #settled(request: Wire): Promise<void> | undefined {
+    const id = request?.channel_id;
+    if (typeof id !== "number" || this.#surface.settled === undefined) return undefined;
+    return this.#surface.settled(id);
+  }
+
   #unary(
     rpc: string,
     handler: (request: Wire) => Promise<Wire>,
   ): grpc.handleUnaryCall<Wire, Wire> {
     return (call, callback) => {
-      handler(call.request).then(
+      const gate = rpc === "GetVersion" ? undefined : this.#settled(call.request);
+      (gate === undefined ? handler(call.request) : gate.then(() => handler(call.request))).then(
         (response) => callback(null, response),
         (err) => {
           // Handlers answer every refusal themselves; reaching here is a bug in this module.

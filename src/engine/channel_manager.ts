@@ -106,6 +106,8 @@ export class ChannelManager implements ControlSurface {
   #nextCall = 1;
   #limited: RateLimitedLog;
   #closing = false;
+  /** Channels a plan restore holds, and what releases them. */
+  #holds = new Map<number, Promise<void>>();
 
   constructor(opts: ChannelManagerOptions) {
     this.#opts = opts;
@@ -185,6 +187,22 @@ export class ChannelManager implements ControlSurface {
   get(id: number): ChannelInfo | undefined {
     const ch = this.#channels.get(id);
     return ch && this.#info(ch);
+  }
+
+  /**
+   * Holds control calls for channel `id` (see {@link settled}) until `until` settles. A plan
+   * restore holds each channel it restores, so a live call never races it.
+   */
+  hold(id: number, until: Promise<unknown>): void {
+    const previous = this.#holds.get(id) ?? Promise.resolve();
+    const held: Promise<void> = Promise.all([previous, until.catch(() => {})]).then(() => {
+      if (this.#holds.get(id) === held) this.#holds.delete(id);
+    });
+    this.#holds.set(id, held);
+  }
+
+  settled(id: number): Promise<void> {
+    return this.#holds.get(id) ?? Promise.resolve();
   }
 
   /** What every channel driven by control calls is playing now (for the plan store). */
@@ -327,6 +345,7 @@ export class ChannelManager implements ControlSurface {
     endpoint: string,
     replaceExisting: boolean,
   ): Promise<void> {
+    const existed = this.#channels.has(id);
     const ch = this.#ensure(id);
     if (ch.attach) {
       if (!replaceExisting) {
@@ -347,6 +366,11 @@ export class ChannelManager implements ControlSurface {
         channelId: id,
       });
     } catch (err) {
+      // A refused attach leaves no channel behind.
+      if (!existed && !ch.worker && this.#channels.get(id) === ch) {
+        ch.fanout.close();
+        this.#channels.delete(id);
+      }
       throw new ControlError("FAILED", (err as Error).message, endpoint);
     }
     ch.attach = { transport, endpoint, link };

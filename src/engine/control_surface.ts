@@ -114,6 +114,11 @@ export interface ControlSurface {
   list(): ChannelInfo[];
   /** One channel, or undefined. */
   get(id: number): ChannelInfo | undefined;
+  /**
+   * Resolves once channel `id` may take control calls: at once, or when the restore of its
+   * stored plan (which holds it at startup) is done. Absent = never held.
+   */
+  settled?(id: number): Promise<void>;
 
   // Segment mode
   startChannel(id: number, planHandle: string, format: ProgramFormat | undefined): Promise<void>;

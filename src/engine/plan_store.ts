@@ -10,8 +10,16 @@ import type { StreamTransport } from "./control_surface.ts";
 import type { BlockPlan } from "./plan.ts";
 import type { ProgramFormat } from "./program_format.ts";
 
-/** File name of the store inside the state directory. */
+/** File name of the default instance's store inside the state directory. */
 export const ACTIVE_PLANS_FILE = "active-plans.json";
+
+/**
+ * File name of the store of engine instance `instance` (`src/config/instance.ts`):
+ * {@link ACTIVE_PLANS_FILE} for the default instance, else `active-plans.<instance>.json`.
+ */
+export function activePlansFileName(instance: string): string {
+  return instance === "default" ? ACTIVE_PLANS_FILE : `active-plans.${instance}.json`;
+}
 
 /** What one channel is playing. */
 export interface ChannelPlanState {
@@ -57,14 +65,18 @@ export function checkActivePlans(value: unknown, path: string): ActivePlans {
   return v as ActivePlans;
 }
 
-/** Reads and writes the active-plans file atomically. */
+/**
+ * Reads and writes one engine instance's active-plans file atomically. Engines sharing a
+ * state directory each have their own file.
+ */
 export class PlanStore {
   readonly path: string;
   #dir: string;
 
-  constructor(stateDir: string) {
+  /** The store of `instance` (default: the default instance) in `stateDir`. */
+  constructor(stateDir: string, instance = "default") {
     this.#dir = stateDir;
-    this.path = `${stateDir.replace(/\/+$/, "")}/${ACTIVE_PLANS_FILE}`;
+    this.path = `${stateDir.replace(/\/+$/, "")}/${activePlansFileName(instance)}`;
   }
 
   /** The stored plans, or undefined when there is no file. */
