@@ -1,0 +1,145 @@
+/**
+ * The Core-managed mode with real processes, as RetroVue Core runs it: several
+ * `src/main.ts --port N` engines side by side on one host, each driven over gRPC and writing
+ * its channel's TS into its own Core socket; a real Prometheus (Debian's) discovering and
+ * scraping every engine through the file_sd target files they publish; a restart that touches
+ * only its own engine; an engine whose parent dies exiting on its own.
+ */
+
+import { assert, assertEquals } from "./assert.ts";
+import { fixture } from "./fixtures.ts";
+import {
+  CoreSocket,
+  EngineProcess,
+  freePort,
+  listDir,
+  processState,
+  Prometheus,
+  startCoreSession,
+  waitFor,
+} from "./core_managed_fixtures.ts";
+
+/** Upper bound for an orphaned engine to exit (issue #13: "within 5 s"). */
+const PARENT_EXIT_BOUND_MS = 5000;
+
+Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC errors, a restart touches only its own, Prometheus scrapes each (up == 1), an orphan exits", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "core_managed_" });
+  const targets = `${dir}/targets`;
+  const state = `${dir}/state`;
+  const clip = await fixture("h264_aac_mp4");
+  const common = ["--metrics-targets", targets, "--state-dir", state];
+  const engines: EngineProcess[] = [];
+  const sockets: CoreSocket[] = [];
+  let prometheus: Prometheus | undefined;
+  const spawn = async (name: string, port: number, viaParent = false) => {
+    const e = await EngineProcess.spawn({
+      port,
+      logPath: `${dir}/${name}.log`,
+      args: common,
+      viaParent,
+    });
+    engines.push(e);
+    return e;
+  };
+  try {
+    const a = await spawn("a", freePort());
+    const b = await spawn("b", freePort());
+    const c = await spawn("c", freePort(), true);
+    for (const e of [a, b, c]) assertEquals(await e.waitVersion(), "1.0.0");
+
+    // Nothing of their own: no channels, no HTTP egress, no frame sink.
+    for (const e of [a, b, c]) {
+      const lines = await e.logLines();
+      const starting = lines.find((l) => l.event === "starting");
+      assertEquals(starting?.mode, "core-managed");
+      assertEquals(starting?.channels, []);
+      assertEquals(lines.find((l) => l.event === "ready")?.urls, []);
+      assert(!lines.some((l) => l.event === "frame_sink_open"), "a frame sink was opened");
+      assert(!lines.some((l) => l.event === "http_egress_listening"), "HTTP egress was started");
+      assert(lines.some((l) => l.event === "metrics_target_published"), "no metrics target");
+    }
+
+    // Prometheus finds every engine through the target files and scrapes it.
+    prometheus = await Prometheus.start(dir, targets);
+    const up = await waitFor("up == 1 for all three engines", async () => {
+      const m = await prometheus!.up();
+      return [a, b, c].every((e) => m.get(e.address)?.up === 1) ? m : undefined;
+    });
+    assertEquals(new Set([a, b, c].map((e) => up.get(e.address)!.instance)).size, 3);
+    console.log(`Prometheus up: ${JSON.stringify([...up])}`);
+
+    // Each engine streams its own session to its own Core socket.
+    const sa = new CoreSocket(`${dir}/core-a.sock`);
+    const sb = new CoreSocket(`${dir}/core-b.sock`);
+    sockets.push(sa, sb);
+    await startCoreSession(a, 11, sa, clip);
+    await startCoreSession(b, 12, sb, clip);
+    await waitFor("3 s of TS from a and b", () => sa.streamedMs >= 3000 && sb.streamedMs >= 3000);
+
+    // Restart b the way Core does (stop, spawn on the same port, re-seed); a goes on.
+    const aBefore = sa.streamedMs;
+    assertEquals(await b.stop(), 0);
+    const b2 = await spawn("b2", b.port);
+    assertEquals(await b2.waitVersion(), "1.0.0");
+    const sb2 = new CoreSocket(`${dir}/core-b2.sock`);
+    sockets.push(sb2);
+    await startCoreSession(b2, 12, sb2, clip);
+    await waitFor("3 s of TS from b after its restart", () => sb2.streamedMs >= 3000);
+    await waitFor("a streamed on across b's restart", () => sa.streamedMs >= aBefore + 3000);
+    const bRestarted = await waitFor("Prometheus scraping the restarted b", async () => {
+      const t = (await prometheus!.up()).get(b2.address);
+      return t?.up === 1 && t.instance !== up.get(b.address)!.instance ? t : undefined;
+    });
+    assert(bRestarted.up === 1);
+
+    for (const [name, s] of [["a", sa], ["b", sb], ["b after restart", sb2]] as const) {
+      assertEquals(s.connections.length, 1, `${name}: one connection to its Core socket`);
+      const conn = s.connections[0];
+      const summary = conn.analyzer.summary();
+      console.log(
+        `${name}: ${conn.bytes} bytes, ${Math.round(summary.durationMs)} ms of stream, ` +
+          `${summary.packets} packets, CC errors ${summary.ccErrors}`,
+      );
+      assertEquals(conn.firstByte, 0x47, `${name}: TS from the first byte`);
+      assertEquals(summary.ccErrors, 0, `${name}: continuity-counter errors`);
+      assertEquals(summary.syncLosses, 0, `${name}: sync losses`);
+      assertEquals(summary.transportErrors, 0, `${name}: transport errors`);
+      assert(
+        summary.pids.some((p) => p.pid !== 0 && p.packets > 0),
+        `${name}: no elementary stream packets`,
+      );
+    }
+    // a was never touched: its engine saw no call after its session started, no reconnect.
+    const aLines = await a.logLines();
+    assert(!aLines.some((l) => l.event === "stream_attach_lost"), "a lost its Core socket");
+
+    // Kill c's parent: c notices and exits on its own.
+    await c.killParent();
+    const killedAt = Date.now();
+    const exitedAfter = await waitFor("c to exit after its parent died", async () => {
+      const s = await processState(c.pid);
+      return s === undefined || s === "Z" ? Date.now() - killedAt : undefined;
+    }, 30_000);
+    assert(
+      exitedAfter <= PARENT_EXIT_BOUND_MS,
+      `c exited ${exitedAfter} ms after its parent died (bound ${PARENT_EXIT_BOUND_MS} ms)`,
+    );
+    console.log(`c exited ${exitedAfter} ms after its parent was killed`);
+    const cLines = await c.logLines();
+    assert(cLines.some((l) => l.event === "parent_exited"), await c.logTail());
+    assertEquals(cLines.find((l) => l.event === "stopped")?.reason, "parent_exited");
+
+    // Core re-seeds a restarted engine, so Core-managed engines keep no plans on disk.
+    const stored = await listDir(state);
+    assertEquals(stored.filter((n) => n.startsWith("active-plans")), []);
+
+    // Stopped engines take their target files with them.
+    for (const e of [a, b2]) assertEquals(await e.stop(), 0);
+    assertEquals(await listDir(targets), []);
+  } finally {
+    for (const e of engines) await e.stop().catch(() => {});
+    await prometheus?.stop();
+    for (const s of sockets) await s.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
