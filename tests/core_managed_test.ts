@@ -143,3 +143,57 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("after a Core session ran on a host, the embedded default (same state dir) answers /healthz 200", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "core_then_default_" });
+  const clip = await fixture("h264_aac_mp4");
+  try {
+    // Private loopback, /run and /var/lib: the engines use their real default paths and
+    // ports (9308, 8080, /run/retrovue/playout-1) without meeting the host's.
+    const inside = [
+      "ip link set lo up",
+      "mount -t tmpfs none /run",
+      "mount -t tmpfs none /var/lib",
+      'exec "$@"',
+    ].join(" && ");
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+        "--fork",
+        "sh",
+        "-c",
+        inside,
+        "sh",
+        Deno.execPath(),
+        "run",
+        "-A",
+        new URL("./core_then_default_scenario.ts", import.meta.url).pathname,
+        dir,
+        clip,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(out.success, `scenario failed: ${stdout}\n${stderr}`);
+    const r = JSON.parse(stdout.trim().split("\n").pop()!);
+    console.log(JSON.stringify(r));
+    assert(r.coreStreamedMs >= 2000, "the Core session streamed");
+    assertEquals(r.coreCcErrors, 0);
+    assertEquals(
+      r.stateDirAfterCore.filter((n: string) => n.startsWith("active-plans")),
+      [],
+      "the Core session left plans in the shared state directory",
+    );
+    assertEquals(r.healthz.status, 200, JSON.stringify(r.healthz));
+    assertEquals(r.healthz.body.channels.map((c: { id: number }) => c.id), [1]);
+    assertEquals(r.defaultExit, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
