@@ -7,9 +7,13 @@ import assert from "node:assert/strict";
 import {
   applyOverrides,
   CliUsageError,
+  CORE_MANAGED_CONFIG,
   EMBEDDED_DEFAULT_CONFIG,
+  instanceName,
+  isCoreManaged,
   parseCommandLine,
 } from "../src/config/mod.ts";
+import { type CliOverrides, parseMetricsPortFlag } from "../src/config/cli.ts";
 import { FRAMES_USAGE } from "../src/cli/frames.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -110,6 +114,62 @@ Deno.test("--port replaces the gRPC listeners with TCP; log flags override [log]
   assert.deepEqual(c.log, { level: "warn", format: "json" });
   assert.equal(c.channels, EMBEDDED_DEFAULT_CONFIG.channels);
   assert.deepEqual(applyOverrides(EMBEDDED_DEFAULT_CONFIG, {}), EMBEDDED_DEFAULT_CONFIG);
+});
+
+Deno.test("Core-managed mode: --port without --config; --state-dir, --metrics-port, --metrics-targets", () => {
+  const core = parseCommandLine(["--port", "50051", "--metrics-targets", "/run/t"]);
+  assert.equal(core.kind, "run");
+  assert.equal(isCoreManaged(core as { overrides: CliOverrides }), true);
+  const withConfig = parseCommandLine(["--config", "a.toml", "--port", "50051"]);
+  assert.equal(isCoreManaged(withConfig as { overrides: CliOverrides }), false);
+  assert.equal(isCoreManaged(parseCommandLine([]) as { overrides: CliOverrides }), false);
+  assert.deepEqual(
+    parseCommandLine([
+      "--state-dir",
+      "/srv/state",
+      "--metrics-port",
+      "0",
+      "--metrics-targets=/run/t",
+    ]),
+    {
+      kind: "run",
+      configFile: undefined,
+      overrides: { stateDir: "/srv/state", metrics: { port: 0 }, metricsTargetsDir: "/run/t" },
+    },
+  );
+  assert.deepEqual(parseMetricsPortFlag("127.0.0.1:0"), { bind: "127.0.0.1", port: 0 });
+  assert.deepEqual(parseMetricsPortFlag("[::1]:9400"), { bind: "::1", port: 9400 });
+  assert.equal(
+    usageError(["--metrics-port", "99999"]).message,
+    '--metrics-port: expected a port 0..65535 or "HOST:PORT", got "99999"',
+  );
+  assert.equal(usageError(["--state-dir="]).message, '--state-dir: expected a directory, got ""');
+
+  // The Core-managed base: no channels, metrics on loopback at a free port.
+  assert.deepEqual(CORE_MANAGED_CONFIG.channels, []);
+  assert.deepEqual([CORE_MANAGED_CONFIG.metrics.bind, CORE_MANAGED_CONFIG.metrics.port], [
+    "127.0.0.1",
+    0,
+  ]);
+  const c = applyOverrides(EMBEDDED_DEFAULT_CONFIG, {
+    stateDir: "/srv/state",
+    metrics: { port: 9400 },
+  });
+  assert.equal(c.state_dir, "/srv/state");
+  assert.deepEqual(c.metrics, { enabled: true, bind: "0.0.0.0", port: 9400 });
+});
+
+Deno.test("instance names: the default socket alone is the default instance; else the endpoints", () => {
+  assert.equal(instanceName(EMBEDDED_DEFAULT_CONFIG), "default");
+  const tcp = applyOverrides(CORE_MANAGED_CONFIG, { grpcTcp: ["127.0.0.1:50051"] });
+  assert.equal(instanceName(tcp), "tcp-127.0.0.1-50051");
+  const two = applyOverrides(CORE_MANAGED_CONFIG, { grpcTcp: ["[::1]:7000", "127.0.0.1:7001"] });
+  assert.equal(instanceName(two), "tcp-127.0.0.1-7001+tcp-1-7000");
+  const unix = {
+    ...EMBEDDED_DEFAULT_CONFIG,
+    grpc: { ...EMBEDDED_DEFAULT_CONFIG.grpc, unix_socket: "/run/a/playout.sock" },
+  };
+  assert.equal(instanceName(unix), "unix-run-a-playout.sock");
 });
 
 Deno.test("--version prints engine, API and FFmpeg library versions and exits 0", async () => {

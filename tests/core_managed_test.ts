@@ -8,6 +8,7 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { fixture } from "./fixtures.ts";
+import { playoutClient, unary } from "./grpc_client/grpc_js_client.ts";
 import {
   CoreSocket,
   EngineProcess,
@@ -194,6 +195,105 @@ Deno.test("after a Core session ran on a host, the embedded default (same state 
     assertEquals(r.healthz.body.channels.map((c: { id: number }) => c.id), [1]);
     assertEquals(r.defaultExit, 0);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A parent that spawns the engine from a worker thread, which exits; the process lives on. */
+const THREAD_PARENT = `
+import subprocess, sys, threading, time
+log = sys.argv[1]
+def spawn():
+    with open(log, "wb") as out:
+        p = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)
+    print(p.pid, flush=True)
+    while b"parent_watch_started" not in open(log, "rb").read():
+        time.sleep(0.05)
+t = threading.Thread(target=spawn)
+t.start()
+t.join()
+print("thread gone", flush=True)
+time.sleep(600)
+`;
+
+Deno.test("parent watch: the spawning thread exiting is not the parent dying; the parent process dying is", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "core_managed_thread_" });
+  const port = freePort();
+  const logPath = `${dir}/engine.log`;
+  const parent = new Deno.Command("/usr/bin/python3", {
+    args: [
+      "-c",
+      THREAD_PARENT,
+      logPath,
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("../src/main.ts", import.meta.url).pathname,
+      "--port",
+      String(port),
+      "--metrics-targets",
+      `${dir}/targets`,
+      "--log-format",
+      "json",
+    ],
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  const out = parent.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let printed = "";
+  const readLine = async () => {
+    while (!printed.includes("\n")) {
+      const { value, done } = await out.read();
+      if (done) throw new Error("the parent ended early");
+      printed += value;
+    }
+    const line = printed.slice(0, printed.indexOf("\n"));
+    printed = printed.slice(printed.indexOf("\n") + 1);
+    return line;
+  };
+  const log = async () =>
+    (await Deno.readTextFile(logPath).catch(() => "")).split("\n").filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
+  let enginePid = 0;
+  try {
+    enginePid = Number(await readLine());
+    assertEquals(await readLine(), "thread gone");
+    await waitFor(
+      "the engine to notice its spawning thread exited",
+      async () => (await log()).some((l) => l.event === "parent_death_signal_ignored"),
+    );
+    // Still serving: GetVersion answers after the spawning thread is gone.
+    const client = playoutClient(`127.0.0.1:${port}`);
+    try {
+      assertEquals(await unary(client, "GetVersion", {}), { version: "1.0.0" });
+    } finally {
+      client.close();
+    }
+    assert(!(await log()).some((l) => l.event === "parent_exited"));
+
+    parent.kill("SIGKILL");
+    await parent.status;
+    await waitFor("the engine to exit after its parent process died", async () => {
+      const s = await processState(enginePid);
+      return s === undefined || s === "Z";
+    }, 30_000);
+    const lines = await log();
+    assert(lines.some((l) => l.event === "parent_exited"), JSON.stringify(lines.slice(-5)));
+  } finally {
+    await out.cancel().catch(() => {});
+    try {
+      parent.kill("SIGKILL");
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+    }
+    await parent.status;
+    if (enginePid > 0 && (await processState(enginePid)) !== undefined) {
+      try {
+        Deno.kill(enginePid, "SIGKILL");
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+    }
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -26,5 +26,5 @@ export function instanceName(config: PlayoutConfig): string {
 }
 
 function safe(text: string): string {
-  return text.replace(/^[/\[]+/, "").replace(/[^A-Za-z0-9._]+/g, "-").replace(/-+$/, "");
+  return text.replace(/[^A-Za-z0-9._]+/g, "-").replace(/^-+|-+$/g, "");
 }
