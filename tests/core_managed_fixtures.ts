@@ -52,6 +52,15 @@ export async function listDir(dir: string): Promise<string[]> {
   return names.sort();
 }
 
+/** SIGKILLs `pid` unless it is gone already. */
+export function killIfRunning(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
 /** A process state from /proc: undefined when gone; "Z" for a zombie (exited, not reaped). */
 export async function processState(pid: number): Promise<string | undefined> {
   try {

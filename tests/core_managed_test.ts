@@ -13,6 +13,7 @@ import {
   CoreSocket,
   EngineProcess,
   freePort,
+  killIfRunning,
   listDir,
   processState,
   Prometheus,
@@ -281,19 +282,9 @@ Deno.test("parent watch: the spawning thread exiting is not the parent dying; th
     assert(lines.some((l) => l.event === "parent_exited"), JSON.stringify(lines.slice(-5)));
   } finally {
     await out.cancel().catch(() => {});
-    try {
-      parent.kill("SIGKILL");
-    } catch (err) {
-      if (!(err instanceof TypeError)) throw err;
-    }
+    killIfRunning(parent.pid);
     await parent.status;
-    if (enginePid > 0 && (await processState(enginePid)) !== undefined) {
-      try {
-        Deno.kill(enginePid, "SIGKILL");
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-    }
+    if (enginePid > 0) killIfRunning(enginePid);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -81,6 +81,16 @@ export const LOG_EVENTS = Object.freeze(
     /** The attached stream reconnected: `channel`, `reconnects`. */
     streamAttachReconnected: "stream_attach_reconnected",
 
+    // Engine instance (Core-managed mode, restarts).
+    /** The process that spawned the engine (`--port`) died; the engine stops: `parent_pid`. */
+    parentExited: "parent_exited",
+    /** A stored attach target is unreachable; retried in the background: `channel`, `endpoint`. */
+    planRestoreWaiting: "plan_restore_waiting",
+    /** A stored plan was dropped after its attach target stayed unreachable: `channel`, `tries`. */
+    planRestoreDropped: "plan_restore_dropped",
+    /** The metrics listener was announced in a Prometheus file_sd target file: `path`, `target`. */
+    metricsTargetPublished: "metrics_target_published",
+
     // Logging itself.
     /** Summary of events suppressed by the rate limiter (see log_limiter.ts). */
     logSuppressed: "log_suppressed",
