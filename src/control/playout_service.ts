@@ -8,6 +8,9 @@
  * SubscribeBlockEvents without a session (NOT_FOUND) or with a malformed channel id
  * (INVALID_ARGUMENT).
  *
+ * A call for a channel whose stored plan is being restored waits for that restore
+ * ({@link ControlSurface.settled}); GetVersion and calls for other channels never wait.
+ *
  * Idempotency (spec): a repeated StartChannel of a running channel, StopChannel of a stopped
  * one, DetachStream when not attached and StopBlockPlanSession without a session succeed.
  *
@@ -112,7 +115,7 @@ export class PlayoutService {
       SubscribeBlockEvents: (call: grpc.ServerWritableStream<Wire, Wire>) => {
         const gate = this.#settled(call.request);
         if (gate === undefined) this.#subscribeBlockEvents(call);
-        else gate.then(() => this.#subscribeBlockEvents(call));
+        else gate.then(() => call.cancelled || this.#subscribeBlockEvents(call));
       },
     };
   }
