@@ -12,7 +12,11 @@ import { makeFrame, Pusher, SMALL_FORMAT } from "./frame_sink_fixtures.ts";
 const FRAMES_CLI = new URL("../src/cli/frames.ts", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 
-/** Runs `fn` with a sink of channel 1 in a temp dir that a pusher feeds at 30 fps. */
+/**
+ * Runs `fn` with a sink of channel 1 in a temp dir that a pusher feeds at 30 fps. The reader
+ * queue holds 2 s of frames: these tests judge the reader's output, not the drop policy (that is
+ * `frame_sink_scenarios.ts`), so a reader process slowed by a loaded machine must not lose any.
+ */
 async function withPushedSink(
   fn: (path: string, sink: FrameSink) => Promise<void>,
 ): Promise<number[]> {
@@ -22,6 +26,7 @@ async function withPushedSink(
     channelId: 1,
     format: SMALL_FORMAT,
     endpoints: [{ transport: "unix", path }],
+    queueFrames: 60,
   });
   const pusher = new Pusher(sink, { fps: 30 });
   try {

@@ -80,7 +80,9 @@ export async function deliversPushedFrames(endpoint: FrameSinkEndpoint): Promise
  */
 export async function slowReaderLosesWholeFrames(endpoint: FrameSinkEndpoint): Promise<void> {
   const format: ProgramFormat = { ...SMALL_FORMAT, width: 640, height: 480 };
-  const sink = await openSink(endpoint, { format, queueFrames: 16 });
+  // 30 frames (1 s) of queue: the 2 s pause overflows it for sure, while the fast reader has a
+  // second of slack on a loaded machine.
+  const sink = await openSink(endpoint, { format, queueFrames: 30 });
   const fast = new TestReader(await connect(sink.endpoints[0]));
   const slow = new TestReader(await connect(sink.endpoints[0]));
   const pusher = new Pusher(sink, { fps: 30, fmt: format });
