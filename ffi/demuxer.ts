@@ -167,6 +167,19 @@ export class Demuxer {
     check(ret, "avformat_seek_file", { path: this.path, seconds });
   }
 
+  /**
+   * The container-level metadata tag `key` (e.g. `"title"`; matched case-insensitively, as
+   * FFmpeg does), or undefined when the file has no such tag or it is empty.
+   */
+  tag(key: string): string | undefined {
+    const dict = new StructView(this.#open(), "AVFormatContext").ptr("metadata");
+    if (dict === null) return undefined;
+    const entry = ffmpeg().avutil.av_dict_get(dict, cString(key), null, 0);
+    if (entry === null) return undefined;
+    const value = readCString(new StructView(entry, "AVDictionaryEntry").ptr("value"));
+    return value === "" ? undefined : value;
+  }
+
   /** Reads the next packet of any stream; null at end of file. The caller frees the packet. */
   read(): Packet | null {
     const ctx = this.#open();

@@ -38,6 +38,7 @@ export interface LayoutTable {
   readonly AVPacket: StructLayout;
   readonly AVPixFmtDescriptor: StructLayout;
   readonly AVComponentDescriptor: StructLayout;
+  readonly AVDictionaryEntry: StructLayout;
 }
 
 /** Layout tables keyed by libavcodec major version. */
@@ -58,6 +59,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       start_time: 64,
       duration: 72,
       bit_rate: 80,
+      metadata: 176,
     },
     AVStream: {
       sizeof: 224,
@@ -125,6 +127,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       comp: 24,
     },
     AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
+    AVDictionaryEntry: { sizeof: 16, key: 0, value: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,
@@ -154,6 +157,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       start_time: 64,
       duration: 72,
       bit_rate: 80,
+      metadata: 176,
     },
     AVStream: {
       sizeof: 232,
@@ -221,6 +225,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       comp: 24,
     },
     AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
+    AVDictionaryEntry: { sizeof: 16, key: 0, value: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,
@@ -250,6 +255,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       start_time: 96,
       duration: 104,
       bit_rate: 112,
+      metadata: 192,
     },
     AVStream: {
       sizeof: 232,
@@ -317,6 +323,7 @@ export const LAYOUTS: Readonly<Record<number, LayoutTable>> = Object.freeze({
       comp: 24,
     },
     AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
+    AVDictionaryEntry: { sizeof: 16, key: 0, value: 8 },
     AVPacket: {
       sizeof: 104,
       buf: 0,

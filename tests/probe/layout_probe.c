@@ -10,6 +10,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/dict.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
 
@@ -37,6 +38,7 @@ int main(void) {
   F(AVFormatContext, start_time);
   F(AVFormatContext, duration);
   F(AVFormatContext, bit_rate);
+  F(AVFormatContext, metadata);
 
   S(AVStream);
   F(AVStream, index);
@@ -102,6 +104,10 @@ int main(void) {
   F(AVComponentDescriptor, plane);
   F(AVComponentDescriptor, step);
   F(AVComponentDescriptor, offset);
+
+  S(AVDictionaryEntry);
+  F(AVDictionaryEntry, key);
+  F(AVDictionaryEntry, value);
 
   S(AVPacket);
   F(AVPacket, buf);
