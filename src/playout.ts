@@ -21,6 +21,8 @@ import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { MetricsListenError, startMetricsServer } from "./observability/health_server.ts";
 import { EgressBindError, serveHttpEgress } from "./outputs/http_egress.ts";
+import { loadDeviceId } from "./outputs/tuner_identity.ts";
+import { parsePublicUrl } from "./outputs/public_url.ts";
 import { FrameSink, type FrameSinkEndpoint, parseFrameSinkEndpoint } from "./outputs/frame_sink.ts";
 import { ffmpegVersions } from "../ffi/mod.ts";
 
@@ -113,27 +115,60 @@ export async function startPlayout(
 
     let current = config;
     const egressIds = () => new Set(current.channels.filter((c) => c.http_egress).map((c) => c.id));
-    const http = opts.httpEgress === false ? undefined : await optionalListener(
-      log,
-      "http_egress",
-      () =>
+    // Viewer-facing HTTP (and the tuner identity it presents) only where viewers are served.
+    const device = opts.httpEgress === false
+      ? undefined
+      : await loadDeviceId(config.state_dir, config.tuner.device_id);
+    if (device?.source === "unsaved") {
+      log.warn("device_id_unsaved", { device_id: device.id, reason: device.reason });
+    } else if (device) {
+      log.info("device_id", { device_id: device.id, source: device.source, path: device.path });
+    }
+    const http = device === undefined
+      ? undefined
+      : await optionalListener(log, "http_egress", () =>
         serveHttpEgress({
           hostname: config.http.bind,
           port: config.http.port,
           log,
+          deviceId: device.id,
+          deviceName: config.tuner.friendly_name,
+          tunerCount: config.tuner.tuner_count,
+          publicUrl: config.http.public_url,
+          hls: {
+            enabled: config.hls.enabled,
+            gopsPerSegment: config.hls.segment_gops,
+            window: config.hls.window,
+          },
+          generator: `retrovue-playout ${denoJson.version}`,
           channels: {
             // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
             list: () => {
-              const off = new Set(current.channels.filter((c) => !c.http_egress).map((c) => c.id));
-              return manager.list().filter((c) => !off.has(c.id));
+              const configured = new Map(current.channels.map((c) => [c.id, c]));
+              return manager.list().flatMap((info) => {
+                const c = configured.get(info.id);
+                if (c && !c.http_egress) return [];
+                return [{
+                  id: info.id,
+                  name: info.name,
+                  number: c?.number,
+                  logo: c?.logo,
+                  group: c?.group,
+                  state: info.state,
+                  stateReason: info.stateReason,
+                  videoCodec: c?.video.codec,
+                  audioCodec: c?.audio.codec,
+                  height: info.format.height,
+                }];
+              });
             },
             fanout: (id: number) =>
               egressIds().has(id) || !current.channels.some((c) => c.id === id)
                 ? manager.fanout(id)
                 : undefined,
+            guide: (id: number, from: number, to: number) => manager.guide(id, from, to),
           },
-        }),
-    );
+        }));
     if (http) closers.push(() => http.close());
 
     if (config.metrics.enabled) {
@@ -284,9 +319,13 @@ function egressUrls(config: PlayoutConfig, port: number): string[] {
   const host = config.http.bind === "0.0.0.0" || config.http.bind === "::"
     ? Deno.hostname()
     : config.http.bind;
+  const url = parsePublicUrl(config.http.public_url);
+  const base = url?.origin !== undefined
+    ? url.origin + url.prefix
+    : `http://${host}:${port}${url?.prefix ?? ""}`;
   return config.channels
     .filter((c) => c.http_egress)
-    .map((c) => `http://${host}:${port}/channel/${c.id}.ts`);
+    .map((c) => `${base}/channel/${c.id}.ts`);
 }
 
 /**

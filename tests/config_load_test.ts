@@ -55,7 +55,9 @@ Deno.test("a file with one channel id gets every default", async () => {
     unix_socket_mode: 0o660,
     tcp: [],
   });
-  assert.deepEqual(config.http, { bind: "0.0.0.0", port: 8080 });
+  assert.deepEqual(config.http, { bind: "0.0.0.0", port: 8080, public_url: "" });
+  assert.deepEqual(config.tuner, { friendly_name: "RetroVue Playout" });
+  assert.deepEqual(config.hls, { enabled: true, segment_gops: 1, window: 6 });
   assert.deepEqual(config.metrics, { enabled: true, bind: "0.0.0.0", port: 9308 });
   assert.deepEqual(config.log, { level: "info", format: "auto" });
   assert.deepEqual(config.state_dir, "/var/lib/retrovue-playout");
@@ -80,6 +82,7 @@ Deno.test("a file with one channel id gets every default", async () => {
     tcp: undefined,
   });
   assert.deepEqual(ch.http_egress, true);
+  assert.deepEqual([ch.number, ch.logo, ch.group], ["7", undefined, undefined]);
 });
 
 Deno.test("an empty file is valid: no channels, default listeners", async () => {
@@ -217,7 +220,42 @@ Deno.test("unknown keys are errors naming the key and the known ones", async () 
     "sample_rate, channels, aspect_policy",
   ]);
   assert.deepEqual(await problemsOf("verbose = true\n"), [
-    "verbose: unknown key, expected one of grpc, http, metrics, log, state_dir, channels",
+    "verbose: unknown key, expected one of grpc, http, tuner, hls, metrics, log, state_dir, " +
+    "channels",
+  ]);
+});
+
+Deno.test("viewer-facing settings: public URL, tuner identity, HLS, channel number/logo/group", async () => {
+  const config = await parse([
+    '[http]\npublic_url = "https://tv.example.com/retrovue/"',
+    '[tuner]\ndevice_id = "1a2b3c4d"\nfriendly_name = "Den"\ntuner_count = 2',
+    "[hls]\nsegment_gops = 2\nwindow = 8",
+    '[[channels]]\nid = 3\nnumber = "5.1"\nlogo = "https://img.example/5.png"\ngroup = "Retro"',
+  ].join("\n"));
+  assert.deepEqual(config.http.public_url, "https://tv.example.com/retrovue/");
+  assert.deepEqual(config.tuner, { device_id: "1a2b3c4d", friendly_name: "Den", tuner_count: 2 });
+  assert.deepEqual(config.hls, { enabled: true, segment_gops: 2, window: 8 });
+  const ch = config.channels[0];
+  assert.deepEqual([ch.number, ch.logo, ch.group], ["5.1", "https://img.example/5.png", "Retro"]);
+  assert.deepEqual((await parse('[http]\npublic_url = "/tv"')).http.public_url, "/tv");
+});
+
+Deno.test("bad viewer-facing settings name the setting and the value", async () => {
+  const problems = await problemsOf([
+    '[http]\npublic_url = "ftp://x/y"',
+    '[tuner]\ndevice_id = "xyz"',
+    "[hls]\nwindow = 3",
+    "[[channels]]\nid = 1",
+    '[[channels]]\nid = 2\nnumber = "one"',
+    '[[channels]]\nid = 3\nnumber = "1"',
+  ].join("\n"));
+  assert.deepEqual(problems, [
+    'channels[1].number: expected a channel number like "7" or "7.1", got "one"',
+    'channels[2].number: expected a unique channel number (channels[0] is also number 1), got "1"',
+    "hls.window: expected an integer 6..60, got 3",
+    'http.public_url: expected an http(s) URL like "https://tv.example.com/retrovue", a path ' +
+    'prefix like "/retrovue", or "", got "ftp://x/y"',
+    'tuner.device_id: expected 8 hex digits like "1a2b3c4d", got "xyz"',
   ]);
 });
 

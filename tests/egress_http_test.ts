@@ -15,6 +15,8 @@ import {
 import {
   type EgressChannels,
   type HttpEgress,
+  type HttpEgressOptions,
+  PublicUrlError,
   serveHttpEgress,
 } from "../src/outputs/http_egress.ts";
 import { TsFanout, type TsViewer } from "../src/outputs/ts_fanout.ts";
@@ -37,6 +39,7 @@ interface Setup {
 async function withEgress(
   fn: (s: Setup) => Promise<void>,
   fanoutOpts: { maxQueueBytes?: number } = {},
+  egressOpts: Partial<HttpEgressOptions> = {},
 ): Promise<void> {
   const logs: Record<string, unknown>[] = [];
   const log = new Logger({ write: (line) => logs.push(JSON.parse(line)) });
@@ -49,7 +52,7 @@ async function withEgress(
     list: () => [...fanouts.keys()].map((id) => ({ id, name: names.get(id)! })),
     fanout: (id) => fanouts.get(id),
   };
-  const egress = serveHttpEgress({ channels, hostname: "127.0.0.1", port: 0, log });
+  const egress = serveHttpEgress({ channels, hostname: "127.0.0.1", port: 0, log, ...egressOpts });
   try {
     await fn({ egress, fanouts, logs, base: `http://127.0.0.1:${egress.port}` });
   } finally {
@@ -272,53 +275,165 @@ Deno.test("http: 404, 405 with Allow, HEAD without body or viewer", async () => 
 });
 
 Deno.test("http: M3U and HDHomeRun endpoints use the Host header and plain stream URLs", async () => {
-  await withEgress(async ({ egress, base }) => {
-    const m3u = await rawRequest(
-      egress.port,
-      "GET /channels.m3u HTTP/1.1\r\nHost: tuner.example:8080\r\nConnection: close\r\n\r\n",
-    );
-    assert(m3u.startsWith("HTTP/1.1 200"), m3u);
-    assert(/content-type: audio\/x-mpegurl/i.test(m3u));
-    const body = m3u.slice(m3u.indexOf("\r\n\r\n") + 4);
-    assertEquals(
-      body,
-      [
-        "#EXTM3U",
-        '#EXTINF:-1 tvg-id="1" tvg-chno="1" tvg-name="One",One',
-        "http://tuner.example:8080/channel/1.ts",
-        `#EXTINF:-1 tvg-id="2" tvg-chno="2" tvg-name="Two 'Quoted'",Two "Quoted"`,
-        "http://tuner.example:8080/channel/2.ts",
-        "",
-      ].join("\n"),
-    );
+  await withEgress(
+    async ({ egress, base }) => {
+      const m3u = await rawRequest(
+        egress.port,
+        "GET /channels.m3u HTTP/1.1\r\nHost: tuner.example:8080\r\nConnection: close\r\n\r\n",
+      );
+      assert(m3u.startsWith("HTTP/1.1 200"), m3u);
+      assert(/content-type: audio\/x-mpegurl/i.test(m3u));
+      const body = m3u.slice(m3u.indexOf("\r\n\r\n") + 4);
+      const guide = "http://tuner.example:8080/xmltv.xml";
+      assertEquals(
+        body,
+        [
+          `#EXTM3U url-tvg="${guide}" x-tvg-url="${guide}"`,
+          '#EXTINF:-1 tvg-id="1.5256545a" tvg-chno="1" tvg-name="One",One',
+          "http://tuner.example:8080/channel/1.ts",
+          `#EXTINF:-1 tvg-id="2.5256545a" tvg-chno="2" tvg-name="Two 'Quoted'",Two "Quoted"`,
+          "http://tuner.example:8080/channel/2.ts",
+          "",
+        ].join("\n"),
+      );
 
-    const discover = await (await fetch(`${base}/discover.json`)).json();
-    assertEquals(discover.BaseURL, base);
-    assertEquals(discover.LineupURL, `${base}/lineup.json`);
-    assertEquals(discover.TunerCount, 2);
-    assert(/^[0-9A-Fa-f]{8}$/.test(discover.DeviceID), "DeviceID");
-    for (const key of ["FriendlyName", "ModelNumber", "FirmwareName", "DeviceAuth"]) {
-      assert(typeof discover[key] === "string" && discover[key] !== "", key);
+      const discover = await (await fetch(`${base}/discover.json`)).json();
+      assertEquals(discover.BaseURL, base);
+      assertEquals(discover.LineupURL, `${base}/lineup.json`);
+      assertEquals(discover.TunerCount, 4, "at least 4 tuners by default");
+      assertEquals(discover.DeviceID, "5256545A");
+      // Jellyfin offers ?transcode= profiles only for models whose number contains "hdtc".
+      assert(!/hdtc/i.test(discover.ModelNumber), discover.ModelNumber);
+      for (const key of ["FriendlyName", "ModelNumber", "FirmwareName", "DeviceAuth"]) {
+        assert(typeof discover[key] === "string" && discover[key] !== "", key);
+      }
+      const lineup = await (await fetch(`${base}/lineup.json`)).json();
+      assertEquals(lineup, [
+        {
+          GuideNumber: "1",
+          GuideName: "One",
+          VideoCodec: "H264",
+          AudioCodec: "AAC",
+          HD: 1,
+          URL: `${base}/channel/1.ts`,
+        },
+        {
+          GuideNumber: "2",
+          GuideName: 'Two "Quoted"',
+          VideoCodec: "H264",
+          AudioCodec: "AAC",
+          HD: 1,
+          URL: `${base}/channel/2.ts`,
+        },
+      ]);
+      const status = await (await fetch(`${base}/lineup_status.json`)).json();
+      assertEquals(status, {
+        ScanInProgress: 0,
+        ScanPossible: 1,
+        Source: "Cable",
+        SourceList: ["Cable"],
+      });
+      const xml = await (await fetch(`${base}/device.xml`)).text();
+      assert(xml.includes(`<URLBase>${base}</URLBase>`), xml);
+      assert(xml.includes(`<UDN>uuid:${discover.DeviceID}</UDN>`), xml);
+      const post = await fetch(`${base}/lineup.post?scan=start`, { method: "POST" });
+      assertEquals(post.status, 200);
+      await post.body?.cancel();
+    },
+    {},
+    { deviceId: "5256545a" },
+  );
+});
+
+Deno.test("http: identity, tuner count, codecs, logo, group and the public URL come from the options", async () => {
+  const fanout = new TsFanout();
+  const channels: EgressChannels = {
+    list: () => [{
+      id: 9,
+      name: "Movies",
+      number: "5.1",
+      logo: "https://img.example/m.png",
+      group: "Retro",
+      videoCodec: "mpeg2video",
+      audioCodec: "mp2",
+      height: 480,
+    }],
+    fanout: (id) => id === 9 ? fanout : undefined,
+  };
+  const egress = serveHttpEgress({
+    channels,
+    hostname: "127.0.0.1",
+    port: 0,
+    deviceId: "0badf00d",
+    deviceName: "Den",
+    tunerCount: 2,
+    publicUrl: "https://tv.example.com/retrovue/",
+  });
+  const base = `http://127.0.0.1:${egress.port}`;
+  const pub = "https://tv.example.com/retrovue";
+  try {
+    // Served with and without the prefix (a proxy may strip it or not).
+    for (const path of ["/discover.json", "/retrovue/discover.json"]) {
+      const d = await (await fetch(base + path)).json();
+      assertEquals(
+        [d.FriendlyName, d.DeviceID, d.TunerCount, d.BaseURL, d.LineupURL],
+        ["Den", "0BADF00D", 2, pub, `${pub}/lineup.json`],
+      );
     }
     const lineup = await (await fetch(`${base}/lineup.json`)).json();
-    assertEquals(lineup, [
-      { GuideNumber: "1", GuideName: "One", URL: `${base}/channel/1.ts` },
-      { GuideNumber: "2", GuideName: 'Two "Quoted"', URL: `${base}/channel/2.ts` },
+    assertEquals(lineup, [{
+      GuideNumber: "5.1",
+      GuideName: "Movies",
+      VideoCodec: "MPEG2",
+      AudioCodec: "MP2",
+      HD: 0,
+      URL: `${pub}/channel/9.ts`,
+    }]);
+    const m3u = await (await fetch(`${base}/channels.m3u`)).text();
+    assertEquals(m3u.split("\n"), [
+      `#EXTM3U url-tvg="${pub}/xmltv.xml" x-tvg-url="${pub}/xmltv.xml"`,
+      '#EXTINF:-1 tvg-id="5.1.0badf00d" tvg-chno="5.1" tvg-name="Movies" ' +
+      'tvg-logo="https://img.example/m.png" group-title="Retro",Movies',
+      `${pub}/channel/9.ts`,
+      "",
     ]);
-    const status = await (await fetch(`${base}/lineup_status.json`)).json();
-    assertEquals(status, {
-      ScanInProgress: 0,
-      ScanPossible: 1,
-      Source: "Cable",
-      SourceList: ["Cable"],
-    });
-    const xml = await (await fetch(`${base}/device.xml`)).text();
-    assert(xml.includes(`<URLBase>${base}</URLBase>`), xml);
-    assert(xml.includes(`<UDN>uuid:${discover.DeviceID}</UDN>`), xml);
-    const post = await fetch(`${base}/lineup.post?scan=start`, { method: "POST" });
-    assertEquals(post.status, 200);
-    await post.body?.cancel();
-  });
+    // Jellyfin's profile variants get the one stream: the same fan-out, one viewer each.
+    const variant = await fetch(`${base}/channel/9.ts?transcode=mobile`);
+    assertEquals(variant.status, 200);
+    assertEquals(variant.headers.get("content-type"), "video/mp2t");
+    await until(() => fanout.viewerCount === 1, "the variant is a viewer of the channel");
+    await variant.body?.cancel();
+  } finally {
+    fanout.close();
+    await egress.close();
+  }
+});
+
+Deno.test("http: a path-only public URL keeps the request's host and X-Forwarded-Proto", async () => {
+  await withEgress(
+    async ({ egress }) => {
+      const res = await rawRequest(
+        egress.port,
+        "GET /tv/lineup.json HTTP/1.1\r\nHost: proxy.example\r\nX-Forwarded-Proto: https\r\n" +
+          "Connection: close\r\n\r\n",
+      );
+      const lineup = JSON.parse(res.slice(res.indexOf("\r\n\r\n") + 4));
+      assertEquals(lineup[0].URL, "https://proxy.example/tv/channel/1.ts");
+    },
+    {},
+    { publicUrl: "/tv" },
+  );
+});
+
+Deno.test("http: a malformed public URL is refused naming it", () => {
+  let error: unknown;
+  try {
+    serveHttpEgress({ channels: { list: () => [], fanout: () => undefined }, publicUrl: "tv" });
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof PublicUrlError, String(error));
+  assertEquals((error as PublicUrlError).value, "tv");
 });
 
 Deno.test("http: close() ends live streams and stops the server", async () => {

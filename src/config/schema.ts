@@ -12,6 +12,7 @@
 
 import { z } from "zod";
 import { DEFAULT_PROGRAM_FORMAT, formatRational, parseRational } from "../engine/program_format.ts";
+import { parsePublicUrl } from "../outputs/public_url.ts";
 
 /** Default gRPC unix socket (falls back when not writable; see `runtime_paths.ts`). */
 export const DEFAULT_GRPC_SOCKET = "/var/run/retrovue/playout.sock";
@@ -165,9 +166,40 @@ const GrpcSchema = table({
   tcp: g.tcp,
 }));
 
+const PUBLIC_URL_PHRASE =
+  'an http(s) URL like "https://tv.example.com/retrovue", a path prefix like "/retrovue", or ""';
+
 const HttpSchema = table({
   bind: z.string(expecting("a bind address")).min(1).default("0.0.0.0"),
   port: port().default(DEFAULT_HTTP_PORT),
+  /**
+   * Where viewers reach the engine (behind a reverse proxy): every URL the engine hands out
+   * starts with it. "" = `http://<Host header>`.
+   */
+  public_url: z.string(expecting(PUBLIC_URL_PHRASE)).refine(
+    (s) => parsePublicUrl(s) !== undefined,
+    PUBLIC_URL_PHRASE,
+  ).default(""),
+});
+
+/** Default friendly name of the HDHomeRun emulation. */
+export const DEFAULT_TUNER_NAME = "RetroVue Playout";
+
+const TunerSchema = table({
+  /** HDHomeRun DeviceID, 8 hex digits; default: generated once and kept in the state dir. */
+  device_id: z.string(expecting('8 hex digits like "1a2b3c4d"')).regex(/^[0-9A-Fa-f]{8}$/)
+    .optional(),
+  friendly_name: z.string(expecting("a name")).min(1).default(DEFAULT_TUNER_NAME),
+  /** Simultaneous streams Plex/Jellyfin allow; default max(4, number of channels). */
+  tuner_count: integer(1, 64).optional(),
+});
+
+const HlsSchema = table({
+  enabled: z.boolean(expecting("true or false")).default(true),
+  /** GOPs per HLS segment (a GOP is 2 s by default). */
+  segment_gops: integer(1, 10).default(1),
+  /** Segments listed in the live playlist. */
+  window: integer(6, 60).default(6),
 });
 
 const MetricsSchema = table({
@@ -309,9 +341,17 @@ const ChannelSchema = table({
   frame_sink: FrameSinkSchema.default({}),
   /** Serve this channel at http://<bind>:<port>/channel/<id>.ts. */
   http_egress: z.boolean(expecting("true or false")).default(true),
+  /** Guide (virtual channel) number shown by Plex/Jellyfin, like "7" or "7.1"; default the id. */
+  number: z.string(expecting('a channel number like "7" or "7.1"')).regex(/^\d{1,5}(\.\d{1,5})?$/)
+    .optional(),
+  /** Logo image URL for the M3U `tvg-logo` and the guide. */
+  logo: z.string(expecting("an http(s) URL")).url().regex(/^https?:/i).optional(),
+  /** M3U `group-title`. */
+  group: z.string(expecting("a group name")).min(1).optional(),
 }).transform((c) => ({
   ...c,
   name: c.name ?? `Channel ${c.id}`,
+  number: c.number ?? String(c.id),
   video: { ...c.video, keyint: c.video.keyint ?? defaultKeyint(c.format.frame_rate) },
   frame_sink: {
     enabled: c.frame_sink.enabled,
@@ -343,6 +383,32 @@ function checkCrossFields(raw: unknown, ctx: z.RefinementCtx): void {
         code: z.ZodIssueCode.custom,
         path: ["channels", i, "id"],
         message: `a unique channel id (channels[${first}].id is also ${channel.id})`,
+      });
+    }
+  });
+
+  // Guide numbers are what Plex and Jellyfin key channels by: one per channel.
+  const firstIndexOfNumber = new Map<string, number>();
+  channels.forEach((channel, i) => {
+    if (!isRecord(channel)) return;
+    // A repeated id is reported above; its default number repeats with it.
+    if (typeof channel.number !== "string" && firstIndexOfId.get(channel.id as number) !== i) {
+      return;
+    }
+    const number = typeof channel.number === "string"
+      ? channel.number
+      : typeof channel.id === "number"
+      ? String(channel.id)
+      : undefined;
+    if (number === undefined) return;
+    const first = firstIndexOfNumber.get(number);
+    if (first === undefined) {
+      firstIndexOfNumber.set(number, i);
+    } else {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["channels", i, typeof channel.number === "string" ? "number" : "id"],
+        message: `a unique channel number (channels[${first}] is also number ${number})`,
       });
     }
   });
@@ -382,6 +448,8 @@ function checkCrossFields(raw: unknown, ctx: z.RefinementCtx): void {
 const RootSchema = table({
   grpc: GrpcSchema.default({}),
   http: HttpSchema.default({}),
+  tuner: TunerSchema.default({}),
+  hls: HlsSchema.default({}),
   metrics: MetricsSchema.default({}),
   log: LogSchema.default({}),
   state_dir: path().default(DEFAULT_STATE_DIR),

@@ -26,6 +26,7 @@ import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "./program_format.ts";
 import type { ProgramFrame } from "./program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
+import type { GuideSlot } from "./guide.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -237,6 +238,16 @@ export class ChannelManager implements ControlSurface {
 
   fanout(id: number): TsFanout | undefined {
     return this.#channels.get(id)?.fanout;
+  }
+
+  /**
+   * What channel `id` will play between two UTC times, from the schedule its worker plays;
+   * empty when the channel is unknown or not running.
+   */
+  async guide(id: number, fromUtcMs: number, toUtcMs: number): Promise<GuideSlot[]> {
+    const ch = this.#channels.get(id);
+    if (!ch?.worker) return [];
+    return await this.#call(ch, "guide", [fromUtcMs, toUtcMs]) as GuideSlot[];
   }
 
   stats(id: number): ChannelStats | undefined {

@@ -16,7 +16,8 @@ export type RunnerMethod =
   | "stopBlockSession"
   | "playSegments"
   | "loadPreview"
-  | "switchToLive";
+  | "switchToLive"
+  | "guide";
 
 /** Main thread → worker. */
 export type ToWorker =

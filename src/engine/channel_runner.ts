@@ -30,6 +30,7 @@ import {
   type TimelineEvent,
 } from "./schedule.ts";
 import { Demuxer } from "../../ffi/mod.ts";
+import { type GuideSlot, scheduleSlots } from "./guide.ts";
 import type { ChannelStats } from "./control_surface.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
 import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
@@ -89,6 +90,8 @@ export class ChannelRunner {
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
   #pendingSwitch: PendingSwitch | undefined;
+  /** Files' `title` tags (null: none or unreadable), for the guide. */
+  #titles = new Map<string, string | null>();
   // stats
   #tsBytes = 0;
   #underruns = 0;
@@ -159,6 +162,7 @@ export class ChannelRunner {
     if (frameCount >= 0) return frameCount;
     try {
       using d = Demuxer.open(path);
+      this.#titles.set(path, d.tag("title")?.trim() || null);
       const dur = d.durationSeconds;
       if (dur === undefined || !(dur > 0)) {
         this.#out.log("error", "asset_error", { asset: path, reason: "unknown duration" });
@@ -303,6 +307,24 @@ export class ChannelRunner {
     this.#preview = undefined;
     return new Promise((resolve) => {
       this.#pendingSwitch = { frame, resolve };
+    });
+  }
+
+  /** What the schedule in force plays between two UTC times (see {@link scheduleSlots}). */
+  guide(fromUtcMs: number, toUtcMs: number): GuideSlot[] {
+    return scheduleSlots(this.timeline.schedule, this.clock, fromUtcMs, toUtcMs, (path) => {
+      let title = this.#titles.get(path);
+      if (title === undefined) {
+        try {
+          using d = Demuxer.open(path);
+          title = d.tag("title")?.trim() || null;
+        } catch {
+          // Unreadable now: the guide falls back to the file name; playback reports the error.
+          title = null;
+        }
+        this.#titles.set(path, title);
+      }
+      return title ?? undefined;
     });
   }
 

@@ -59,6 +59,11 @@ export interface Schedule {
   segmentAt(frame: number): ScheduledSegment;
   /** Called when frame `frame` is released (on air). */
   released?(frame: number): void;
+  /**
+   * When `segmentAt(frame)` is open-ended (idle before a join or in a gap): the first frame
+   * after `frame` where something else is planned, or undefined when nothing is.
+   */
+  nextStartFrame?(frame: number): number | undefined;
 }
 
 /** Idle black + silence from `startFrame` on. */
@@ -295,6 +300,14 @@ export class BlockSchedule implements Schedule {
     return idleSegment(Math.max(end, this.#joinFrame), `exhausted@${end}`);
   }
 
+  nextStartFrame(frame: number): number | undefined {
+    for (const b of this.#blocks) {
+      const start = Math.max(b.startFrame, this.#joinFrame);
+      if (start > frame && start < b.endFrame) return start;
+    }
+    return undefined;
+  }
+
   /**
    * Called as each frame goes on air. A block's fence is reached when the frame after its
    * last one is released (its end time on the wall clock): BlockCompleted then, before the
@@ -410,5 +423,9 @@ export class SegmentSchedule implements Schedule {
       end = s.startFrame + s.frameCount;
     }
     return idleSegment(end, `seg-idle@${end}:${this.#generation}`);
+  }
+
+  nextStartFrame(frame: number): number | undefined {
+    return this.#segments.find((s) => s.startFrame > frame)?.startFrame;
   }
 }
