@@ -28,7 +28,7 @@ export interface GuideSlot {
 }
 
 /** Upper bound of slots one call returns (a pathological plan of one-frame segments). */
-export const MAX_GUIDE_SLOTS = 5000;
+export const MAX_GUIDE_SLOTS = 20_000;
 
 /**
  * The slots of `schedule` that cover `[fromUtcMs, toUtcMs)`, in order and contiguous; the

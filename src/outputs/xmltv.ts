@@ -110,7 +110,11 @@ export function programmesFrom(
     covered = slot.endUtcMs;
   }
   if (covered < toUtcMs) placeholder(covered, Math.ceil(toUtcMs / HOUR_MS) * HOUR_MS);
-  return out.filter((p) => p.endUtcMs > p.startUtcMs && p.endUtcMs > fromUtcMs);
+  // What the last slot runs past the end: a real programme stays, a placeholder goes.
+  return out.filter((p) =>
+    p.endUtcMs > p.startUtcMs && p.endUtcMs > fromUtcMs &&
+    !(p.placeholder && p.startUtcMs >= toUtcMs)
+  );
 }
 
 /** The programme on air at `atUtcMs`, if any. */
