@@ -19,14 +19,15 @@ const TITLE_A = 'Show A & <Friends> "Live"';
 const dir = await Deno.makeTempDir({ prefix: "egress_guide_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
-/** A small H.264 file of `seconds` (25 fps), with a `title` tag when given. */
+/** A cheap H.264 + AAC file of `seconds` (flat colour, 5 fps), with a `title` tag when given. */
 async function clip(name: string, seconds: number, title?: string): Promise<string> {
   const path = `${dir}/${name}`;
   await ffmpegCli([
-    ...["-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=64x36:rate=25:d=${seconds}`],
-    ...["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:d=${seconds}`],
+    ...["-v", "error", "-y", "-f", "lavfi", "-i", `color=c=navy:size=64x36:rate=5:d=${seconds}`],
+    ...["-f", "lavfi", "-i", `anullsrc=r=8000:cl=mono:d=${seconds}`],
     ...(title === undefined ? [] : ["-metadata", `title=${title}`]),
-    ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest", path],
+    ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"],
+    ...["-c:a", "aac", "-b:a", "16k", "-shortest", path],
   ]);
   return path;
 }
