@@ -35,6 +35,9 @@ import type { ChannelStats } from "./control_surface.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
 import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
 
+/** Time one guide request may spend opening files for their titles, ms. */
+export const GUIDE_TITLE_BUDGET_MS = 20;
+
 /** What a runner reports to its owner. */
 export interface ChannelRunnerSink {
   /** TS bytes (whole packets). Ownership passes to the receiver. */
@@ -310,11 +313,18 @@ export class ChannelRunner {
     });
   }
 
-  /** What the schedule in force plays between two UTC times (see {@link scheduleSlots}). */
+  /**
+   * What the schedule in force plays between two UTC times (see {@link scheduleSlots}).
+   * Files not seen before are opened for their `title` tag for at most
+   * {@link GUIDE_TITLE_BUDGET_MS} per call (this thread paces the channel); the rest are named
+   * by their file name until a later call reads them.
+   */
   guide(fromUtcMs: number, toUtcMs: number): GuideSlot[] {
+    const budgetEnd = performance.now() + GUIDE_TITLE_BUDGET_MS;
     return scheduleSlots(this.timeline.schedule, this.clock, fromUtcMs, toUtcMs, (path) => {
       let title = this.#titles.get(path);
       if (title === undefined) {
+        if (performance.now() > budgetEnd) return undefined;
         try {
           using d = Demuxer.open(path);
           title = d.tag("title")?.trim() || null;

@@ -148,8 +148,8 @@ export function renderXmltv(
   opts: { deviceId: string; generator: string },
 ): string {
   const lines = [
+    // No DOCTYPE: .NET's XmlReader (Jellyfin) refuses DTDs by default.
     '<?xml version="1.0" encoding="UTF-8"?>',
-    '<!DOCTYPE tv SYSTEM "xmltv.dtd">',
     `<tv generator-info-name="${xmlEscape(opts.generator)}">`,
   ];
   for (const { channel } of channels) {
