@@ -81,6 +81,9 @@ Deno.test("hls: ffprobe plays the playlist; 2 s GOP segments from the one TS, PT
       assertEquals(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
       const bytes = await res.bytes();
       assertEquals(Number(res.headers.get("content-length")), bytes.length);
+      const head = await fetch(new URL(s.uri, url), { method: "HEAD" });
+      assertEquals(Number(head.headers.get("content-length")), bytes.length, "HEAD: the length");
+      assertEquals((await head.bytes()).length, 0, "HEAD: no body");
       assertEquals(bytes.length % PACKET, 0);
       assertEquals(pidAt(bytes, 0), 0, `${s.uri}: PAT first`);
       const videoPacket = 2 * PACKET;

@@ -20,7 +20,8 @@
  * the configured path prefix. Requests may arrive with or without that prefix.
  *
  * Errors are JSON `{"error": "..."}`: 404 for unknown paths and channels, 405 (with `Allow`)
- * for other methods, 503 for a channel whose fan-out is closed. `HEAD` answers headers only.
+ * for other methods, 503 for a channel whose fan-out is closed. `HEAD` answers headers only
+ * (Deno.serve drops the body and keeps its length; a live TS `HEAD` subscribes no viewer).
  *
  * ```ts
  * const egress = serveHttpEgress({ channels: manager, port: 8080, log });
@@ -180,6 +181,8 @@ const CORS = { "access-control-allow-origin": "*" };
 const HLS_IDLE_MS = 60_000;
 /** How long a first playlist request waits for the first segment. */
 const HLS_FIRST_SEGMENT_WAIT_MS = 20_000;
+/** How long the guide waits for one channel's schedule. */
+const GUIDE_WAIT_MS = 5_000;
 /** The HDHomeRun model presented: a tuner without transcoding (see the module doc). */
 export const HDHOMERUN_MODEL = "HDHR5-4US";
 
@@ -231,10 +234,21 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
     const built = Promise.all(
       opts.channels.list().map(async (c) => {
         let slots: readonly GuideSlot[] = [];
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          slots = await opts.channels.guide?.(c.id, now, to) ?? [];
+          // A busy or stuck channel must not hold the whole guide: it is "unknown" instead.
+          const late = new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), GUIDE_WAIT_MS);
+          });
+          const got = await Promise.race([opts.channels.guide?.(c.id, now, to) ?? [], late]);
+          if (got === undefined) {
+            log?.warn("guide_unavailable", { channel: c.id, reason: "timeout" });
+          }
+          slots = got ?? [];
         } catch (error) {
           log?.warn("guide_unavailable", { channel: c.id, error });
+        } finally {
+          clearTimeout(timer);
         }
         const channel = guideChannel(c);
         return { source: c, channel, programmes: programmesFrom(channel, slots, now, to) };
@@ -260,12 +274,12 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
     m = PLAYLIST_PATH.exec(path);
     if (m !== null && hlsOpts.enabled) {
       if (!read) return notAllowed(READ_METHODS);
-      return await hlsPlaylist(m[1], req);
+      return await hlsPlaylist(m[1]);
     }
     m = SEGMENT_PATH.exec(path);
     if (m !== null && hlsOpts.enabled) {
       if (!read) return notAllowed(READ_METHODS);
-      return hlsSegment(m[1], m[2], req);
+      return hlsSegment(m[1], m[2]);
     }
     if (path === "/lineup.post") {
       if (req.method !== "POST") return notAllowed("POST");
@@ -273,7 +287,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
     }
     if (path === HLS_JS_PATH) {
       if (!read) return notAllowed(READ_METHODS);
-      return new Response(req.method === "HEAD" ? null : HLS_JS, {
+      return new Response(HLS_JS, {
         headers: {
           "content-type": "text/javascript; charset=utf-8",
           "cache-control": "public, max-age=86400",
@@ -292,7 +306,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
       hlsEnabled: hlsOpts.enabled,
       generator: opts.generator ?? "retrovue-playout",
     });
-    return new Response(req.method === "HEAD" ? null : body, {
+    return new Response(body, {
       headers: { "content-type": type, ...NO_CACHE },
     });
   };
@@ -332,7 +346,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
     return new Response(viewer.readable(), { headers });
   };
 
-  const hlsPlaylist = async (idText: string, req: Request): Promise<Response> => {
+  const hlsPlaylist = async (idText: string): Promise<Response> => {
     const { id, fanout } = channelOf(idText);
     if (fanout === undefined) return jsonError(404, `unknown channel: ${idText}`);
     let entry = hls.get(id);
@@ -367,7 +381,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
         return jsonError(503, `channel ${id} has no HLS segment yet`, { "retry-after": "2" });
       }
     }
-    return new Response(req.method === "HEAD" ? null : segmenter.playlist(), {
+    return new Response(segmenter.playlist(), {
       headers: {
         "content-type": "application/vnd.apple.mpegurl",
         "cache-control": "public, max-age=1",
@@ -376,7 +390,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
     });
   };
 
-  const hlsSegment = (idText: string, name: string, req: Request): Response => {
+  const hlsSegment = (idText: string, name: string): Response => {
     const { id } = channelOf(idText);
     const entry = hls.get(id);
     const segment = entry?.segmenter.segment(name);
@@ -384,7 +398,7 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
       return jsonError(404, `no such segment: ${idText}/${name}`);
     }
     entry.lastUsedMs = Date.now();
-    return new Response(req.method === "HEAD" ? null : segment.bytes, {
+    return new Response(segment.bytes, {
       headers: {
         "content-type": "video/mp2t",
         "content-length": String(segment.bytes.length),
