@@ -81,6 +81,7 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     // Restart b the way Core does (stop, spawn on the same port, re-seed); a goes on.
     const aBefore = sa.streamedMs;
     assertEquals(await b.stop(), 0);
+    const b2SpawnedS = Date.now() / 1000;
     const b2 = await spawn("b2", b.port);
     assertEquals(await b2.waitVersion(), "1.0.0");
     const sb2 = new CoreSocket(`${dir}/core-b2.sock`);
@@ -88,11 +89,14 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     await startCoreSession(b2, 12, sb2, clip);
     await waitFor("3 s of TS from b after its restart", () => sb2.streamedMs >= 3000);
     await waitFor("a streamed on across b's restart", () => sa.streamedMs >= aBefore + 3000);
-    const bRestarted = await waitFor("Prometheus scraping the restarted b", async () => {
-      const t = (await prometheus!.up()).get(b2.address);
-      return t?.up === 1 && t.instance !== up.get(b.address)!.instance ? t : undefined;
+    // Prometheus follows b to its new metrics port: it scrapes the new process.
+    const started =
+      `process_start_time_seconds{job="retrovue-playout",grpc_endpoint="${b2.address}"}`;
+    await waitFor("Prometheus scraping the restarted b", async () => {
+      const [s] = await prometheus!.query(started);
+      return s !== undefined && s.value >= Math.floor(b2SpawnedS) - 1 &&
+        (await prometheus!.up()).get(b2.address)?.up === 1;
     });
-    assert(bRestarted.up === 1);
 
     for (const [name, s] of [["a", sa], ["b", sb], ["b after restart", sb2]] as const) {
       assertEquals(s.connections.length, 1, `${name}: one connection to its Core socket`);
@@ -106,10 +110,14 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
       assertEquals(summary.ccErrors, 0, `${name}: continuity-counter errors`);
       assertEquals(summary.syncLosses, 0, `${name}: sync losses`);
       assertEquals(summary.transportErrors, 0, `${name}: transport errors`);
-      assert(
-        summary.pids.some((p) => p.pid !== 0 && p.packets > 0),
-        `${name}: no elementary stream packets`,
-      );
+      // One program with H.264 video and an audio stream, each carrying packets.
+      const streams = summary.programs[0]?.streams ?? [];
+      assert(streams.some((st) => st.streamType === 0x1b), `${name}: no H.264 stream`);
+      assert(streams.length >= 2, `${name}: no audio stream`);
+      for (const st of streams) {
+        const packets = summary.pids.find((p) => p.pid === st.pid)?.packets ?? 0;
+        assert(packets > 0, `${name}: no packets on PID ${st.pid}`);
+      }
     }
     // a was never touched: its engine saw no call after its session started, no reconnect.
     const aLines = await a.logLines();
