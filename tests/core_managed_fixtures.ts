@@ -98,6 +98,7 @@ export class EngineProcess {
     logPath: string;
     args?: string[];
     viaParent?: boolean;
+    env?: Record<string, string>;
   }): Promise<EngineProcess> {
     const engineArgs = [
       "run",
@@ -116,6 +117,7 @@ export class EngineProcess {
     const child = new Deno.Command("/bin/sh", {
       args: ["-c", script, "sh", opts.logPath, Deno.execPath(), ...engineArgs],
       cwd: REPO,
+      env: opts.env,
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",

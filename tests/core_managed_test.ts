@@ -203,6 +203,11 @@ Deno.test("after a Core session ran on a host, the embedded default (same state 
     assertEquals(r.healthz.status, 200, JSON.stringify(r.healthz));
     assertEquals(r.healthz.body.channels.map((c: { id: number }) => c.id), [1]);
     assertEquals(r.defaultExit, 0);
+    assertEquals(
+      r.defaultWatchesParent,
+      false,
+      "the embedded default (no --port) watched its parent",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -293,6 +298,26 @@ Deno.test("parent watch: the spawning thread exiting is not the parent dying; th
     killIfRunning(parent.pid);
     await parent.status;
     if (enginePid > 0) killIfRunning(enginePid);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parent watch: not applied to a systemd service (INVOCATION_ID)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "core_managed_systemd_" });
+  const engine = await EngineProcess.spawn({
+    port: freePort(),
+    logPath: `${dir}/engine.log`,
+    args: ["--metrics-targets", `${dir}/targets`],
+    env: { INVOCATION_ID: "0123456789abcdef0123456789abcdef" },
+  });
+  try {
+    await engine.waitVersion();
+    const lines = await engine.logLines();
+    const skipped = lines.find((l) => l.event === "parent_watch_skipped");
+    assertEquals(skipped?.reason, "running as a systemd service");
+    assert(!lines.some((l) => l.event === "parent_watch_started"));
+  } finally {
+    assertEquals(await engine.stop(), 0);
     await Deno.remove(dir, { recursive: true });
   }
 });
