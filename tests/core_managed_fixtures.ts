@@ -318,7 +318,7 @@ export class Prometheus {
     await Deno.writeTextFile(
       config,
       [
-        "global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }",
+        "global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s }",
         "scrape_configs:",
         "  - job_name: retrovue-playout",
         "    file_sd_configs:",
@@ -350,6 +350,19 @@ export class Prometheus {
       return r?.ok;
     });
     return prom;
+  }
+
+  /** Every active target's scrape URL, health and last error (for failure messages). */
+  async targets(): Promise<{ scrapeUrl: string; health: string; lastError: string }[]> {
+    const r = await fetch(`${this.url}/api/v1/targets?state=active`);
+    const body = await r.json() as {
+      data: { activeTargets: { scrapeUrl: string; health: string; lastError: string }[] };
+    };
+    return body.data.activeTargets.map(({ scrapeUrl, health, lastError }) => ({
+      scrapeUrl,
+      health,
+      lastError,
+    }));
   }
 
   /** An instant query: each series' labels and value. */

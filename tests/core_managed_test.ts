@@ -63,10 +63,24 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
 
     // Prometheus finds every engine through the target files and scrapes it.
     prometheus = await Prometheus.start(dir, targets);
-    const up = await waitFor("up == 1 for all three engines", async () => {
-      const m = await prometheus!.up();
-      return [a, b, c].every((e) => m.get(e.address)?.up === 1) ? m : undefined;
-    });
+    // Each engine's target is scraped with up == 1 (seen per target: on a loaded machine one
+    // scrape may time out while another succeeds).
+    const seenUp = new Map<string, string>();
+    try {
+      await waitFor("up == 1 for each of the three engines", async () => {
+        for (const [endpoint, t] of await prometheus!.up()) {
+          if (t.up === 1) seenUp.set(endpoint, t.instance);
+        }
+        return [a, b, c].every((e) => seenUp.has(e.address));
+      });
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}; seen up: ${JSON.stringify([...seenUp])}; targets: ${
+          JSON.stringify(await prometheus.targets())
+        }; files: ${JSON.stringify(await listDir(targets))}`,
+      );
+    }
+    const up = new Map([...seenUp].map(([endpoint, instance]) => [endpoint, { instance }]));
     assertEquals(new Set([a, b, c].map((e) => up.get(e.address)!.instance)).size, 3);
     console.log(`Prometheus up: ${JSON.stringify([...up])}`);
 
@@ -92,10 +106,13 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     // Prometheus follows b to its new metrics port: it scrapes the new process.
     const started =
       `process_start_time_seconds{job="retrovue-playout",grpc_endpoint="${b2.address}"}`;
+    let b2Up = false;
+    let b2Scraped = false;
     await waitFor("Prometheus scraping the restarted b", async () => {
       const [s] = await prometheus!.query(started);
-      return s !== undefined && s.value >= Math.floor(b2SpawnedS) - 1 &&
-        (await prometheus!.up()).get(b2.address)?.up === 1;
+      b2Scraped ||= s !== undefined && s.value >= Math.floor(b2SpawnedS) - 1;
+      b2Up ||= (await prometheus!.up()).get(b2.address)?.up === 1;
+      return b2Scraped && b2Up;
     });
 
     for (const [name, s] of [["a", sa], ["b", sb], ["b after restart", sb2]] as const) {
