@@ -248,8 +248,8 @@ class Lifecycle {
     for (const path of socketPaths(config)) this.#socketPaths.add(path);
     this.exitCode = new Promise((resolve) => this.#resolveExit = resolve);
     this.#handle = new Promise((resolve) => this.#resolveHandle = resolve);
-    this.#on("SIGTERM", () => this.#stop("SIGTERM"));
-    this.#on("SIGINT", () => this.#stop("SIGINT"));
+    this.#on("SIGTERM", () => this.#stop({ signal: "SIGTERM" }));
+    this.#on("SIGINT", () => this.#stop({ signal: "SIGINT" }));
     this.#on("SIGHUP", () => {
       if (this.#stopping) return;
       this.#reloads = this.#reloads
@@ -278,7 +278,7 @@ class Lifecycle {
 
   /** Stops the engine as SIGTERM does, for a reason other than a signal. */
   stopFor(reason: string): void {
-    void this.#stop(reason);
+    void this.#stop({ reason });
   }
 
   #on(signal: Deno.Signal, handler: () => void): void {
@@ -316,11 +316,10 @@ class Lifecycle {
     log.info("config_reloaded", { config: file, changed_channels: changedChannels });
   }
 
-  /** Stops the engine; `cause` is the signal, or another reason (`parent_exited`). */
-  async #stop(cause: Deno.Signal | string): Promise<void> {
+  /** Stops the engine on a signal, or for another reason (`parent_exited`). */
+  async #stop(cause: { signal?: Deno.Signal; reason?: string }): Promise<void> {
     const log = this.#log;
-    const signal = cause.startsWith("SIG") ? cause : undefined;
-    const reason = signal === undefined ? cause : undefined;
+    const { signal, reason } = cause;
     if (this.#stopping) {
       log.warn("shutdown_in_progress", { signal, reason, stage: this.#stage });
       return;

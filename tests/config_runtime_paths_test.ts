@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   EMBEDDED_DEFAULT_CONFIG,
   parseConfigText,
+  resolveMetricsTargetsDir,
   resolveRuntimePaths,
 } from "../src/config/mod.ts";
 import { probeWritableDir } from "../src/config/runtime_paths.ts";
@@ -105,4 +106,34 @@ Deno.test("probeWritableDir creates the directory, and reports why it cannot", a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("metrics targets directory: the default when writable, else XDG_RUNTIME_DIR, else /tmp", async () => {
+  const denied = () => Promise.resolve("Permission denied (os error 13)");
+  const writable = () => Promise.resolve(undefined);
+  assert.deepEqual(await resolveMetricsTargetsDir(undefined, { probeDir: writable }), {
+    setting: "--metrics-targets",
+    path: "/run/retrovue-playout/metrics-targets",
+  });
+  const xdg = await resolveMetricsTargetsDir(undefined, {
+    probeDir: denied,
+    env: (n) => (n === "XDG_RUNTIME_DIR" ? "/run/user/1000" : undefined),
+    uid: 1000,
+  });
+  assert.equal(xdg.path, "/run/user/1000/retrovue-playout/metrics-targets");
+  assert.equal(xdg.fallbackFrom, "/run/retrovue-playout/metrics-targets");
+  assert.equal(xdg.reason, "Permission denied (os error 13)");
+  const tmp = await resolveMetricsTargetsDir(undefined, {
+    probeDir: denied,
+    env: () => undefined,
+    uid: 1000,
+  });
+  assert.equal(tmp.path, "/tmp/retrovue-1000/metrics-targets");
+  // Given explicitly: used as it is, nothing probed.
+  assert.deepEqual(
+    await resolveMetricsTargetsDir("/srv/targets", {
+      probeDir: () => Promise.reject(new Error("probed")),
+    }),
+    { setting: "--metrics-targets", path: "/srv/targets" },
+  );
 });

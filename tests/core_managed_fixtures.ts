@@ -98,6 +98,7 @@ export class EngineProcess {
     logPath: string;
     args?: string[];
     viaParent?: boolean;
+    env?: Record<string, string>;
   }): Promise<EngineProcess> {
     const engineArgs = [
       "run",
@@ -116,6 +117,7 @@ export class EngineProcess {
     const child = new Deno.Command("/bin/sh", {
       args: ["-c", script, "sh", opts.logPath, Deno.execPath(), ...engineArgs],
       cwd: REPO,
+      env: opts.env,
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",
@@ -244,8 +246,11 @@ export class CoreSocket {
   }
 }
 
+/** Length of each session block: long enough to outlast a slow run of the tests. */
+const BLOCK_MS = 90_000;
+
 function blockWire(channelId: number, id: string, start: number, clip: string): Wire {
-  const ms = 30_000;
+  const ms = BLOCK_MS;
   return {
     block_id: id,
     channel_id: channelId,
@@ -270,7 +275,7 @@ function blockWire(channelId: number, id: string, start: number, clip: string): 
 
 /**
  * Core's flow on one engine: AttachStream(UNIX, socket, replace_existing) and a block session
- * of two 30 s blocks (a 2 s clip, then PAD) starting now.
+ * of two {@link BLOCK_MS} blocks (a 2 s clip, then PAD) starting now.
  */
 export async function startCoreSession(
   engine: EngineProcess,
@@ -291,7 +296,7 @@ export async function startCoreSession(
     const start = await unary(client, "StartBlockPlanSession", {
       channel_id: channelId,
       block_a: blockWire(channelId, "a", t0, clip),
-      block_b: blockWire(channelId, "b", t0 + 30_000, clip),
+      block_b: blockWire(channelId, "b", t0 + BLOCK_MS, clip),
       program_format_json: SESSION_FORMAT_JSON,
     });
     if (start.success !== true) throw new Error(`StartBlockPlanSession: ${start.message}`);
@@ -313,7 +318,7 @@ export class Prometheus {
     await Deno.writeTextFile(
       config,
       [
-        "global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }",
+        "global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s }",
         "scrape_configs:",
         "  - job_name: retrovue-playout",
         "    file_sd_configs:",
@@ -347,16 +352,36 @@ export class Prometheus {
     return prom;
   }
 
-  /** `up{job="retrovue-playout"}` by target: grpc_endpoint → { instance, up }. */
-  async up(): Promise<Map<string, { instance: string; up: number }>> {
-    const q = encodeURIComponent('up{job="retrovue-playout"}');
-    const r = await fetch(`${this.url}/api/v1/query?query=${q}`);
+  /** Every active target's scrape URL, health and last error (for failure messages). */
+  async targets(): Promise<{ scrapeUrl: string; health: string; lastError: string }[]> {
+    const r = await fetch(`${this.url}/api/v1/targets?state=active`);
     const body = await r.json() as {
+      data: { activeTargets: { scrapeUrl: string; health: string; lastError: string }[] };
+    };
+    return body.data.activeTargets.map(({ scrapeUrl, health, lastError }) => ({
+      scrapeUrl,
+      health,
+      lastError,
+    }));
+  }
+
+  /** An instant query: each series' labels and value. */
+  async query(expr: string): Promise<{ metric: Record<string, string>; value: number }[]> {
+    const r = await fetch(`${this.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const body = await r.json() as {
+      status: string;
+      error?: string;
       data: { result: { metric: Record<string, string>; value: [number, string] }[] };
     };
+    if (body.status !== "success") throw new Error(`query ${expr}: ${body.error}`);
+    return body.data.result.map((s) => ({ metric: s.metric, value: Number(s.value[1]) }));
+  }
+
+  /** `up{job="retrovue-playout"}` by target: grpc_endpoint → { instance, up }. */
+  async up(): Promise<Map<string, { instance: string; up: number }>> {
     const out = new Map<string, { instance: string; up: number }>();
-    for (const s of body.data.result) {
-      out.set(s.metric.grpc_endpoint, { instance: s.metric.instance, up: Number(s.value[1]) });
+    for (const s of await this.query('up{job="retrovue-playout"}')) {
+      out.set(s.metric.grpc_endpoint, { instance: s.metric.instance, up: s.value });
     }
     return out;
   }

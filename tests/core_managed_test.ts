@@ -63,10 +63,24 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
 
     // Prometheus finds every engine through the target files and scrapes it.
     prometheus = await Prometheus.start(dir, targets);
-    const up = await waitFor("up == 1 for all three engines", async () => {
-      const m = await prometheus!.up();
-      return [a, b, c].every((e) => m.get(e.address)?.up === 1) ? m : undefined;
-    });
+    // Each engine's target is scraped with up == 1 (seen per target: on a loaded machine one
+    // scrape may time out while another succeeds).
+    const seenUp = new Map<string, string>();
+    try {
+      await waitFor("up == 1 for each of the three engines", async () => {
+        for (const [endpoint, t] of await prometheus!.up()) {
+          if (t.up === 1) seenUp.set(endpoint, t.instance);
+        }
+        return [a, b, c].every((e) => seenUp.has(e.address));
+      });
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}; seen up: ${JSON.stringify([...seenUp])}; targets: ${
+          JSON.stringify(await prometheus.targets())
+        }; files: ${JSON.stringify(await listDir(targets))}`,
+      );
+    }
+    const up = new Map([...seenUp].map(([endpoint, instance]) => [endpoint, { instance }]));
     assertEquals(new Set([a, b, c].map((e) => up.get(e.address)!.instance)).size, 3);
     console.log(`Prometheus up: ${JSON.stringify([...up])}`);
 
@@ -81,6 +95,7 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     // Restart b the way Core does (stop, spawn on the same port, re-seed); a goes on.
     const aBefore = sa.streamedMs;
     assertEquals(await b.stop(), 0);
+    const b2SpawnedS = Date.now() / 1000;
     const b2 = await spawn("b2", b.port);
     assertEquals(await b2.waitVersion(), "1.0.0");
     const sb2 = new CoreSocket(`${dir}/core-b2.sock`);
@@ -88,11 +103,17 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     await startCoreSession(b2, 12, sb2, clip);
     await waitFor("3 s of TS from b after its restart", () => sb2.streamedMs >= 3000);
     await waitFor("a streamed on across b's restart", () => sa.streamedMs >= aBefore + 3000);
-    const bRestarted = await waitFor("Prometheus scraping the restarted b", async () => {
-      const t = (await prometheus!.up()).get(b2.address);
-      return t?.up === 1 && t.instance !== up.get(b.address)!.instance ? t : undefined;
+    // Prometheus follows b to its new metrics port: it scrapes the new process.
+    const started =
+      `process_start_time_seconds{job="retrovue-playout",grpc_endpoint="${b2.address}"}`;
+    let b2Up = false;
+    let b2Scraped = false;
+    await waitFor("Prometheus scraping the restarted b", async () => {
+      const [s] = await prometheus!.query(started);
+      b2Scraped ||= s !== undefined && s.value >= Math.floor(b2SpawnedS) - 1;
+      b2Up ||= (await prometheus!.up()).get(b2.address)?.up === 1;
+      return b2Scraped && b2Up;
     });
-    assert(bRestarted.up === 1);
 
     for (const [name, s] of [["a", sa], ["b", sb], ["b after restart", sb2]] as const) {
       assertEquals(s.connections.length, 1, `${name}: one connection to its Core socket`);
@@ -106,10 +127,14 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
       assertEquals(summary.ccErrors, 0, `${name}: continuity-counter errors`);
       assertEquals(summary.syncLosses, 0, `${name}: sync losses`);
       assertEquals(summary.transportErrors, 0, `${name}: transport errors`);
-      assert(
-        summary.pids.some((p) => p.pid !== 0 && p.packets > 0),
-        `${name}: no elementary stream packets`,
-      );
+      // One program with H.264 video and an audio stream, each carrying packets.
+      const streams = summary.programs[0]?.streams ?? [];
+      assert(streams.some((st) => st.streamType === 0x1b), `${name}: no H.264 stream`);
+      assert(streams.length >= 2, `${name}: no audio stream`);
+      for (const st of streams) {
+        const packets = summary.pids.find((p) => p.pid === st.pid)?.packets ?? 0;
+        assert(packets > 0, `${name}: no packets on PID ${st.pid}`);
+      }
     }
     // a was never touched: its engine saw no call after its session started, no reconnect.
     const aLines = await a.logLines();
@@ -195,6 +220,11 @@ Deno.test("after a Core session ran on a host, the embedded default (same state 
     assertEquals(r.healthz.status, 200, JSON.stringify(r.healthz));
     assertEquals(r.healthz.body.channels.map((c: { id: number }) => c.id), [1]);
     assertEquals(r.defaultExit, 0);
+    assertEquals(
+      r.defaultWatchesParent,
+      false,
+      "the embedded default (no --port) watched its parent",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -285,6 +315,26 @@ Deno.test("parent watch: the spawning thread exiting is not the parent dying; th
     killIfRunning(parent.pid);
     await parent.status;
     if (enginePid > 0) killIfRunning(enginePid);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parent watch: not applied to a systemd service (INVOCATION_ID)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "core_managed_systemd_" });
+  const engine = await EngineProcess.spawn({
+    port: freePort(),
+    logPath: `${dir}/engine.log`,
+    args: ["--metrics-targets", `${dir}/targets`],
+    env: { INVOCATION_ID: "0123456789abcdef0123456789abcdef" },
+  });
+  try {
+    await engine.waitVersion();
+    const lines = await engine.logLines();
+    const skipped = lines.find((l) => l.event === "parent_watch_skipped");
+    assertEquals(skipped?.reason, "running as a systemd service");
+    assert(!lines.some((l) => l.event === "parent_watch_started"));
+  } finally {
+    assertEquals(await engine.stop(), 0);
     await Deno.remove(dir, { recursive: true });
   }
 });

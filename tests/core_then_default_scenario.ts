@@ -69,4 +69,7 @@ try {
   result.defaultExit = (await embedded.status).code;
   await pump.catch(() => {});
 }
+const defaultLog = await Deno.readTextFile(`${workdir}/default.log`);
+result.defaultLogged = defaultLog.includes('"event":"starting"');
+result.defaultWatchesParent = defaultLog.includes('"event":"parent_watch_started"');
 console.log(JSON.stringify(result));

@@ -49,6 +49,24 @@ Deno.test("file_sd target: written 0644 with the address and labels; stale ones 
     ]);
     assert(lines.some((l) => l.event === "metrics_target_stale_removed" && l.pid === dead.pid));
 
+    // A directory it creates is readable by others whatever the umask.
+    const oldMask = Deno.umask(0o077);
+    try {
+      const made = await publishMetricsTarget({
+        dir: `${dir}/new/targets`,
+        instance: "x",
+        address: "127.0.0.1:1",
+        labels: {},
+        processExists: () => true,
+        log,
+      });
+      assertEquals((await Deno.stat(`${dir}/new`)).mode! & 0o777, 0o755);
+      assertEquals((await Deno.stat(`${dir}/new/targets`)).mode! & 0o777, 0o755);
+      await made.remove();
+    } finally {
+      Deno.umask(oldMask);
+    }
+
     // A newer engine on the same endpoint took the file over: this one leaves it.
     await Deno.writeTextFile(target.path, group(alive.pid));
     await target.remove();

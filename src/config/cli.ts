@@ -32,11 +32,12 @@ Options:
                             0 when valid, 1 with every problem listed on stderr
   --log-level LEVEL         ${LOG_LEVEL_VALUES.join("|")} (overrides [log] level)
   --log-format FORMAT       json|human (overrides [log] format; default json unless a terminal)
-  --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable.
-                            Without --config this is the Core-managed mode: no channels,
-                            HTTP egress or frame sinks of its own, metrics on 127.0.0.1 at a
-                            free port announced in --metrics-targets, exits when its parent
-                            process dies
+  --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable; the
+                            engine then stops when its parent process dies (not under
+                            systemd). Without --config this is the Core-managed mode: no
+                            channels, HTTP egress or frame sinks of its own, no plans
+                            stored, metrics on 127.0.0.1 at a free port announced in
+                            --metrics-targets
   --state-dir DIR           directory of the active-plans file (overrides state_dir)
   --metrics-port N | HOST:PORT
                             metrics/health listener (overrides [metrics]; bare N keeps the

@@ -161,7 +161,14 @@ export async function resolveMetricsTargetsDir(
   options: RuntimePathOptions = {},
 ): Promise<PathChoice> {
   const setting = "--metrics-targets";
-  const probe = options.probeDir ?? probeWritableDir;
+  const probe = options.probeDir ?? (async (dir: string) => {
+    try {
+      await mkdirReadable(dir);
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    return await probeWritableDir(dir);
+  });
   if (explicit !== undefined) return { setting, path: explicit };
   const reason = await probe(DEFAULT_METRICS_TARGETS_DIR);
   if (reason === undefined) return { setting, path: DEFAULT_METRICS_TARGETS_DIR };
@@ -171,4 +178,31 @@ export async function resolveMetricsTargetsDir(
     ? join(env("XDG_RUNTIME_DIR")!, "retrovue-playout", "metrics-targets")
     : join(`/tmp/retrovue-${uid}`, "metrics-targets");
   return { setting, path, fallbackFrom: DEFAULT_METRICS_TARGETS_DIR, reason };
+}
+
+/**
+ * Creates `dir` and any missing parents with mode 0755 whatever the umask (a Prometheus running
+ * as another user reads what is written there). Existing directories are left as they are.
+ */
+export async function mkdirReadable(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir;; d = dirname(d)) {
+    try {
+      await Deno.stat(d);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      missing.unshift(d);
+      if (dirname(d) === d) break;
+    }
+  }
+  for (const d of missing) {
+    try {
+      await Deno.mkdir(d);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      continue;
+    }
+    await Deno.chmod(d, 0o755);
+  }
 }

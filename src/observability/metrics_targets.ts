@@ -18,6 +18,7 @@
  * @module
  */
 
+import { mkdirReadable } from "../config/runtime_paths.ts";
 import type { Logger } from "./log.ts";
 
 /** Label carrying the writer's pid (dropped by Prometheus after relabelling). */
@@ -55,7 +56,7 @@ interface TargetGroup {
 /** Writes the target file atomically (mode 0644) after sweeping stale files in `dir`. */
 export async function publishMetricsTarget(opts: MetricsTargetOptions): Promise<MetricsTarget> {
   const { dir, log } = opts;
-  await Deno.mkdir(dir, { recursive: true });
+  await mkdirReadable(dir);
   await sweepStale(opts);
   const path = `${dir.replace(/\/+$/, "")}/${opts.instance}.json`;
   const group: TargetGroup = {
