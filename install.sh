@@ -69,6 +69,8 @@ installable() {
 # FFmpeg generations the engine has verified layout tables for, newest first:
 # avformat avcodec avutil swscale swresample sonames of one FFmpeg release, never mixed.
 ffmpeg_generations=(
+  "libavformat63 libavcodec63 libavutil61 libswscale10 libswresample7"
+  "libavformat62 libavcodec62 libavutil60 libswscale9 libswresample6"
   "libavformat61 libavcodec61 libavutil59 libswscale8 libswresample5"
   "libavformat60 libavcodec60 libavutil58 libswscale7 libswresample4"
   "libavformat59 libavcodec59 libavutil57 libswscale6 libswresample4"
@@ -95,7 +97,7 @@ pick_ffmpeg() {
 
 packages=()
 pick_ffmpeg ||
-  die "apt offers no complete FFmpeg generation this engine supports (5.1, 6.1 or 7.1: libavcodec59, 60 or 61 with their matching libraries)"
+  die "apt offers no complete FFmpeg generation this engine supports (5.1, 6.1, 7.1, 8.1 or 9.0: libavcodec59 to 63 with their matching libraries)"
 # shellcheck disable=SC2206
 packages+=($ffmpeg_gen)
 packages+=(ca-certificates)

@@ -48,6 +48,8 @@ export class AudioEncoder {
   #pendingLength = 0;
   #samplesSent = 0;
   readonly #inPtrs = new BigUint64Array(1);
+  /** The codec's channel layout (a native-order layout owns no memory: nothing to free). */
+  readonly #chLayout: Uint8Array<ArrayBuffer>;
   /** Time base of packet timestamps: 1/sampleRate. */
   readonly timeBase: Rational;
   /** Samples per channel per codec frame (1024 for AAC, 1152 for MP2). */
@@ -63,6 +65,7 @@ export class AudioEncoder {
     this.timeBase = { num: 1, den: o.sampleRate };
     const chLayout = new Uint8Array(layout().AVChannelLayout.sizeof);
     ffmpeg().avutil.av_channel_layout_default(chLayout, o.channels);
+    this.#chLayout = chLayout;
     this.#core = new EncoderCore(o.codec, this.timeBase, (ctx) => {
       setOption(ctx, "ar", o.sampleRate);
       check(
@@ -179,16 +182,15 @@ export class AudioEncoder {
     const swr = this.#swr;
     if (frame === null || swr === null) return this.#core.sendAndCollect(null); // closed: throws
     const { avutil, swresample } = ffmpeg();
-    const ctx = this.#core.context();
     const fv = new StructView(frame, "AVFrame");
     fv.setI32("nb_samples", this.frameSamples);
     fv.setI32("format", CODEC_SAMPLE_FORMAT[this.options.codec]);
     fv.setI32("sample_rate", this.options.sampleRate);
     const chOffset = layout().AVFrame.ch_layout;
-    const ctxLayout = Deno.UnsafePointer.offset(ctx, layout().AVCodecContext.ch_layout);
     const frameLayout = nonNull(Deno.UnsafePointer.offset(frame, chOffset), "AVFrame.ch_layout");
+    // The layout the context was opened with (set through its ch_layout AVOption).
     check(
-      avutil.av_channel_layout_copy(frameLayout, ctxLayout),
+      avutil.av_channel_layout_copy(frameLayout, Deno.UnsafePointer.of(this.#chLayout)),
       "av_channel_layout_copy",
     );
     check(avutil.av_frame_get_buffer(frame, 0), "av_frame_get_buffer", this.options);

@@ -1,6 +1,7 @@
 /**
  * Typed errors of the FFmpeg layer: a failed FFmpeg call ({@link FfmpegError}), a library that
- * could not be loaded ({@link FfmpegLoadError}) and a wrapper used after `close()`
+ * could not be loaded ({@link FfmpegLoadError}, {@link FfmpegUnsupportedError} for an FFmpeg
+ * without a verified layout table) and a wrapper used after `close()`
  * ({@link FfmpegClosedError}).
  *
  * @module
@@ -47,6 +48,23 @@ export class FfmpegLoadError extends Error {
     this.library = library;
     this.tried = tried;
     this.package = pkg;
+  }
+}
+
+/**
+ * An FFmpeg library is installed, but in a major version the engine has no verified struct
+ * layout table for (it is refused, never guessed at). The message is one line naming the
+ * version found and the versions supported.
+ */
+export class FfmpegUnsupportedError extends FfmpegLoadError {
+  /** The versions found, e.g. `["62.3.100"]`. */
+  readonly found: string[];
+
+  constructor(library: string, found: string[], tried: string[], pkg: string, line: string) {
+    super(library, tried, pkg, line);
+    this.name = "FfmpegUnsupportedError";
+    this.message = line;
+    this.found = found;
   }
 }
 

@@ -1,14 +1,20 @@
 /**
- * Loads the FFmpeg libraries by soname for an installed, supported release line (5.1, 6.x or
- * 7.x), checks that all five libraries belong to the same line, and selects the struct layout
- * table for it. Loading is lazy and happens once per thread: each Worker has its own module
- * instance and so its own handles.
+ * Loads the FFmpeg libraries by soname for an installed release line that has a verified
+ * layout table (5.1, 6.1, 7.1, 8.1, 9.0), checks that all five libraries belong to that line,
+ * and selects its struct layout table; any other FFmpeg is refused. Loading is lazy and happens
+ * once per thread: each Worker has its own module instance and so its own handles.
  *
  * @module
  */
 
-import { FfmpegLoadError } from "./errors.ts";
-import { LAYOUTS, type LayoutTable, SUPPORTED_AVCODEC_MAJORS } from "./layout.ts";
+import { FfmpegLoadError, FfmpegUnsupportedError } from "./errors.ts";
+import { checkLayout } from "./_layout_check.ts";
+import {
+  LAYOUTS,
+  type LayoutTable,
+  SUPPORTED_AVCODEC_MAJORS,
+  supportedReleases,
+} from "./layout.ts";
 import {
   AVCODEC_SYMBOLS,
   AVFORMAT_SYMBOLS,
@@ -39,12 +45,6 @@ export interface FfmpegVersions {
 
 type LibraryName = keyof LayoutTable["majors"];
 
-/**
- * Environment variable that lets the loader accept a release line whose layout table was not
- * verified against that release's headers (FFmpeg 6.x). Off by default.
- */
-export const ALLOW_UNVERIFIED_ENV = "RETROVUE_FFMPEG_ALLOW_UNVERIFIED_LAYOUT";
-
 /** Optional directory that is tried before the system's library search path. */
 export const LIBRARY_DIR_ENV = "RETROVUE_FFMPEG_LIB_DIR";
 
@@ -61,7 +61,7 @@ export function ffmpegVersions(): FfmpegVersions {
   return { ...ffmpeg().versions };
 }
 
-/** The FFmpeg release line ("5.1", "6.1", "7.1") whose layout table is in use. */
+/** The FFmpeg release line ("5.1", "6.1", "7.1", "8.1", "9.0") whose layout table is in use. */
 export function ffmpegRelease(): string {
   return ffmpeg().layout.release;
 }
@@ -81,7 +81,7 @@ export function libraryFileNames(name: LibraryName, major: number): string[] {
 /** The package to install for a library, phrased for this OS. */
 export function packageHint(name: LibraryName): string {
   if (Deno.build.os === "windows") {
-    return `an FFmpeg 5.1/6.x/7.x shared build (${
+    return `an FFmpeg ${supportedReleases()} shared build (${
       supportedMajors(name).map((m) => `${name}-${m}.dll`).join(" or ")
     }) on PATH`;
   }
@@ -90,7 +90,8 @@ export function packageHint(name: LibraryName): string {
     " (Debian 12: apt-get install " + `lib${name}${LAYOUTS[59].majors[name]})`;
 }
 
-function supportedMajors(name: LibraryName): number[] {
+/** The majors of `name` that some verified table uses, newest first. */
+export function supportedMajors(name: LibraryName): number[] {
   return [...new Set(SUPPORTED_AVCODEC_MAJORS.map((m) => LAYOUTS[m].majors[name]))];
 }
 
@@ -128,22 +129,21 @@ function load(): FfmpegLibraries {
     }
   }
   if (!avutilLib || !layout) {
-    throw new FfmpegLoadError("libavutil", tried, packageHint("avutil"), unsupportedHint());
-  }
-  if (!layout.verified && Deno.env.get(ALLOW_UNVERIFIED_ENV) !== "1") {
-    avutilLib.close();
+    const other = installedOtherMajors("avutil", supportedMajors("avutil"));
+    if (other.length > 0) throw unsupported("avutil", other, tried);
     throw new FfmpegLoadError(
       "libavutil",
-      tried.concat(libraryFileNames("avutil", layout.majors.avutil)),
+      tried,
       packageHint("avutil"),
-      `FFmpeg ${layout.release} was found but its struct layout table is not verified; ` +
-        `set ${ALLOW_UNVERIFIED_ENV}=1 to use it anyway`,
+      `no supported FFmpeg (${supportedReleases()}) found`,
     );
   }
   const open = <S extends Deno.ForeignLibraryInterface>(name: LibraryName, symbols: S) => {
     const names: string[] = [];
     const lib = tryOpen(name, layout.majors[name], symbols, names);
     if (!lib) {
+      const other = installedOtherMajors(name, [layout.majors[name]]);
+      if (other.length > 0) throw unsupported(name, other, names, layout);
       throw new FfmpegLoadError(
         `lib${name}`,
         names,
@@ -193,56 +193,25 @@ function load(): FfmpegLibraries {
       swresample: splitVersion(raw.swresample),
     },
   };
-  checkLayoutAgainstOptions(libs);
-  return libs;
-}
-
-const AV_LOG_ERROR = 16;
-const AV_OPT_SEARCH_FAKE_OBJ = 2;
-
-/** Sets FFmpeg's global log level (AV_LOG_QUIET -8 … AV_LOG_TRACE 56; default here: 16). */
-export function setFfmpegLogLevel(level: number): void {
-  ffmpeg().avutil.av_log_set_level(level);
-}
-
-/**
- * Cross-checks the AVCodecContext table against the offsets FFmpeg itself publishes in its
- * AVOption table, so a wrong table fails at load instead of corrupting memory later.
- */
-function checkLayoutAgainstOptions(libs: FfmpegLibraries): void {
-  const ctx = libs.layout.AVCodecContext;
-  const expected: Record<string, number> = {
-    time_base: ctx.time_base,
-    pkt_timebase: ctx.pkt_timebase,
-    video_size: ctx.width,
-    pixel_format: ctx.pix_fmt,
-    ar: ctx.sample_rate,
-    frame_size: ctx.frame_size,
-    ch_layout: ctx.ch_layout,
-  };
-  const klass = libs.avcodec.avcodec_get_class();
-  const classRef = new BigUint64Array([Deno.UnsafePointer.value(klass)]);
-  const obj = Deno.UnsafePointer.of(classRef);
-  const mismatches: string[] = [];
-  for (const [name, offset] of Object.entries(expected)) {
-    const opt = libs.avutil.av_opt_find(obj, cString(name), null, 0, AV_OPT_SEARCH_FAKE_OBJ);
-    if (opt === null) continue; // option renamed in this version: nothing to compare against
-    const actual = new Deno.UnsafePointerView(opt).getInt32(AVOPTION_OFFSET);
-    if (actual !== offset) mismatches.push(`${name}: table ${offset}, FFmpeg ${actual}`);
-  }
+  const mismatches = checkLayout(libs);
   if (mismatches.length > 0) {
     throw new FfmpegLoadError(
       "libavcodec",
       libraryFileNames("avcodec", libs.layout.majors.avcodec),
       packageHint("avcodec"),
-      `AVCodecContext layout table for FFmpeg ${libs.layout.release} does not match the ` +
-        `library (${mismatches.join(", ")})`,
+      `the FFmpeg ${libs.layout.release} layout table does not match the loaded libraries ` +
+        `(${mismatches.join("; ")})`,
     );
   }
+  return libs;
 }
 
-/** `AVOption.offset`: after `const char *name` and `const char *help`, in every version. */
-const AVOPTION_OFFSET = 16;
+const AV_LOG_ERROR = 16;
+
+/** Sets FFmpeg's global log level (AV_LOG_QUIET -8 … AV_LOG_TRACE 56; default here: 16). */
+export function setFfmpegLogLevel(level: number): void {
+  ffmpeg().avutil.av_log_set_level(level);
+}
 
 const encoder = new TextEncoder();
 
@@ -253,22 +222,59 @@ export function cString(s: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function unsupportedHint(): string {
-  const found: string[] = [];
-  // libavutil 55/56 are FFmpeg 3.x/4.x, 60 is FFmpeg 8.0.
-  for (const major of [55, 56, 60]) {
-    if (Object.values(LAYOUTS).some((t) => t.majors.avutil === major)) continue;
-    for (const file of libraryFileNames("avutil", major)) {
+/** Majors of a library's name tried when looking for an unsupported FFmpeg. */
+const PLAUSIBLE_MAJORS = Array.from({ length: 30 }, (_, i) => i + 1).concat(
+  Array.from({ length: 31 }, (_, i) => i + 50),
+);
+
+/** Installed versions of `name` whose major is not in `except`, e.g. ["62.3.100"]. */
+function installedOtherMajors(
+  name: LibraryName,
+  except: number[],
+): { file: string; version: string }[] {
+  const found: { file: string; version: string }[] = [];
+  const versionSymbol = `${name}_version`;
+  for (const major of PLAUSIBLE_MAJORS) {
+    if (except.includes(major)) continue;
+    for (const file of libraryFileNames(name, major)) {
+      let lib: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>;
       try {
-        Deno.dlopen(file, {}).close();
-        found.push(file);
+        lib = Deno.dlopen(file, { [versionSymbol]: { parameters: [], result: "u32" } });
       } catch (err) {
         if (!(err instanceof Error)) throw err;
-        // Not installed: expected for most majors; nothing to report.
+        continue; // not installed (the usual case) or not this library
       }
+      try {
+        const v = lib.symbols[versionSymbol]() as number;
+        found.push({ file, version: splitVersion(v) });
+      } finally {
+        lib.close();
+      }
+      break;
     }
   }
-  return found.length > 0
-    ? `found unsupported ${found.join(", ")}; supported: FFmpeg 5.1, 6.x, 7.x`
-    : "no supported FFmpeg (5.1, 6.x, 7.x) found";
+  return found;
+}
+
+/** The one-line refusal of an FFmpeg whose `name` major has no verified table. */
+function unsupported(
+  name: LibraryName,
+  found: { file: string; version: string }[],
+  tried: string[],
+  line?: LayoutTable,
+): FfmpegUnsupportedError {
+  const list = found.map((f) => `lib${name} ${f.version} (${f.file})`).join(", ");
+  const supported = supportedMajors(name).map((m) => `${m}`).join(", ");
+  const need = line
+    ? `FFmpeg ${line.release} (libavutil ${line.majors.avutil}) needs lib${name} ` +
+      `${line.majors[name]}; `
+    : "";
+  return new FfmpegUnsupportedError(
+    `lib${name}`,
+    found.map((f) => f.version),
+    tried,
+    packageHint(name),
+    `unsupported FFmpeg: found ${list}; ${need}supported: FFmpeg ${supportedReleases()} ` +
+      `(lib${name} ${supported})`,
+  );
 }

@@ -1,6 +1,7 @@
 /**
- * The FFmpeg layer of retrovue-playout: FFmpeg 5.1/6.x/7.x loaded through `Deno.dlopen`, and
- * synchronous wrappers that own their native memory (free with `close()`/`free()` or `using`).
+ * The FFmpeg layer of retrovue-playout: FFmpeg 5.1/6.1/7.1/8.1/9.0 loaded through
+ * `Deno.dlopen`, and synchronous wrappers that own their native memory (free with
+ * `close()`/`free()` or `using`).
  * Nothing here hands a pointer to callers. Each thread loads the libraries on first use.
  *
  * ```ts
@@ -13,14 +14,19 @@
  */
 
 export {
-  ALLOW_UNVERIFIED_ENV,
   ffmpegRelease,
   type FfmpegVersions,
   ffmpegVersions,
   LIBRARY_DIR_ENV,
   setFfmpegLogLevel,
 } from "./library.ts";
-export { FfmpegArgumentError, FfmpegClosedError, FfmpegError, FfmpegLoadError } from "./errors.ts";
+export {
+  FfmpegArgumentError,
+  FfmpegClosedError,
+  FfmpegError,
+  FfmpegLoadError,
+  FfmpegUnsupportedError,
+} from "./errors.ts";
 export { Demuxer, type StreamInfo, type StreamKind } from "./demuxer.ts";
 export { Packet } from "./packet.ts";
 export { Decoder, type DecoderOptions } from "./decoder.ts";

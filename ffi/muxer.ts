@@ -116,7 +116,8 @@ export class Muxer {
       avcodec.avcodec_parameters_from_context(par, codecCtx),
       "avcodec_parameters_from_context",
     );
-    sv.setRational("time_base", timeBase);
+    // No time base is set on the stream: libavformat picks one (mpegts: 1/90000, read back
+    // after writeHeader), so AVStream.time_base is only ever read through the layout table.
     this.#streams.push({ encoderTimeBase: timeBase, streamTimeBase: timeBase, stream: st });
     return this.#streams.length - 1;
   }

@@ -64,7 +64,7 @@ export class StructView {
   readonly #layout: StructLayout;
   readonly #struct: string;
 
-  constructor(p: Ptr, struct: keyof Omit<LayoutTable, "release" | "majors" | "verified">) {
+  constructor(p: Ptr, struct: keyof Omit<LayoutTable, "release" | "majors">) {
     this.#layout = layout()[struct];
     this.#struct = struct;
     this.#view = new DataView(Deno.UnsafePointerView.getArrayBuffer(p, this.#layout.sizeof));

@@ -1,6 +1,6 @@
 /**
  * Symbol tables of the five FFmpeg libraries, as `Deno.dlopen` definitions. Only functions
- * present with the same signature in FFmpeg 5.1, 6.x and 7.x are listed.
+ * present with the same signature in FFmpeg 5.1, 6.1, 7.1, 8.1 and 9.0 are listed.
  *
  * @module
  */
@@ -9,6 +9,8 @@ const P = "pointer" as const;
 const B = "buffer" as const;
 const I = "i32" as const;
 const L = "i64" as const;
+/** `AVRational` passed by value. */
+const RATIONAL = { struct: ["i32", "i32"] } as const;
 
 /** libavutil: memory, frames, options, errors, pixel/sample formats, channel layouts. */
 export const AVUTIL_SYMBOLS = {
@@ -23,6 +25,7 @@ export const AVUTIL_SYMBOLS = {
   av_frame_move_ref: { parameters: [P, P], result: "void" },
   av_frame_get_buffer: { parameters: [P, I], result: I },
   av_frame_make_writable: { parameters: [P], result: I },
+  av_frame_copy_props: { parameters: [P, P], result: I },
   av_opt_set: { parameters: [P, B, B, I], result: I },
   av_opt_set_int: { parameters: [P, B, L, I], result: I },
   av_opt_set_chlayout: { parameters: [P, B, B, I], result: I },
@@ -65,6 +68,9 @@ export const AVCODEC_SYMBOLS = {
   av_packet_unref: { parameters: [P], result: "void" },
   av_packet_ref: { parameters: [P, P], result: I },
   av_new_packet: { parameters: [P, I], result: I },
+  av_packet_rescale_ts: { parameters: [P, RATIONAL, RATIONAL], result: "void" },
+  avcodec_parameters_alloc: { parameters: [], result: P },
+  avcodec_parameters_free: { parameters: [B], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libavformat: demuxing, muxing, I/O contexts. */
@@ -87,6 +93,7 @@ export const AVFORMAT_SYMBOLS = {
   avio_flush: { parameters: [P], result: "void" },
   avio_open_dyn_buf: { parameters: [B], result: I },
   avio_close_dyn_buf: { parameters: [P, B], result: I },
+  av_guess_format: { parameters: [B, P, P], result: P },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libswscale: picture scaling and pixel format conversion. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { LAYOUTS, SUPPORTED_AVCODEC_MAJORS } from "../ffi/layout.ts";
+
 /** Debian package name. */
 export const PACKAGE_NAME = "retrovue-playout";
 
@@ -82,16 +84,16 @@ export function debFileName(version: string, arch: string): string {
 }
 
 /**
- * FFmpeg runtime libraries, any of the supported releases (5.1 / 6.1 / 7.1): the engine
- * loads whichever sonames are present.
+ * FFmpeg runtime libraries: for each library, the sonames of every release line the engine has
+ * a verified layout table for (`ffi/layout.ts`), newest first. The engine loads whichever
+ * complete generation is present and refuses any other.
  */
-export const FFMPEG_DEPENDS: readonly string[] = Object.freeze([
-  "libavformat59 | libavformat60 | libavformat61",
-  "libavcodec59 | libavcodec60 | libavcodec61",
-  "libavutil57 | libavutil58 | libavutil59",
-  "libswscale6 | libswscale7 | libswscale8",
-  "libswresample4 | libswresample5",
-]);
+export const FFMPEG_DEPENDS: readonly string[] = Object.freeze(
+  (["avformat", "avcodec", "avutil", "swscale", "swresample"] as const).map((lib) =>
+    [...new Set(SUPPORTED_AVCODEC_MAJORS.map((m) => LAYOUTS[m].majors[lib]))]
+      .map((major) => `lib${lib}${major}`).join(" | ")
+  ),
+);
 
 /** What the maintainer scripts use: adduser/deluser and deb-systemd-helper/-invoke. */
 export const SCRIPT_DEPENDS: readonly string[] = Object.freeze([

@@ -187,6 +187,17 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
     pid: Deno.pid,
   });
 
+  // FFmpeg is loaded before anything listens: a missing or unsupported FFmpeg (a release line
+  // without a verified layout table) is refused here with one line.
+  const { ffmpegRelease, ffmpegVersions } = await import("../ffi/mod.ts");
+  try {
+    log.info("ffmpeg_loaded", { release: ffmpegRelease(), versions: ffmpegVersions() });
+  } catch (e) {
+    if (!(e instanceof FfmpegLoadError)) throw e;
+    log.error("ffmpeg_refused", { reason: e.message });
+    return 1;
+  }
+
   // Signals are handled from here on: a stop during startup waits for the start to finish.
   const lifecycle = new Lifecycle(config, { file, overrides }, log);
   if (overrides.grpcTcp !== undefined) {

@@ -13,13 +13,16 @@
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
+#include <libswresample/version.h>
+#include <libswscale/version.h>
 
 #define F(type, field) printf("%s.%s %zu\n", #type, #field, offsetof(type, field))
 #define S(type) printf("%s %zu\n", #type, sizeof(type))
 
 int main(void) {
-  printf("version avcodec=%d avformat=%d avutil=%d\n", LIBAVCODEC_VERSION_MAJOR,
-         LIBAVFORMAT_VERSION_MAJOR, LIBAVUTIL_VERSION_MAJOR);
+  printf("version avcodec=%d avformat=%d avutil=%d swscale=%d swresample=%d\n",
+         LIBAVCODEC_VERSION_MAJOR, LIBAVFORMAT_VERSION_MAJOR, LIBAVUTIL_VERSION_MAJOR,
+         LIBSWSCALE_VERSION_MAJOR, LIBSWRESAMPLE_VERSION_MAJOR);
 
   S(AVRational);
   F(AVRational, num);
@@ -61,6 +64,9 @@ int main(void) {
   F(AVCodecParameters, sample_aspect_ratio);
   F(AVCodecParameters, ch_layout);
   F(AVCodecParameters, sample_rate);
+#if LIBAVCODEC_VERSION_MAJOR >= 60
+  F(AVCodecParameters, framerate); /* added in FFmpeg 6.1: lets the load check see framerate */
+#endif
 
   S(AVCodecContext);
   F(AVCodecContext, codec_type);

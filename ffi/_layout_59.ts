@@ -1,0 +1,108 @@
+/**
+ * Struct layout of FFmpeg 5.1 (libavcodec 59), printed by `tests/probe/layout_probe.c` compiled
+ * against this host's Debian 12 libav*-dev 7:5.1.9-0+deb12u1; `tests/ffi_layout_test.ts`
+ * recompiles the probe against those headers on every run and compares every value.
+ *
+ * @module
+ */
+
+import type { LayoutTable } from "./layout.ts";
+
+/** FFmpeg 5.1: libavcodec 59, libavformat 59, libavutil 57, libswscale 6, libswresample 4. */
+export const LAYOUT_59: LayoutTable = {
+  release: "5.1",
+  majors: { avcodec: 59, avformat: 59, avutil: 57, swscale: 6, swresample: 4 },
+  AVRational: { sizeof: 8, num: 0, den: 4 },
+  AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
+  AVFormatContext: {
+    sizeof: 472,
+    iformat: 8,
+    oformat: 16,
+    pb: 32,
+    nb_streams: 44,
+    streams: 48,
+    start_time: 64,
+    duration: 72,
+    bit_rate: 80,
+    metadata: 176,
+  },
+  AVStream: {
+    sizeof: 224,
+    index: 0,
+    codecpar: 208,
+    time_base: 16,
+    start_time: 24,
+    duration: 32,
+    nb_frames: 40,
+    sample_aspect_ratio: 56,
+    avg_frame_rate: 72,
+    r_frame_rate: 200,
+  },
+  AVCodecParameters: {
+    sizeof: 168,
+    codec_type: 0,
+    codec_id: 4,
+    format: 28,
+    bit_rate: 32,
+    width: 56,
+    height: 60,
+    sample_aspect_ratio: 64,
+    ch_layout: 144,
+    sample_rate: 116,
+  },
+  AVCodecContext: {
+    sizeof: 944,
+    codec_type: 12,
+    time_base: 100,
+    width: 116,
+    height: 120,
+    pix_fmt: 136,
+    sample_rate: 352,
+    sample_fmt: 360,
+    frame_size: 364,
+    ch_layout: 920,
+    framerate: 712,
+    initial_padding: 708,
+    pkt_timebase: 724,
+  },
+  AVFrame: {
+    sizeof: 472,
+    data: 0,
+    linesize: 64,
+    extended_data: 96,
+    width: 104,
+    height: 108,
+    nb_samples: 112,
+    format: 116,
+    pict_type: 124,
+    sample_aspect_ratio: 128,
+    pts: 136,
+    sample_rate: 208,
+    best_effort_timestamp: 344,
+    color_range: 320,
+    ch_layout: 448,
+  },
+  AVPixFmtDescriptor: {
+    sizeof: 112,
+    name: 0,
+    nb_components: 8,
+    log2_chroma_w: 9,
+    log2_chroma_h: 10,
+    flags: 16,
+    comp: 24,
+  },
+  AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
+  AVDictionaryEntry: { sizeof: 16, key: 0, value: 8 },
+  AVPacket: {
+    sizeof: 104,
+    buf: 0,
+    pts: 8,
+    dts: 16,
+    data: 24,
+    size: 32,
+    stream_index: 36,
+    flags: 40,
+    duration: 64,
+    pos: 72,
+  },
+};
