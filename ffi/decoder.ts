@@ -21,6 +21,7 @@ import {
   type Ptr,
   StructView,
 } from "./native.ts";
+import { withOpenLock } from "./open_lock.ts";
 import { nativePacket, type Packet } from "./packet.ts";
 
 /** Options of {@link Decoder.open}. */
@@ -114,7 +115,11 @@ export class Decoder {
         "av_opt_set_int(threads)",
         threads,
       );
-      check(avcodec.avcodec_open2(ctx, codec, null), "avcodec_open2", value);
+      check(
+        withOpenLock(() => avcodec.avcodec_open2(ctx, codec, null)),
+        "avcodec_open2",
+        value,
+      );
     } catch (err) {
       free();
       throw err;

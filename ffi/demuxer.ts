@@ -20,6 +20,7 @@ import {
   readCString,
   StructView,
 } from "./native.ts";
+import { withOpenLock } from "./open_lock.ts";
 import { Packet } from "./packet.ts";
 
 /** Media kind of a stream. */
@@ -125,18 +126,21 @@ export class Demuxer {
    */
   static open(path: string): Demuxer {
     const { avformat } = ffmpeg();
-    const cell = new PointerCell();
-    check(
-      avformat.avformat_open_input(cell.buf, cString(path), null, null),
-      "avformat_open_input",
-      path,
-    );
-    const ctx = nonNull(cell.get(), "avformat_open_input", path);
-    const ret = avformat.avformat_find_stream_info(ctx, null);
-    if (ret < 0) {
-      avformat.avformat_close_input(new PointerCell(ctx).buf);
-      throw new FfmpegError("avformat_find_stream_info", ret, errorText(ret), path);
-    }
+    const ctx = withOpenLock(() => {
+      const cell = new PointerCell();
+      check(
+        avformat.avformat_open_input(cell.buf, cString(path), null, null),
+        "avformat_open_input",
+        path,
+      );
+      const ctx = nonNull(cell.get(), "avformat_open_input", path);
+      const ret = avformat.avformat_find_stream_info(ctx, null);
+      if (ret < 0) {
+        avformat.avformat_close_input(new PointerCell(ctx).buf);
+        throw new FfmpegError("avformat_find_stream_info", ret, errorText(ret), path);
+      }
+      return ctx;
+    });
     return new Demuxer(ctx, path);
   }
 

@@ -19,6 +19,7 @@ import {
   type Ptr,
   StructView,
 } from "./native.ts";
+import { withOpenLock } from "./open_lock.ts";
 
 /** One compressed packet, timestamps in the encoder's time base. The data is a JS copy. */
 export interface EncodedPacket {
@@ -78,7 +79,7 @@ export class EncoderCore {
     const ctx = nonNull(avcodec.avcodec_alloc_context3(codec), "avcodec_alloc_context3", name);
     try {
       configure(ctx);
-      check(avcodec.avcodec_open2(ctx, codec, null), "avcodec_open2", name);
+      check(withOpenLock(() => avcodec.avcodec_open2(ctx, codec, null)), "avcodec_open2", name);
     } catch (err) {
       avcodec.avcodec_free_context(new PointerCell(ctx).buf);
       throw err;

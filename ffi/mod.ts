@@ -27,6 +27,7 @@ export {
   FfmpegLoadError,
   FfmpegUnsupportedError,
 } from "./errors.ts";
+export { openLockBuffer, openLockStats, releaseOpenLockOf, shareOpenLock } from "./open_lock.ts";
 export { Demuxer, type StreamInfo, type StreamKind } from "./demuxer.ts";
 export { Packet } from "./packet.ts";
 export { Decoder, type DecoderOptions } from "./decoder.ts";

@@ -13,6 +13,7 @@ import { TsFanout } from "../outputs/ts_fanout.ts";
 import { StreamAttach } from "../outputs/stream_attach.ts";
 import { type ChannelSpec, defaultEncoders } from "./channel_spec.ts";
 import type { FromWorker, RunnerMethod, ToWorker } from "./channel_messages.ts";
+import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
 import {
   type ChannelInfo,
   type ChannelState,
@@ -105,6 +106,9 @@ export class ChannelManager implements ControlSurface {
   #log: Logger;
   #channels = new Map<number, Channel>();
   #nextCall = 1;
+  /** FFmpeg open-lock owner ids of the workers (1 is this thread). */
+  #nextLockOwner = 2;
+  readonly #lockOwners = new WeakMap<Worker, number>();
   #limited: RateLimitedLog;
   #closing = false;
   /** Channels a plan restore holds, and what releases them. */
@@ -573,8 +577,12 @@ export class ChannelManager implements ControlSurface {
       e.preventDefault();
       this.#fail(ch, worker, `worker error: ${e.message}`);
     };
+    const owner = this.#nextLockOwner++;
+    this.#lockOwners.set(worker, owner);
     const init: ToWorker = {
       type: "init",
+      openLock: openLockBuffer(),
+      openLockOwner: owner,
       spec,
       epochUtcMs: Math.round(Date.now()),
       virtual: this.#opts.virtualClock ?? false,
@@ -658,6 +666,18 @@ export class ChannelManager implements ControlSurface {
     this.#log.info("channel_state_changed", { channel: ch.id, from, to: state, reason });
   }
 
+  /**
+   * Terminates `worker` and frees the FFmpeg open lock if it died holding it (terminate() runs
+   * no `finally`): the other channels' next open would otherwise wait forever.
+   */
+  #terminate(worker: Worker): void {
+    worker.terminate();
+    const owner = this.#lockOwners.get(worker);
+    if (owner !== undefined && releaseOpenLockOf(owner)) {
+      this.#log.warn("ffmpeg_open_lock_released", { owner });
+    }
+  }
+
   #fail(ch: Channel, worker: Worker, message: string): void {
     if (ch.worker !== worker) return;
     this.#log.error("channel_failed", { channel: ch.id, reason: message });
@@ -671,7 +691,7 @@ export class ChannelManager implements ControlSurface {
         blocksExecutedTotal: 0,
       });
     }
-    worker.terminate();
+    this.#terminate(worker);
     ch.worker = undefined;
     ch.workerReady = undefined;
     ch.restarts++;
@@ -735,7 +755,7 @@ export class ChannelManager implements ControlSurface {
     ch.workerReady = undefined;
     worker.postMessage({ type: "stop" } satisfies ToWorker);
     await stopped;
-    worker.terminate();
+    this.#terminate(worker);
     for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", "channel stopped"));
     ch.pending.clear();
     if (ch.mode === "block") ch.mode = "idle";

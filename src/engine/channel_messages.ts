@@ -21,7 +21,16 @@ export type RunnerMethod =
 
 /** Main thread → worker. */
 export type ToWorker =
-  | { type: "init"; spec: ChannelSpec; epochUtcMs: number; virtual: boolean; leadMs: number }
+  | {
+    type: "init";
+    /** The process-wide FFmpeg open lock and this worker's owner id in it (ffi/open_lock.ts). */
+    openLock: SharedArrayBuffer;
+    openLockOwner: number;
+    spec: ChannelSpec;
+    epochUtcMs: number;
+    virtual: boolean;
+    leadMs: number;
+  }
   | { type: "call"; id: number; method: RunnerMethod; args: unknown[] }
   | { type: "want_frames"; value: boolean }
   /** Starts the paced loop (after the first plan is in place, so the first frame is content). */

@@ -11,7 +11,7 @@ import { ChannelRunner } from "./channel_runner.ts";
 import type { FromWorker, ToWorker } from "./channel_messages.ts";
 import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
-import { setFfmpegLogLevel } from "../../ffi/mod.ts";
+import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
 
 /** FFmpeg's own log lines would break the JSON log stream; errors reach us as typed errors. */
 const AV_LOG_QUIET = -8;
@@ -24,6 +24,7 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 }
 
 function init(msg: Extract<ToWorker, { type: "init" }>): void {
+  shareOpenLock(msg.openLock, msg.openLockOwner);
   setFfmpegLogLevel(AV_LOG_QUIET);
   const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
   runner = new ChannelRunner(

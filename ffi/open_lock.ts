@@ -1,0 +1,94 @@
+/**
+ * One process-wide lock around FFmpeg's open calls (`avformat_open_input` +
+ * `avformat_find_stream_info`, `avcodec_open2`), held by whichever thread opens: RetroVue Air,
+ * the C++ engine this one replaces, crashed (SIGSEGV) when several channels opened codecs at
+ * once, so channel workers never run these calls concurrently.
+ *
+ * The lock is an `Int32Array` over a `SharedArrayBuffer`. Each thread starts with a lock of its
+ * own; the thread that creates workers hands {@link openLockBuffer} to each of them, and each
+ * worker calls {@link shareOpenLock} with it (and an owner id unique to that worker) before its
+ * first FFmpeg call. A worker terminated while it held the lock (`Worker.terminate()` does not
+ * run `finally` blocks) leaves it held: its creator calls {@link releaseOpenLockOf} with the
+ * worker's owner id after terminating it.
+ *
+ * @module
+ */
+
+import { FfmpegArgumentError } from "./errors.ts";
+
+const FREE = 0;
+/** Owner id of a thread that has not called {@link shareOpenLock} (e.g. the main thread). */
+const CREATOR = 1;
+
+let cell = new Int32Array(new SharedArrayBuffer(4));
+let owner = CREATOR;
+let depth = 0;
+let acquisitions = 0;
+let contended = 0;
+
+/** The lock this thread uses, to hand to the workers it creates. */
+export function openLockBuffer(): SharedArrayBuffer {
+  return cell.buffer as SharedArrayBuffer;
+}
+
+/**
+ * Makes this thread use the lock in `buffer` (from its creator's {@link openLockBuffer}) as
+ * owner `ownerId` (an integer ≥ 2, unique among the threads sharing it). Call before any FFmpeg
+ * call of this thread.
+ */
+export function shareOpenLock(buffer: SharedArrayBuffer, ownerId: number): void {
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 4) {
+    throw new FfmpegArgumentError("open lock must be a SharedArrayBuffer of 4 bytes", buffer);
+  }
+  if (!Number.isInteger(ownerId) || ownerId < 2 || ownerId > 0x7fffffff) {
+    throw new FfmpegArgumentError("open lock owner must be an integer >= 2", ownerId);
+  }
+  if (depth > 0) throw new FfmpegArgumentError("open lock is held by this thread", ownerId);
+  cell = new Int32Array(buffer, 0, 1);
+  owner = ownerId;
+}
+
+/**
+ * Frees the lock when owner `ownerId` holds it (a terminated worker); true when it did.
+ * Another thread may take it at once.
+ */
+export function releaseOpenLockOf(ownerId: number): boolean {
+  if (Atomics.compareExchange(cell, 0, ownerId, FREE) !== ownerId) return false;
+  Atomics.notify(cell, 0, 1);
+  return true;
+}
+
+/** Runs `fn` holding the process-wide open lock (re-entrant within one thread). */
+export function withOpenLock<T>(fn: () => T): T {
+  if (depth > 0) {
+    depth++;
+    try {
+      return fn();
+    } finally {
+      depth--;
+    }
+  }
+  let seen = Atomics.compareExchange(cell, 0, FREE, owner);
+  if (seen !== FREE) {
+    contended++;
+    while (seen !== FREE) {
+      // Wakes on release; the timeout only bounds a missed notify.
+      Atomics.wait(cell, 0, seen, 1000);
+      seen = Atomics.compareExchange(cell, 0, FREE, owner);
+    }
+  }
+  acquisitions++;
+  depth = 1;
+  try {
+    return fn();
+  } finally {
+    depth = 0;
+    // Not ours any more only when a creator released it for us (we were presumed dead).
+    if (Atomics.compareExchange(cell, 0, owner, FREE) === owner) Atomics.notify(cell, 0, 1);
+  }
+}
+
+/** This thread's lock use so far: acquisitions, and how many of them had to wait. */
+export function openLockStats(): { acquisitions: number; contended: number } {
+  return { acquisitions, contended };
+}
