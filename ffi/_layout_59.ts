@@ -23,7 +23,6 @@ export const LAYOUT_59: LayoutTable = {
     streams: 48,
     start_time: 64,
     duration: 72,
-    bit_rate: 80,
     metadata: 176,
   },
   AVStream: {

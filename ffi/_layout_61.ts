@@ -23,7 +23,6 @@ export const LAYOUT_61: LayoutTable = {
     streams: 48,
     start_time: 96,
     duration: 104,
-    bit_rate: 112,
     metadata: 192,
   },
   AVStream: {

@@ -40,7 +40,6 @@ int main(void) {
   F(AVFormatContext, streams);
   F(AVFormatContext, start_time);
   F(AVFormatContext, duration);
-  F(AVFormatContext, bit_rate);
   F(AVFormatContext, metadata);
 
   S(AVStream);
