@@ -1,6 +1,6 @@
 /**
- * Loads the FFmpeg libraries by soname for an installed release line that has a verified
- * layout table (5.1, 6.1, 7.1, 8.1, 9.0), checks that all five libraries belong to that line,
+ * Loads the FFmpeg libraries by soname: the newest installed release line that has a verified
+ * layout table (5.1, 6.1, 7.1, 8.1, 9.0) and all five libraries, checks they belong to that line,
  * and selects its struct layout table; any other FFmpeg is refused. Loading is lazy and happens
  * once per thread: each Worker has its own module instance and so its own handles.
  *
@@ -115,20 +115,79 @@ function splitVersion(v: number): string {
   return `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`;
 }
 
+/** The five libraries of one release line, opened. */
+interface OpenedLine {
+  avutil: Deno.DynamicLibrary<typeof AVUTIL_SYMBOLS>;
+  avcodec: Deno.DynamicLibrary<typeof AVCODEC_SYMBOLS>;
+  avformat: Deno.DynamicLibrary<typeof AVFORMAT_SYMBOLS>;
+  swscale: Deno.DynamicLibrary<typeof SWSCALE_SYMBOLS>;
+  swresample: Deno.DynamicLibrary<typeof SWRESAMPLE_SYMBOLS>;
+}
+
+/**
+ * Opens all five libraries of `layout`'s line, or none: returns the first missing library and
+ * the files tried for it instead (after closing what was opened).
+ */
+function openLine(
+  layout: LayoutTable,
+  avutil: Deno.DynamicLibrary<typeof AVUTIL_SYMBOLS>,
+): OpenedLine | { missing: LibraryName; tried: string[] } {
+  const opened: { close(): void }[] = [];
+  let missing: { missing: LibraryName; tried: string[] } | undefined;
+  const open = <S extends Deno.ForeignLibraryInterface>(name: LibraryName, symbols: S) => {
+    if (missing) return undefined;
+    const tried: string[] = [];
+    const lib = tryOpen(name, layout.majors[name], symbols, tried);
+    if (lib) opened.push(lib);
+    else missing = { missing: name, tried };
+    return lib;
+  };
+  const avcodec = open("avcodec", AVCODEC_SYMBOLS);
+  const avformat = open("avformat", AVFORMAT_SYMBOLS);
+  const swscale = open("swscale", SWSCALE_SYMBOLS);
+  const swresample = open("swresample", SWRESAMPLE_SYMBOLS);
+  if (avcodec && avformat && swscale && swresample) {
+    return { avutil, avcodec, avformat, swscale, swresample };
+  }
+  for (const lib of opened) lib.close();
+  return missing!;
+}
+
 function load(): FfmpegLibraries {
-  // libavutil decides the release line: every other library depends on it.
+  // The newest release line whose five libraries are all installed; libavutil is tried first
+  // (every other library depends on it).
   const tried: string[] = [];
-  let avutilLib: Deno.DynamicLibrary<typeof AVUTIL_SYMBOLS> | undefined;
+  let line: OpenedLine | undefined;
   let layout: LayoutTable | undefined;
+  let partial: { layout: LayoutTable; missing: LibraryName; tried: string[] } | undefined;
   for (const major of SUPPORTED_AVCODEC_MAJORS) {
     const table = LAYOUTS[major];
-    avutilLib = tryOpen("avutil", table.majors.avutil, AVUTIL_SYMBOLS, tried);
-    if (avutilLib) {
-      layout = table;
-      break;
+    const avutil = tryOpen("avutil", table.majors.avutil, AVUTIL_SYMBOLS, tried);
+    if (!avutil) continue;
+    const opened = openLine(table, avutil);
+    if ("missing" in opened) {
+      avutil.close();
+      partial ??= { layout: table, ...opened };
+      continue;
     }
+    line = opened;
+    layout = table;
+    break;
   }
-  if (!avutilLib || !layout) {
+  if (!line || !layout) {
+    if (partial) {
+      // A line's libavutil is installed but not the rest of it.
+      const { layout: table, missing, tried: files } = partial;
+      const other = installedOtherMajors(missing, [table.majors[missing]]);
+      if (other.length > 0) throw unsupported(missing, other, files, table);
+      throw new FfmpegLoadError(
+        `lib${missing}`,
+        files,
+        packageHint(missing),
+        `libavutil ${table.majors.avutil} (FFmpeg ${table.release}) is installed but ` +
+          `lib${missing} ${table.majors[missing]} is not`,
+      );
+    }
     const other = installedOtherMajors("avutil", supportedMajors("avutil"));
     if (other.length > 0) throw unsupported("avutil", other, tried);
     throw new FfmpegLoadError(
@@ -138,27 +197,11 @@ function load(): FfmpegLibraries {
       `no supported FFmpeg (${supportedReleases()}) found`,
     );
   }
-  const open = <S extends Deno.ForeignLibraryInterface>(name: LibraryName, symbols: S) => {
-    const names: string[] = [];
-    const lib = tryOpen(name, layout.majors[name], symbols, names);
-    if (!lib) {
-      const other = installedOtherMajors(name, [layout.majors[name]]);
-      if (other.length > 0) throw unsupported(name, other, names, layout);
-      throw new FfmpegLoadError(
-        `lib${name}`,
-        names,
-        packageHint(name),
-        `libavutil ${layout.majors.avutil} (FFmpeg ${layout.release}) is installed but lib${name} ` +
-          `${layout.majors[name]} is not`,
-      );
-    }
-    return lib;
-  };
-  const avcodec = open("avcodec", AVCODEC_SYMBOLS).symbols;
-  const avformat = open("avformat", AVFORMAT_SYMBOLS).symbols;
-  const swscale = open("swscale", SWSCALE_SYMBOLS).symbols;
-  const swresample = open("swresample", SWRESAMPLE_SYMBOLS).symbols;
-  const avutil = avutilLib.symbols;
+  const avcodec = line.avcodec.symbols;
+  const avformat = line.avformat.symbols;
+  const swscale = line.swscale.symbols;
+  const swresample = line.swresample.symbols;
+  const avutil = line.avutil.symbols;
   const raw = {
     avutil: avutil.avutil_version(),
     avcodec: avcodec.avcodec_version(),
