@@ -548,7 +548,28 @@ function checkPixFmtDescriptors(libs: FfmpegLibraries, k: Checker): void {
   expectFormat(AV_PIX_FMT_NV12, [0, 1, 1], [1, 2, 2], [0, 0, 1]);
 }
 
+/** AVDictionaryEntry: an entry made by `av_dict_set` and found by `av_dict_get`. */
+function checkDictionary(libs: FfmpegLibraries, k: Checker): void {
+  const { avutil } = libs;
+  const dict = cell();
+  try {
+    check(avutil.av_dict_set(dict, c("title"), c("retrovue"), 0), "av_dict_set");
+    const entry = avutil.av_dict_get(Deno.UnsafePointer.create(dict[0]), c("title"), null, 0);
+    if (entry === null) throw new Error("av_dict_get found nothing");
+    const view = new Deno.UnsafePointerView(entry);
+    const text = (field: string) => {
+      const p = k.deref(view.getBigUint64(k.layout.AVDictionaryEntry[field]));
+      return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+    };
+    k.expect(["AVDictionaryEntry", "key"], text("key"), "title");
+    k.expect(["AVDictionaryEntry", "value"], text("value"), "retrovue");
+  } finally {
+    avutil.av_dict_free(dict);
+  }
+}
+
 const CHECKS = [
+  checkDictionary,
   checkCodecContexts,
   checkFormatContext,
   checkFrame,

@@ -319,6 +319,7 @@ Deno.test("the load-time check rejects every other release's table on the loaded
       ["AVFrame", { sample_rate: t.AVFrame.width }],
       ["AVFrame", { pts: t.AVFrame.nb_samples }],
       ["AVPacket", { stream_index: t.AVPacket.size }],
+      ["AVDictionaryEntry", { key: t.AVDictionaryEntry.value }],
     ] as const
   ) {
     const wrong = { ...t, [struct]: { ...t[struct], ...patch } };
