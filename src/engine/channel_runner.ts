@@ -48,6 +48,8 @@ export interface ChannelRunnerSink {
   blockEvent(event: BlockEvent): void;
   /** Other timeline events and notable happenings, for logs. */
   log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
+  /** Whether the source now in force has anything playable (and why not). */
+  content?(playable: boolean, reason: string): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -153,10 +155,17 @@ export class ChannelRunner {
         if (frames > 0) items.push({ path, frames });
       }
       if (items.length === 0) {
-        this.#out.log("error", "playlist_empty", { source: src, reason: "no playable file" });
+        const reason = paths.length === 0
+          ? `no media file in ${src.kind === "directory" ? src.path : "the playlist"}`
+          : `none of the ${paths.length} file${paths.length === 1 ? "" : "s"} is playable`;
+        this.#out.log("error", "playlist_empty", { source: src, reason });
+        this.#out.content?.(false, reason);
+      } else {
+        this.#out.content?.(true, "");
       }
       return new LoopSchedule(items, startFrame, src.loop ?? true);
     }
+    this.#out.content?.(true, "");
     return new IdleSchedule(startFrame);
   }
 
@@ -262,9 +271,24 @@ export class ChannelRunner {
     return { finalCtMs: s.finalCtMs, blocksExecuted: s.blocksExecuted };
   }
 
-  /** Segment mode: plays the items from the next free frame. */
-  playSegments(items: SegmentItem[]): void {
+  /**
+   * Segment mode: plays the items from the next free frame. With `requirePlayable` (a plan
+   * handle naming one asset) an item that cannot be opened or has no known length is refused
+   * with FAILED, like a missing file, and nothing changes.
+   */
+  playSegments(items: SegmentItem[], requirePlayable = false): void {
     const placements = items.map((i) => this.#placement(i));
+    if (requirePlayable) {
+      const bad = placements.find((p) => p.frames <= 0);
+      if (bad) {
+        throw new ControlError("FAILED", `plan_handle ${bad.path} is not a playable media file`);
+      }
+    }
+    if (placements.every((p) => p.frames <= 0)) {
+      this.#out.content?.(false, "no segment of the plan is playable");
+    } else {
+      this.#out.content?.(true, "");
+    }
     if (!this.#segments) this.#segments = new SegmentSchedule();
     this.#segments.play(placements, this.#nextFree);
     this.#blocks = undefined;
@@ -475,9 +499,18 @@ export class ChannelRunner {
     return s;
   }
 
-  /** Stops the loop, ends any session, flushes the encoder. Returns the last TS bytes. */
-  stop(): void {
-    if (this.#stopped) return;
+  /**
+   * Stops the loop, ends any session, flushes encoder and muxer (the last TS bytes go out
+   * through the sink). Returns the number of frames released and the video PTS of the last.
+   */
+  stop(): { framesReleased: number; lastVideoPts90k: number | undefined } {
+    const result = {
+      framesReleased: this.#lastReleased + 1,
+      lastVideoPts90k: this.#lastReleased >= 0
+        ? this.#encoder?.videoPts90k(this.#lastReleased)
+        : undefined,
+    };
+    if (this.#stopped) return result;
     this.#stopped = true;
     this.#blocks?.stop("stopped");
     this.timeline.close();
@@ -490,6 +523,7 @@ export class ChannelRunner {
         this.#encoder.close();
       }
     }
+    return result;
   }
 }
 
