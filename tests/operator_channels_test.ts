@@ -242,3 +242,58 @@ Deno.test("a viewer arriving after the stream stopped gets no cached bytes; the 
     late.close();
   });
 });
+
+Deno.test("a missing playlist item is skipped the same way at start and at runtime: logged once, counted, left out", async () => {
+  const { ChannelRunner } = await import("../src/engine/channel_runner.ts");
+  const { VirtualTimeSource } = await import("../src/engine/master_clock.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = `${dir}/a.mp4`;
+    const b = `${dir}/b.mp4`;
+    await Deno.copyFile(await fixture("h264_aac_mp4"), a);
+    await Deno.copyFile(await fixture("h264_aac_mp4"), b);
+    const gone = `${dir}/gone.mp4`; // missing from the start
+    const logs: { event: string; fields: Record<string, unknown> }[] = [];
+    const epoch = Date.UTC(2026, 11, 1, 20, 0, 0);
+    const r = new ChannelRunner(
+      {
+        spec: spec(1, { kind: "playlist", paths: [a, gone, b], loop: true }),
+        time: new VirtualTimeSource(epoch),
+        epochUtcMs: epoch,
+        encode: false,
+      },
+      {
+        ts: () => {},
+        frame: () => {},
+        blockEvent: () => {},
+        log: (_level, event, fields) => logs.push({ event, fields }),
+      },
+    );
+    const starts = () =>
+      logs.filter((l) => l.event === "segment_started").map((l) => String(l.fields.source));
+    const errorsFor = (asset: string) =>
+      logs.filter((l) => l.event === "asset_error" && l.fields.asset === asset);
+    // At start: gone.mp4 is left out (probed), one line, counted.
+    assertEquals(errorsFor(gone).length, 1);
+    assertEquals(errorsFor(gone)[0].fields.phase, "probe");
+    assertEquals(r.stats().decodeFailures, 1);
+
+    // Play until a has started, then b goes missing while a plays.
+    while (starts().length < 1) r.step();
+    assertEquals(starts(), [a]);
+    await Deno.remove(b);
+    // Three more laps' worth of segment starts.
+    while (starts().length < 6) r.step();
+    const played = starts();
+    // Lap 1: a, then b's slot (fails to open: fallback); from lap 2 on only a.
+    assertEquals(played.slice(0, 2), [a, b]);
+    assertEquals(played.slice(2), [a, a, a, a]);
+    assertEquals(errorsFor(b).length, 1, "b is logged once although its slot came round again");
+    assertEquals(errorsFor(b)[0].fields.phase, "open");
+    assertEquals(errorsFor(gone).length, 1);
+    assertEquals(r.stats().decodeFailures, 2);
+    r.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
