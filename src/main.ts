@@ -80,6 +80,10 @@ export async function main(args: string[]): Promise<number> {
       const { runStateCommand } = await import("./cli/state.ts");
       return await runStateCommand(command.args);
     }
+    case "config": {
+      const { runConfigCommand } = await import("./cli/config.ts");
+      return await runConfigCommand(command.args);
+    }
     case "check-config":
       return await checkConfig(command.configFile, command.overrides);
     case "run":

@@ -102,8 +102,8 @@ function integer(min: number, max: number, what = "an integer") {
 }
 
 function evenInteger(min: number, max: number) {
-  const phrase = `an even integer ${min}..${max}`;
-  return integer(min, max, "an even integer").refine((n) => n % 2 === 0, phrase);
+  // multipleOf rather than a refinement: it carries over into the published JSON Schema.
+  return integer(min, max, "an even integer").multipleOf(2);
 }
 
 const port = () => integer(0, 65535, "an integer port");
