@@ -219,6 +219,12 @@ Deno.test("a config change that only renames a channel restarts nothing; a real 
     const other = { ...spec(1, source, "after"), video: { ...spec(1, source).video, crf: 30 } };
     assertEquals(await manager.applyConfig([other]), [1]);
     assertEquals(lines.filter((l) => l.event === "channel_flushed").length, 1);
+
+    // Its source removed (type = "none"): the worker stops, the channel waits for Core.
+    assertEquals(await manager.applyConfig([spec(1, { kind: "none" }, "after")]), [1]);
+    const idle = manager.get(1)!;
+    assertEquals([idle.state, idle.mode, idle.meantOnAir], ["stopped", "idle", false]);
+    assertEquals(idle.stateReason, "idle: waiting for a control call");
   });
 });
 

@@ -161,6 +161,11 @@ export class ChannelManager implements ControlSurface {
       }
       entry.meantOnAir = spec.source.kind !== "none" || entry.mode === "segment" ||
         entry.mode === "block";
+      if (spec.source.kind === "none" && entry.mode === "standalone") {
+        // Its configured source is gone: the standalone worker stops; control calls may start it.
+        entry.mode = "idle";
+        await this.#stopWorker(entry, IDLE_REASON);
+      }
       if (spec.source.kind === "none" && !entry.worker) {
         this.#setState(entry, "stopped", IDLE_REASON);
       }
