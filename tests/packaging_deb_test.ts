@@ -307,6 +307,36 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
       }
     });
 
+    await t.step(
+      "the backup service writes a dated backup as retrovue under its sandbox",
+      async () => {
+        const backup = parseServiceUnit(await Deno.readTextFile(BACKUP_UNIT_PATHS[0]));
+        assert.equal(backup.execStart[0], INSTALLED_COMMAND);
+        const outDir = backup.execStart[backup.execStart.indexOf("--out-dir") + 1];
+        const dirs = await prepareServiceDirectories(backup);
+        try {
+          const r = await run(
+            sandboxedCommand(backup, backup.execStart, {
+              dirs,
+              syscalls: await resolveSyscallAllowList(backup.systemCallFilter),
+              home,
+              privateNetwork: true,
+            }),
+          );
+          assert.equal(r.code, 0, `backup failed:\n${r.stdout}\n${r.stderr}`);
+          const written = /^wrote (\S+)$/m.exec(r.stdout)?.[1];
+          assert.ok(written?.startsWith(`${outDir}/retrovue-playout-state-`), r.stdout);
+          const doc = JSON.parse(await Deno.readTextFile(written!));
+          assert.equal(doc.kind, "retrovue-playout-state");
+          assert.equal(doc.configToml, await Deno.readTextFile(CONFIG_PATH));
+          const owner = (await ok(["stat", "-c", "%U", written!])).stdout.trim();
+          assert.equal(owner, SERVICE_USER);
+        } finally {
+          await releaseServiceDirectories(dirs);
+        }
+      },
+    );
+
     await t.step("ExecStart serves TS and /metrics as retrovue under the sandbox", async () => {
       assert.deepEqual(unit.execStart, [INSTALLED_COMMAND, "--config", CONFIG_PATH]);
       const config = parseToml(await Deno.readTextFile(CONFIG_PATH)) as {
