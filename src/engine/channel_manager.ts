@@ -426,7 +426,7 @@ export class ChannelManager implements ControlSurface {
       });
     } catch (err) {
       // A refused attach leaves no trace: a channel this call created goes again.
-      if (existing === undefined) this.#forgetIfUnused(ch);
+      if (existing === undefined) this.#forgetIfUnused(ch, "debug");
       throw new ControlError("FAILED", (err as Error).message, endpoint);
     }
     ch.attach = { transport, endpoint, link };
@@ -585,20 +585,21 @@ export class ChannelManager implements ControlSurface {
    */
   async #rollback(ch: Channel, hadWorker: boolean, created: boolean, reason: string) {
     if (!hadWorker && ch.worker) await this.#stopWorker(ch, reason);
-    if (created) this.#forgetIfUnused(ch);
+    if (created) this.#forgetIfUnused(ch, "debug");
   }
 
   /**
    * A channel that no configuration binds, that plays nothing and has no stream attached
-   * leaves the list (its fan-out closes), so that nothing shows a channel nobody runs.
+   * leaves the list (its fan-out closes), so that nothing shows a channel nobody runs. One a
+   * refused call created only for itself goes quietly (`level` debug).
    */
-  #forgetIfUnused(ch: Channel): void {
+  #forgetIfUnused(ch: Channel, level: "info" | "debug" = "info"): void {
     if (ch.configured || ch.worker || ch.attach || ch.meantOnAir) return;
     if (this.#channels.get(ch.id) !== ch) return;
     clearTimeout(ch.restartTimer);
     ch.fanout.close();
     this.#channels.delete(ch.id);
-    this.#log.info("channel_removed", { channel: ch.id, reason: ch.reason });
+    this.#log.log(level, "channel_removed", { channel: ch.id, reason: ch.reason });
   }
 
   async #parseHandle(handle: string): Promise<SegmentItem[]> {
