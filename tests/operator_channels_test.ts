@@ -303,3 +303,52 @@ Deno.test("a missing playlist item is skipped the same way at start and at runti
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("over gRPC: StartChannel with an unplayable plan handle answers success=false, like a missing one; no channel appears", async () => {
+  const { startGrpcServer } = await import("../src/control/grpc_server.ts");
+  const { playoutClient, unary } = await import("./grpc_client/grpc_js_client.ts");
+  await withRig(async ({ manager, health }) => {
+    const dir = await Deno.makeTempDir();
+    const grpcLog = new Logger({ level: "error", write: () => {} });
+    const server = await startGrpcServer({
+      surface: manager,
+      listen: { unix: { path: `${dir}/grpc.sock`, mode: 0o600 } },
+      log: grpcLog,
+    });
+    const client = playoutClient(`unix:${dir}/grpc.sock`);
+    try {
+      const start = (handle: string) =>
+        unary(client, "StartChannel", { channel_id: 9, plan_handle: handle, port: 0 });
+      const missing = await start(`${dir}/missing.mp4`);
+      assertEquals(missing.success, false);
+      for (
+        const handle of [
+          await fixture("empty_mp4"),
+          await fixture("random_bytes_mp4"),
+          "/etc/passwd",
+        ]
+      ) {
+        const r = await start(handle);
+        assertEquals(r.success, false, `${handle}: ${JSON.stringify(r)}`);
+        assert(String(r.message).includes(handle), String(r.message));
+      }
+      const attach = await unary(client, "AttachStream", {
+        channel_id: 10,
+        transport: "STREAM_TRANSPORT_UNIX_DOMAIN_SOCKET",
+        endpoint: `${dir}/nobody.sock`,
+        replace_existing: false,
+      });
+      assertEquals(attach.success, false);
+      assertEquals(manager.list(), []);
+      const h = await health();
+      assertEquals([h.status, h.body.channels], [200, []]);
+      // A playable one is accepted (the refusals above are about the files, not the call).
+      const good = await start(await fixture("h264_aac_mp4"));
+      assertEquals(good.success, true, JSON.stringify(good));
+    } finally {
+      client.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
