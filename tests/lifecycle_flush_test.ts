@@ -185,6 +185,11 @@ Deno.test("SIGTERM: every released frame reaches the HTTP viewer and the attache
       assertEquals(steps, [], `${name}: video PTS steps other than one frame`);
       assertEquals(video[video.length - 1].pts, lastPts, `${name}: last video PTS`);
       const lastAudio = audio[audio.length - 1];
+      console.log(
+        `${name}: ${video.length} video packets, last PTS ${video[video.length - 1].pts} ` +
+          `(engine: ${flushed.frames_released} frames released, last ${lastPts}), audio to ` +
+          `${lastAudio.pts + lastAudio.duration}`,
+      );
       assert(
         lastAudio.pts + lastAudio.duration >= lastPts + step,
         `${name}: audio ends at ${lastAudio.pts + lastAudio.duration}, video at ${lastPts + step}`,
