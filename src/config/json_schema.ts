@@ -28,6 +28,9 @@ export const CHECKS_BEYOND_JSON_SCHEMA: readonly string[] = Object.freeze([
   'channels[].format.frame_rate is "N/D" (or "N") with a rate of 1..120 fps',
   'grpc.tcp[] and channels[].frame_sink.tcp are "HOST:PORT" with port 1..65535',
   'grpc.unix_socket_mode is permission bits: "0660" as a string, or a number 0..0o777',
+  'http.public_url is an http(s) URL, a path prefix like "/retrovue", or ""',
+  'channels[].logo is a valid URL (JSON Schema\'s "format": "uri" is only an annotation to ' +
+  "most validators)",
   "channels[].video: crf and bitrate_kbps are not both set; no crf with codec mpeg2video",
   "channels[].id values are unique",
   "no two listeners share a TCP port: http.port, metrics.port (when enabled), grpc.tcp[], " +
