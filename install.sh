@@ -106,7 +106,7 @@ command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ "$want_test" -eq 1 ] || [ "$want_system" -eq 1 ]; then
   packages+=(ffmpeg gcc libc6-dev xz-utils libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev python3-grpcio python3-grpc-tools prometheus lintian systemd dpkg-dev
-    fakeroot iproute2 man-db nginx chromium)
+    fakeroot iproute2 man-db nginx chromium python3-jsonschema)
 fi
 
 missing=()

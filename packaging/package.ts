@@ -100,6 +100,11 @@ export class MissingConfigError extends Error {
 
 const PACKAGING_DIR = join(REPO_ROOT, "packaging");
 const UNIT_NAME = "retrovue-playout.service";
+/** The nightly `state export` (service + timer). */
+export const BACKUP_UNIT_NAMES = [
+  "retrovue-playout-backup.service",
+  "retrovue-playout-backup.timer",
+] as const;
 
 /** Builds the .deb. */
 export async function buildPackage(opts: PackageOptions = {}): Promise<BuiltPackage> {
@@ -159,7 +164,9 @@ export async function buildPackage(opts: PackageOptions = {}): Promise<BuiltPack
     await Deno.symlink(`${INSTALL_PREFIX}/bin/${COMMAND_NAME}`, join(stage, "usr/bin", name));
   }
   await copyInto(await configSource(), join(stage, CONFIG_PATH));
-  await copyInto(join(PACKAGING_DIR, UNIT_NAME), join(stage, "lib/systemd/system", UNIT_NAME));
+  for (const unit of [UNIT_NAME, ...BACKUP_UNIT_NAMES]) {
+    await copyInto(join(PACKAGING_DIR, unit), join(stage, "lib/systemd/system", unit));
+  }
   const man = join(stage, "usr/share/man/man1");
   await writeInto(
     join(man, `${PACKAGE_NAME}.1.gz`),

@@ -23,16 +23,18 @@ import { FfmpegLoadError } from "../ffi/errors.ts";
 import type { FfmpegVersions } from "../ffi/mod.ts";
 import {
   applyOverrides,
+  type CheckedConfig,
   type CliCommand,
   type CliOverrides,
   CliUsageError,
   ConfigError,
+  type ConfigProblem,
   CORE_MANAGED_CONFIG,
   EMBEDDED_DEFAULT_CONFIG,
   formatProblem,
   instanceName,
   isCoreManaged,
-  loadConfigFile,
+  loadConfigFileChecked,
   parseCommandLine,
   PLAYOUT_API_VERSION,
   type PlayoutConfig,
@@ -78,6 +80,10 @@ export async function main(args: string[]): Promise<number> {
       const { runStateCommand } = await import("./cli/state.ts");
       return await runStateCommand(command.args);
     }
+    case "config": {
+      const { runConfigCommand } = await import("./cli/config.ts");
+      return await runConfigCommand(command.args);
+    }
     case "check-config":
       return await checkConfig(command.configFile, command.overrides);
     case "run":
@@ -109,15 +115,19 @@ async function printVersion(): Promise<number> {
 
 /**
  * Loads the file (or, without one, the Core-managed base with `--port` and the embedded
- * default otherwise) and applies command-line overrides.
+ * default otherwise) and applies command-line overrides. Media missing now comes back as
+ * warnings, not problems.
  */
-async function loadConfig(file: string | undefined, overrides: CliOverrides) {
-  const config = file !== undefined
-    ? await loadConfigFile(file)
+async function loadConfig(
+  file: string | undefined,
+  overrides: CliOverrides,
+): Promise<CheckedConfig> {
+  const checked: CheckedConfig = file !== undefined
+    ? await loadConfigFileChecked(file)
     : isCoreManaged({ configFile: file, overrides })
-    ? CORE_MANAGED_CONFIG
-    : EMBEDDED_DEFAULT_CONFIG;
-  return applyOverrides(config, overrides);
+    ? { config: CORE_MANAGED_CONFIG, warnings: [] }
+    : { config: EMBEDDED_DEFAULT_CONFIG, warnings: [] };
+  return { config: applyOverrides(checked.config, overrides), warnings: checked.warnings };
 }
 
 function configSource(file: string | undefined, overrides: CliOverrides): string {
@@ -127,12 +137,21 @@ function configSource(file: string | undefined, overrides: CliOverrides): string
     : CONFIG_SOURCE_EMBEDDED;
 }
 
+/**
+ * `--check-config`: exit 1 on every problem startup would refuse (shape, ids, ports, socket
+ * paths); media missing now is printed as a warning and does not fail the check, because the
+ * engine starts without it too.
+ */
 async function checkConfig(file: string | undefined, overrides: CliOverrides): Promise<number> {
   const source = configSource(file, overrides);
   try {
-    const config = await loadConfig(file, overrides);
+    const { config, warnings } = await loadConfig(file, overrides);
+    for (const w of warnings) printError(`${source}: warning: ${formatProblem(w)}`);
     const n = config.channels.length;
-    console.log(`${source}: ok (${n} channel${n === 1 ? "" : "s"})`);
+    const warned = warnings.length === 0
+      ? ""
+      : `, ${warnings.length} warning${warnings.length === 1 ? "" : "s"}`;
+    console.log(`${source}: ok (${n} channel${n === 1 ? "" : "s"}${warned})`);
     return 0;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -151,14 +170,16 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
   const source = configSource(file, overrides);
   const coreManaged = isCoreManaged({ configFile: file, overrides });
   let loaded: PlayoutConfig;
+  let warnings: ConfigProblem[];
   try {
-    loaded = await loadConfig(file, overrides);
+    ({ config: loaded, warnings } = await loadConfig(file, overrides));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     printError(e.message);
     return 1;
   }
   const log = new Logger({ level: loaded.log.level, format: logFormatOf(loaded) });
+  for (const w of warnings) logMediaWarning(log, source, w);
   const { config, choices } = await resolveRuntimePaths(loaded);
   let metricsTargetsDir = overrides.metricsTargetsDir;
   if (coreManaged && config.metrics.enabled) {
@@ -307,7 +328,9 @@ class Lifecycle {
     log.info("config_reload_requested", { config: file });
     let next: PlayoutConfig;
     try {
-      next = (await resolveRuntimePaths(await loadConfig(file, this.#origin.overrides))).config;
+      const checked = await loadConfig(file, this.#origin.overrides);
+      for (const w of checked.warnings) logMediaWarning(log, file, w);
+      next = (await resolveRuntimePaths(checked.config)).config;
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       log.error("config_reload_rejected", {
@@ -408,6 +431,15 @@ function removeSocketFilesNow(paths: Iterable<string>, log: Logger): void {
       log.warn("socket_remove_failed", { path, error: e });
     }
   }
+}
+
+/** A configured media path that is missing now: the channel starts without it. */
+function logMediaWarning(log: Logger, source: string, warning: ConfigProblem): void {
+  log.warn("config_media_missing", {
+    config: source,
+    setting: warning.path,
+    problem: warning.message,
+  });
 }
 
 function printError(text: string): void {

@@ -2,6 +2,17 @@
  * Wires the engine: the channel manager (one Worker per channel), gRPC control, HTTP egress,
  * Renderer frame sinks and the metrics/health listener, from one validated configuration.
  *
+ * Listener policy (one rule for gRPC, HTTP egress, metrics/health and frame sinks): every
+ * listener the configuration asks for is required at start. If one cannot bind, startup
+ * fails with an error naming the listener and its address (`startup_failed`, exit 1) before
+ * the engine reports ready — so a running engine always has `/healthz`, and an operator sees
+ * a missing listener as a failed unit (systemd restarts it with backoff). Once running, no
+ * bind failure stops the engine: a frame sink that a SIGHUP adds or changes and that cannot
+ * bind is logged (`listener_unavailable`), its channel runs on without it, and the next
+ * SIGHUP tries again. Conflicts inside one configuration are refused by `--check-config`.
+ * (The Core-managed mode asks for no HTTP egress and a free metrics port, so engines side by
+ * side never collide.)
+ *
  * @module
  */
 
@@ -19,11 +30,16 @@ import { type MetricsTarget, publishMetricsTarget } from "./observability/metric
 import { processControls } from "../ffi/process.ts";
 import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
-import { MetricsListenError, startMetricsServer } from "./observability/health_server.ts";
-import { EgressBindError, serveHttpEgress } from "./outputs/http_egress.ts";
+import { startMetricsServer } from "./observability/health_server.ts";
+import { serveHttpEgress } from "./outputs/http_egress.ts";
 import { loadDeviceId } from "./outputs/tuner_identity.ts";
 import { parsePublicUrl } from "./outputs/public_url.ts";
-import { FrameSink, type FrameSinkEndpoint, parseFrameSinkEndpoint } from "./outputs/frame_sink.ts";
+import {
+  FrameSink,
+  type FrameSinkEndpoint,
+  FrameSinkListenError,
+  parseFrameSinkEndpoint,
+} from "./outputs/frame_sink.ts";
 import { ffmpegVersions } from "../ffi/mod.ts";
 
 /** A running engine. */
@@ -124,51 +140,48 @@ export async function startPlayout(
     } else if (device) {
       log.info("device_id", { device_id: device.id, source: device.source, path: device.path });
     }
-    const http = device === undefined
-      ? undefined
-      : await optionalListener(log, "http_egress", () =>
-        serveHttpEgress({
-          hostname: config.http.bind,
-          port: config.http.port,
-          log,
-          deviceId: device.id,
-          deviceName: config.tuner.friendly_name,
-          tunerCount: config.tuner.tuner_count,
-          publicUrl: config.http.public_url,
-          hls: {
-            enabled: config.hls.enabled,
-            gopsPerSegment: config.hls.segment_gops,
-            window: config.hls.window,
-          },
-          generator: `retrovue-playout ${denoJson.version}`,
-          channels: {
-            // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
-            list: () => {
-              const configured = new Map(current.channels.map((c) => [c.id, c]));
-              return manager.list().flatMap((info) => {
-                const c = configured.get(info.id);
-                if (c && !c.http_egress) return [];
-                return [{
-                  id: info.id,
-                  name: info.name,
-                  number: c?.number,
-                  logo: c?.logo,
-                  group: c?.group,
-                  state: info.state,
-                  stateReason: info.stateReason,
-                  videoCodec: c?.video.codec,
-                  audioCodec: c?.audio.codec,
-                  height: info.format.height,
-                }];
-              });
-            },
-            fanout: (id: number) =>
-              egressIds().has(id) || !current.channels.some((c) => c.id === id)
-                ? manager.fanout(id)
-                : undefined,
-            guide: (id: number, from: number, to: number) => manager.guide(id, from, to),
-          },
-        }));
+    const http = device === undefined ? undefined : await serveHttpEgress({
+      hostname: config.http.bind,
+      port: config.http.port,
+      log,
+      deviceId: device.id,
+      deviceName: config.tuner.friendly_name,
+      tunerCount: config.tuner.tuner_count,
+      publicUrl: config.http.public_url,
+      hls: {
+        enabled: config.hls.enabled,
+        gopsPerSegment: config.hls.segment_gops,
+        window: config.hls.window,
+      },
+      generator: `retrovue-playout ${denoJson.version}`,
+      channels: {
+        // Configured channels with egress off stay off HTTP; gRPC-created ones are served.
+        list: () => {
+          const configured = new Map(current.channels.map((c) => [c.id, c]));
+          return manager.list().flatMap((info) => {
+            const c = configured.get(info.id);
+            if (c && !c.http_egress) return [];
+            return [{
+              id: info.id,
+              name: info.name,
+              number: c?.number,
+              logo: c?.logo,
+              group: c?.group,
+              state: info.state,
+              stateReason: info.stateReason,
+              videoCodec: c?.video.codec,
+              audioCodec: c?.audio.codec,
+              height: info.format.height,
+            }];
+          });
+        },
+        fanout: (id: number) =>
+          egressIds().has(id) || !current.channels.some((c) => c.id === id)
+            ? manager.fanout(id)
+            : undefined,
+        guide: (id: number, from: number, to: number) => manager.guide(id, from, to),
+      },
+    });
     if (http) closers.push(() => http.close());
 
     if (config.metrics.enabled) {
@@ -181,26 +194,36 @@ export async function startPlayout(
         },
         log,
       });
-      const server = await optionalListener(log, "metrics", () =>
-        startMetricsServer({
+      let server;
+      try {
+        server = await startMetricsServer({
           port: config.metrics.port,
           host: config.metrics.bind,
           metrics,
           surface: manager,
           log,
-        }));
-      const target = server && opts.metricsTargetsDir !== undefined
+        });
+      } catch (err) {
+        metrics.close();
+        throw err;
+      }
+      const target = opts.metricsTargetsDir !== undefined
         ? await publishTarget(opts.metricsTargetsDir, instance, config, server.port, log)
         : undefined;
       closers.push(async () => {
         await target?.remove();
-        await server?.close();
+        await server.close();
         metrics.close();
       });
     }
 
     const sinks = new Map<number, FrameSink>();
-    const applySinks = async (channels: ChannelConfig[], changed: Set<number>) => {
+    /** Opens missing sinks; `required` (at start) makes a bind failure fatal. */
+    const applySinks = async (
+      channels: ChannelConfig[],
+      changed: Set<number>,
+      required: boolean,
+    ) => {
       for (const [id, sink] of sinks) {
         if (changed.has(id) || !channels.some((c) => c.id === id)) {
           await sink.close();
@@ -212,12 +235,24 @@ export async function startPlayout(
         const endpoints: FrameSinkEndpoint[] = [];
         if (c.frame_sink.unix) endpoints.push({ transport: "unix", path: c.frame_sink.unix });
         if (c.frame_sink.tcp) endpoints.push(parseFrameSinkEndpoint(c.frame_sink.tcp));
-        const sink = await FrameSink.open({
-          channelId: c.id,
-          format: toChannelSpec(c).format,
-          endpoints,
-          log,
-        });
+        let sink: FrameSink;
+        try {
+          sink = await FrameSink.open({
+            channelId: c.id,
+            format: toChannelSpec(c).format,
+            endpoints,
+            log,
+          });
+        } catch (err) {
+          if (required || !(err instanceof FrameSinkListenError)) throw err;
+          log.error("listener_unavailable", {
+            listener: "frame_sink",
+            channel: c.id,
+            reason: err.message,
+            retry: "at the next SIGHUP",
+          });
+          continue;
+        }
         sinks.set(c.id, sink);
         manager.setFrameConsumer(c.id, sink);
       }
@@ -230,15 +265,23 @@ export async function startPlayout(
 
     const specs = config.channels.map(toChannelSpec);
     await manager.applyConfig(specs);
-    await applySinks(config.channels, new Set(specs.map((s) => s.id)));
+    await applySinks(config.channels, new Set(specs.map((s) => s.id)), true);
     await restore.start(saved);
 
     return {
       urls: http ? egressUrls(config, http.port) : [],
       async reload(next: PlayoutConfig) {
         const changed = await manager.applyConfig(next.channels.map(toChannelSpec));
+        // A sink is reopened when its channel restarted or its own settings changed.
+        const sinkChanged = new Set(changed);
+        for (const c of next.channels) {
+          const before = current.channels.find((p) => p.id === c.id);
+          if (before && JSON.stringify(before.frame_sink) !== JSON.stringify(c.frame_sink)) {
+            sinkChanged.add(c.id);
+          }
+        }
         current = next;
-        await applySinks(next.channels, new Set(changed));
+        await applySinks(next.channels, sinkChanged, false);
         return { changedChannels: changed.sort((a, b) => a - b) };
       },
       stop: stopAll,
@@ -326,25 +369,4 @@ function egressUrls(config: PlayoutConfig, port: number): string[] {
   return config.channels
     .filter((c) => c.http_egress)
     .map((c) => `${base}/channel/${c.id}.ts`);
-}
-
-/**
- * Starts a listener whose address may be taken (e.g. by a second engine that Core spawned
- * with `--port` on the embedded default). Failing to bind is logged as an error and the
- * engine runs on without it: control and the attached stream matter more than a side door.
- */
-async function optionalListener<T>(
-  log: Logger,
-  what: string,
-  start: () => T | Promise<T>,
-): Promise<T | undefined> {
-  try {
-    return await start();
-  } catch (err) {
-    if (err instanceof EgressBindError || err instanceof MetricsListenError) {
-      log.error("listener_unavailable", { what, reason: err.message });
-      return undefined;
-    }
-    throw err;
-  }
 }

@@ -10,6 +10,7 @@ import {
   formatProblem,
   loadConfigFile,
   parseConfigText,
+  parseConfigTextChecked,
   type PlayoutConfig,
   toChannelSpec,
   toProgramFormat,
@@ -284,10 +285,84 @@ Deno.test("ports out of range and colliding ports", async () => {
   assert.deepEqual([config.http.port, config.metrics.port], [0, 0]);
 });
 
-Deno.test("missing media: playlist entries and directories that do not exist", async () => {
+Deno.test("conflicts startup would hit: frame-sink paths and ports, defaults included", async () => {
+  assert.deepEqual(
+    await problemsOf(`[[channels]]
+id = 1
+frame_sink = { unix = "/tmp/sink" }
+[[channels]]
+id = 2
+frame_sink = { unix = "/tmp/sink" }
+`),
+    [
+      "channels[1].frame_sink.unix: expected a socket path not already used by " +
+      'channels[0].frame_sink.unix, got "/tmp/sink"',
+    ],
+  );
+  // Channel 2's default sink path is the one channel 1 names.
+  assert.deepEqual(
+    await problemsOf(`[[channels]]
+id = 1
+frame_sink = { unix = "/run/retrovue/playout-2" }
+[[channels]]
+id = 2
+`),
+    [
+      "channels[1].frame_sink.unix: expected a socket path not already used by " +
+      "channels[0].frame_sink.unix (the default /run/retrovue/playout-2), got nothing",
+    ],
+  );
+  assert.deepEqual(
+    await problemsOf(`[grpc]
+unix_socket = "/tmp/one.sock"
+[[channels]]
+id = 1
+frame_sink = { unix = "/tmp/one.sock" }
+`),
+    [
+      "channels[0].frame_sink.unix: expected a socket path not already used by " +
+      'grpc.unix_socket, got "/tmp/one.sock"',
+    ],
+  );
+  assert.deepEqual(
+    await problemsOf(`[http]
+port = 8099
+[[channels]]
+id = 1
+frame_sink = { tcp = "127.0.0.1:8099" }
+[[channels]]
+id = 2
+frame_sink = { tcp = "0.0.0.0:9308" }
+[[channels]]
+id = 3
+frame_sink = { tcp = "127.0.0.1:7000" }
+[[channels]]
+id = 4
+frame_sink = { tcp = "127.0.0.1:7000" }
+`),
+    [
+      'channels[0].frame_sink.tcp: expected a port not already used by http.port, got "127.0.0.1:8099"',
+      "channels[1].frame_sink.tcp: expected a port not already used by metrics.port, got " +
+      '"0.0.0.0:9308"',
+      "channels[3].frame_sink.tcp: expected a port not already used by " +
+      'channels[2].frame_sink.tcp, got "127.0.0.1:7000"',
+    ],
+  );
+  // A disabled sink claims nothing.
+  const ok = await parse(`[[channels]]
+id = 1
+frame_sink = { unix = "/tmp/s" }
+[[channels]]
+id = 2
+frame_sink = { enabled = false, unix = "/tmp/s" }
+`);
+  assert.equal(ok.channels.length, 2);
+});
+
+Deno.test("missing media is a warning, not a problem: the config loads", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/there.mp4`, "");
-    const problems = await problemsOf(
+    const { config, warnings } = await parseConfigTextChecked(
       `[[channels]]
 id = 1
 source = { type = "playlist", files = ["there.mp4", "gone.mp4", "${dir}"] }
@@ -298,9 +373,10 @@ source = { type = "directory", path = "/no/such/dir" }
 id = 3
 source = { type = "directory", path = "there.mp4" }
 `,
-      dir,
+      { source: "test.toml", baseDir: dir },
     );
-    assert.deepEqual(problems, [
+    assert.equal(config.channels.length, 3);
+    assert.deepEqual(warnings.map(formatProblem), [
       `channels[0].source.files[1]: expected an existing file, got "gone.mp4" (${dir}/gone.mp4)` +
       ": does not exist",
       `channels[0].source.files[2]: expected an existing file, got "${dir}": not a file`,
@@ -348,8 +424,6 @@ frame_sink = { enabled = "yes" }
     "channels[0].format.sample_rate: expected one of 32000, 44100 or 48000, got 22050",
     'channels[1].frame_sink.enabled: expected true or false, got "yes"',
     "channels[1].id: expected a unique channel id (channels[0].id is also 1), got 1",
-    'channels[1].source.path: expected an existing directory, got "/definitely/not/here"' +
-    ": does not exist",
     "http.port: expected an integer port 0..65535, got 123456",
     'state_dir: expected a non-empty path, got ""',
   ]);

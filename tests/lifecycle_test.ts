@@ -107,7 +107,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function configText(dir: string, channelName: string): string {
+function configText(dir: string, channelName: string, channel1 = ""): string {
   return `
 state_dir = "${dir}/state"
 [grpc]
@@ -120,7 +120,7 @@ port = 0
 [[channels]]
 id = 1
 name = "${channelName}"
-source = { type = "none" }
+source = { type = "none" }${channel1}
 frame_sink = { unix = "${dir}/sink-1" }
 [[channels]]
 id = 2
@@ -161,8 +161,18 @@ Deno.test("SIGHUP rejects an invalid config, applies a valid one; SIGTERM exits 
     assert.equal(engine.records.slice(mark).find((r) => r.event === "config_reloaded"), undefined);
     assert.ok(await exists(`${dir}/playout.sock`), "still serving after a rejected reload");
 
-    // Valid config with channel 1's binding changed: applied, reported.
+    // Valid config that only renames channel 1: applied, nothing restarts.
     await Deno.writeTextFile(configFile, configText(dir, "Second"));
+    mark = engine.records.length;
+    engine.kill("SIGHUP");
+    const renamed = await engine.waitFor("config_reloaded", mark);
+    assert.deepEqual(renamed.changed_channels, []);
+
+    // Valid config with channel 1's binding changed: applied, reported.
+    await Deno.writeTextFile(
+      configFile,
+      configText(dir, "Second", "\nformat = { width = 640, height = 360 }"),
+    );
     mark = engine.records.length;
     engine.kill("SIGHUP");
     const reloaded = await engine.waitFor("config_reloaded", mark);

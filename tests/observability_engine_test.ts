@@ -99,10 +99,14 @@ Deno.test("a scrape of the real engine reflects a running channel, its viewer an
 
     viewer.close();
     await manager.stopChannel(1);
+    // Stopped by control on purpose: listed as stopped, not counted against readiness.
     const stopped = await health();
-    assert.equal(stopped.status, 503);
-    assert.equal(stopped.body.status, "not_ready");
-    assert.deepEqual(stopped.body.channels.map((c) => [c.id, c.state]), [[1, "stopped"]]);
+    assert.equal(stopped.status, 200);
+    assert.equal(stopped.body.status, "ready");
+    assert.deepEqual(
+      stopped.body.channels.map((c) => [c.id, c.state, c.reason, c.on_air_expected]),
+      [[1, "stopped", "stopped by control", false]],
+    );
     const after = await scrape();
     assert.equal(sampleValue(after, "retrovue_playout_channel_state", { channel: "1" }), 0);
     assert.equal(sampleValue(after, "retrovue_playout_viewers_connected", { channel: "1" }), 0);

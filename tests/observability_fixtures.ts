@@ -58,6 +58,7 @@ export class FakeSurface implements MetricsSource, HealthSource {
         name,
         state,
         stateReason: "",
+        meantOnAir: true,
         startedAtMs: state === "stopped" ? undefined : Date.now() - 5000,
         mode: "block",
       },

@@ -77,8 +77,8 @@ Deno.test("/healthz is 200 when all channels are ready and 503 when one is in er
     assert.deepEqual(ok, {
       status: "ready",
       channels: [
-        { id: 1, name: "retro", state: "ready", reason: "" },
-        { id: 2, name: "cartoons", state: "ready", reason: "" },
+        { id: 1, name: "retro", state: "ready", reason: "", on_air_expected: true },
+        { id: 2, name: "cartoons", state: "ready", reason: "", on_air_expected: true },
       ],
     });
 
@@ -90,8 +90,14 @@ Deno.test("/healthz is 200 when all channels are ready and 503 when one is in er
     assert.deepEqual(bad, {
       status: "not_ready",
       channels: [
-        { id: 1, name: "retro", state: "ready", reason: "" },
-        { id: 2, name: "cartoons", state: "error", reason: "asset missing: /media/x.mp4" },
+        { id: 1, name: "retro", state: "ready", reason: "", on_air_expected: true },
+        {
+          id: 2,
+          name: "cartoons",
+          state: "error",
+          reason: "asset missing: /media/x.mp4",
+          on_air_expected: true,
+        },
       ],
     });
 

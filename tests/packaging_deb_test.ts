@@ -38,6 +38,10 @@ import {
 } from "../packaging/unit_sandbox.ts";
 
 const UNIT_PATH = "/lib/systemd/system/retrovue-playout.service";
+const BACKUP_UNIT_PATHS = [
+  "/lib/systemd/system/retrovue-playout-backup.service",
+  "/lib/systemd/system/retrovue-playout-backup.timer",
+];
 const APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"];
 const decoder = new TextDecoder();
 
@@ -109,6 +113,11 @@ const PACKAGE_PATHS = [
   "/var/lib/systemd/deb-systemd-helper-enabled/retrovue-playout.service.dsh-also",
   "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/retrovue-playout.service",
   "/var/lib/systemd/deb-systemd-helper-masked/retrovue-playout.service",
+  ...BACKUP_UNIT_PATHS,
+  "/etc/systemd/system/timers.target.wants/retrovue-playout-backup.timer",
+  "/var/lib/systemd/deb-systemd-helper-enabled/retrovue-playout-backup.timer.dsh-also",
+  "/var/lib/systemd/deb-systemd-helper-enabled/timers.target.wants/retrovue-playout-backup.timer",
+  "/var/lib/systemd/deb-systemd-helper-masked/retrovue-playout-backup.timer",
 ];
 
 /** A child's stdout+stderr, collected as it runs (for failure messages). */
@@ -276,10 +285,10 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
       );
     });
 
-    await t.step("systemd-analyze verify accepts the unit", async () => {
-      const r = await run(["systemd-analyze", "verify", UNIT_PATH]);
+    await t.step("systemd-analyze verify accepts the units (service, backup timer)", async () => {
+      const r = await run(["systemd-analyze", "verify", UNIT_PATH, ...BACKUP_UNIT_PATHS]);
       assert.equal(r.code, 0, `systemd-analyze verify:\n${r.stdout}\n${r.stderr}`);
-      assert.doesNotMatch(r.stderr, /retrovue-playout\.service:/, r.stderr);
+      assert.doesNotMatch(r.stderr, /retrovue-playout(-backup)?\.(service|timer):/, r.stderr);
     });
 
     const unit: ServiceUnit = parseServiceUnit(await Deno.readTextFile(UNIT_PATH));
@@ -297,6 +306,36 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
         await releaseServiceDirectories(dirs);
       }
     });
+
+    await t.step(
+      "the backup service writes a dated backup as retrovue under its sandbox",
+      async () => {
+        const backup = parseServiceUnit(await Deno.readTextFile(BACKUP_UNIT_PATHS[0]));
+        assert.equal(backup.execStart[0], INSTALLED_COMMAND);
+        const outDir = backup.execStart[backup.execStart.indexOf("--out-dir") + 1];
+        const dirs = await prepareServiceDirectories(backup);
+        try {
+          const r = await run(
+            sandboxedCommand(backup, backup.execStart, {
+              dirs,
+              syscalls: await resolveSyscallAllowList(backup.systemCallFilter),
+              home,
+              privateNetwork: true,
+            }),
+          );
+          assert.equal(r.code, 0, `backup failed:\n${r.stdout}\n${r.stderr}`);
+          const written = /^wrote (\S+)$/m.exec(r.stdout)?.[1];
+          assert.ok(written?.startsWith(`${outDir}/retrovue-playout-state-`), r.stdout);
+          const doc = JSON.parse(await Deno.readTextFile(written!));
+          assert.equal(doc.kind, "retrovue-playout-state");
+          assert.equal(doc.configToml, await Deno.readTextFile(CONFIG_PATH));
+          const owner = (await ok(["stat", "-c", "%U", written!])).stdout.trim();
+          assert.equal(owner, SERVICE_USER);
+        } finally {
+          await releaseServiceDirectories(dirs);
+        }
+      },
+    );
 
     await t.step("ExecStart serves TS and /metrics as retrovue under the sandbox", async () => {
       assert.deepEqual(unit.execStart, [INSTALLED_COMMAND, "--config", CONFIG_PATH]);

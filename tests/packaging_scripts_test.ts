@@ -14,6 +14,7 @@ import { REPO_ROOT } from "../packaging/package_metadata.ts";
 
 const SCRIPTS = `${REPO_ROOT}/packaging/debian`;
 const SERVICE = "retrovue-playout.service";
+const TIMER = "retrovue-playout-backup.timer";
 const STUBS = [
   "systemctl",
   "deb-systemd-helper",
@@ -98,7 +99,9 @@ Deno.test("postinst configure (first install) enables and starts the unit", asyn
       calls.includes("install -d -m 0750 -o retrovue -g retrovue /var/lib/retrovue-playout"),
     );
     assert.ok(calls.includes(`deb-systemd-helper enable ${SERVICE}`), calls.join("\n"));
+    assert.ok(calls.includes(`deb-systemd-helper enable ${TIMER}`), calls.join("\n"));
     assert.ok(calls.includes("systemctl --system daemon-reload"), calls.join("\n"));
+    assert.ok(calls.includes(`deb-systemd-invoke start ${TIMER}`), calls.join("\n"));
     assert.equal(calls.at(-1), `deb-systemd-invoke start ${SERVICE}`);
   });
 });
@@ -116,16 +119,20 @@ Deno.test("postinst configure <old version> (upgrade) restarts; prerm upgrade do
 Deno.test("prerm remove stops the unit; postrm remove masks it, purge forgets it", async () => {
   await withScriptDir(async (dir) => {
     assert.deepEqual(await runScript(dir, "prerm", ["remove"], true), [
+      `deb-systemd-invoke stop ${TIMER}`,
       `deb-systemd-invoke stop ${SERVICE}`,
     ]);
     const remove = await runScript(dir, "postrm", ["remove"], true);
     assert.deepEqual(remove, [
       "systemctl --system daemon-reload",
+      `deb-systemd-helper mask ${TIMER}`,
       `deb-systemd-helper mask ${SERVICE}`,
     ]);
     const purge = await runScript(dir, "postrm", ["purge"], false);
-    assert.ok(purge.includes(`deb-systemd-helper purge ${SERVICE}`), purge.join("\n"));
-    assert.ok(purge.includes(`deb-systemd-helper unmask ${SERVICE}`), purge.join("\n"));
+    for (const unit of [SERVICE, TIMER]) {
+      assert.ok(purge.includes(`deb-systemd-helper purge ${unit}`), purge.join("\n"));
+      assert.ok(purge.includes(`deb-systemd-helper unmask ${unit}`), purge.join("\n"));
+    }
     assert.ok(purge.includes("deluser --system --quiet retrovue"), purge.join("\n"));
     assert.ok(purge.includes("delgroup --system --quiet --only-if-empty retrovue"));
     assert.ok(purge.includes("rm -rf /var/lib/retrovue-playout"), purge.join("\n"));

@@ -2,8 +2,13 @@
  * `retrovue_playout state export|import`: one JSON file with the configuration and the active
  * playout plans, for nightly backups and for provisioning a warm standby.
  *
- *   state export [--config FILE] [--out FILE]
+ *   state export [--config FILE] [--out FILE | --out-dir DIR [--keep N]]
  *   state import FILE [--config DEST] [--state-dir DIR]
+ *
+ * `--out-dir` writes a dated file `DIR/retrovue-playout-state-YYYY-MM-DD.json` (UTC date;
+ * a second export the same day replaces it, atomically) and then keeps only the newest N
+ * dated files (`--keep`, default {@link DEFAULT_BACKUP_KEEP}); the nightly systemd timer
+ * (`retrovue-playout-backup.timer`) runs it.
  *
  * @module
  */
@@ -40,8 +45,19 @@ export class StateBackupError extends Error {
   }
 }
 
-const USAGE = `Usage: retrovue_playout state export [--config FILE] [--out FILE]
+const USAGE =
+  `Usage: retrovue_playout state export [--config FILE] [--out FILE | --out-dir DIR [--keep N]]
        retrovue_playout state import FILE [--config DEST] [--state-dir DIR]`;
+
+/** Dated backups `state export --out-dir` keeps by default. */
+export const DEFAULT_BACKUP_KEEP = 14;
+
+/** Name of the dated backup file of `date` (its UTC day). */
+export function datedBackupName(date: Date): string {
+  return `retrovue-playout-state-${date.toISOString().slice(0, 10)}.json`;
+}
+
+const DATED_BACKUP = /^retrovue-playout-state-\d{4}-\d{2}-\d{2}\.json$/;
 
 /** Runs `state ...`; resolves with the exit code. */
 export async function runStateCommand(args: string[]): Promise<number> {
@@ -50,7 +66,10 @@ export async function runStateCommand(args: string[]): Promise<number> {
   const positional: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
-    if (a === "--config" || a === "--out" || a === "--state-dir") {
+    if (
+      a === "--config" || a === "--out" || a === "--state-dir" || a === "--out-dir" ||
+      a === "--keep"
+    ) {
       const v = rest[++i];
       if (v === undefined) return usage(`${a} needs a value`);
       flags.set(a, v);
@@ -59,10 +78,24 @@ export async function runStateCommand(args: string[]): Promise<number> {
   }
   try {
     if (verb === "export" && positional.length === 0) {
+      const out = flags.get("--out");
+      const outDir = flags.get("--out-dir");
+      const keepText = flags.get("--keep");
+      if (out !== undefined && outDir !== undefined) {
+        return usage("--out and --out-dir exclude each other");
+      }
+      if (keepText !== undefined && outDir === undefined) return usage("--keep needs --out-dir");
+      const keep = keepText === undefined ? DEFAULT_BACKUP_KEEP : Number(keepText);
+      if (!Number.isInteger(keep) || keep < 1) {
+        return usage(`--keep must be a whole number >= 1, got ${JSON.stringify(keepText)}`);
+      }
       const backup = await exportState(flags.get("--config"));
       const text = JSON.stringify(backup, null, 2) + "\n";
-      const out = flags.get("--out");
-      if (out) await Deno.writeTextFile(out, text);
+      if (outDir !== undefined) {
+        const { written, removed } = await writeDatedBackup(outDir, text, keep, new Date());
+        console.log(`wrote ${written}`);
+        for (const r of removed) console.log(`removed ${r}`);
+      } else if (out) await Deno.writeTextFile(out, text);
       else await Deno.stdout.write(new TextEncoder().encode(text));
       return 0;
     }
@@ -82,6 +115,37 @@ export async function runStateCommand(args: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/**
+ * Writes `text` as the dated backup of `now` in `dir` (created if needed; written to a
+ * temporary name and renamed, so a reader never sees half a file), then removes the oldest
+ * dated backups beyond `keep`. Other files in `dir` are left alone.
+ */
+export async function writeDatedBackup(
+  dir: string,
+  text: string,
+  keep: number,
+  now: Date,
+): Promise<{ written: string; removed: string[] }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const written = `${dir.replace(/\/+$/, "")}/${datedBackupName(now)}`;
+  const tmp = `${written}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, text, { mode: 0o640 });
+  await Deno.rename(tmp, written);
+  const dated: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && DATED_BACKUP.test(e.name)) dated.push(e.name);
+  }
+  // ISO dates sort by name; newest first.
+  dated.sort().reverse();
+  const removed: string[] = [];
+  for (const name of dated.slice(keep)) {
+    const path = `${dir.replace(/\/+$/, "")}/${name}`;
+    await Deno.remove(path);
+    removed.push(path);
+  }
+  return { written, removed };
 }
 
 function usage(problem: string): number {

@@ -1,8 +1,8 @@
 /**
  * The command line: `retrovue_playout [--config FILE] [--check-config [FILE]] [--version]
  * [--log-level L] [--log-format json|human] [--port N|HOST:PORT] [--state-dir DIR]
- * [--metrics-port N|HOST:PORT] [--metrics-targets DIR]`, and the subcommands `frames ...` and
- * `state ...`. Parsing only; `src/main.ts` acts on the result.
+ * [--metrics-port N|HOST:PORT] [--metrics-targets DIR]`, and the subcommands `frames ...`,
+ * `state ...` and `config ...`. Parsing only; `src/main.ts` acts on the result.
  *
  * `--port` without `--config` is the Core-managed mode ({@link isCoreManaged}): RetroVue Core
  * spawns one such engine per channel session and drives it over gRPC alone.
@@ -25,11 +25,14 @@ export const PROGRAM_NAME = "retrovue_playout";
 export const USAGE = `Usage: ${PROGRAM_NAME} [options]
        ${PROGRAM_NAME} frames ...            frame-sink tools (see "frames --help")
        ${PROGRAM_NAME} state export|import   back up / restore config and active plans
+       ${PROGRAM_NAME} config schema         print the config's JSON Schema (draft 2020-12)
 
 Options:
   --config FILE             configuration file (TOML); without it one demo channel runs
   --check-config [FILE]     validate the configuration (FILE, else --config) and exit:
-                            0 when valid, 1 with every problem listed on stderr
+                            0 when valid, 1 with every problem listed on stderr (conflicts
+                            of ids, ports and socket paths included); media missing now
+                            is a warning on stderr and does not fail the check
   --log-level LEVEL         ${LOG_LEVEL_VALUES.join("|")} (overrides [log] level)
   --log-format FORMAT       json|human (overrides [log] format; default json unless a terminal)
   --port N | HOST:PORT      serve gRPC on TCP only (bare N = 127.0.0.1:N); repeatable; the
@@ -69,7 +72,8 @@ export type CliCommand =
   | { kind: "version" }
   | { kind: "help" }
   | { kind: "frames"; args: string[] }
-  | { kind: "state"; args: string[] };
+  | { kind: "state"; args: string[] }
+  | { kind: "config"; args: string[] };
 
 /** A command line that cannot be understood; carries the offending argument. */
 export class CliUsageError extends Error {
@@ -83,6 +87,7 @@ export class CliUsageError extends Error {
 export function parseCommandLine(args: readonly string[]): CliCommand {
   if (args[0] === "frames") return { kind: "frames", args: args.slice(1) };
   if (args[0] === "state") return { kind: "state", args: args.slice(1) };
+  if (args[0] === "config") return { kind: "config", args: args.slice(1) };
 
   let configFile: string | undefined;
   let checkConfig = false;

@@ -1,8 +1,12 @@
 /**
  * Loading a configuration: read the TOML file, parse it (syntax errors with line and column),
- * validate it against {@link PlayoutConfigSchema}, check that the media it names exists, and
- * resolve relative media paths against the file's directory. Every problem is collected and
- * thrown at once as a {@link ConfigError}.
+ * validate it against {@link PlayoutConfigSchema} (shape, and every conflict startup would hit:
+ * ids, ports, socket paths), and resolve relative media paths against the file's directory.
+ * Every problem is collected and thrown at once as a {@link ConfigError}.
+ *
+ * Media that does not exist now is a warning, not a problem: the engine starts anyway, and the
+ * channel leaves the item out (logged once, counted) — the same as an item that goes missing
+ * while the engine runs. {@link loadConfigFileChecked} returns those warnings.
  *
  * @module
  */
@@ -12,6 +16,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { type PlayoutConfig, PlayoutConfigSchema } from "./schema.ts";
 import {
   ConfigError,
+  type ConfigProblem,
   describeValue,
   type LocatedProblem,
   orderProblems,
@@ -27,19 +32,39 @@ export interface ConfigOrigin {
   baseDir: string;
 }
 
+/** A valid configuration and what is wrong with its media now (not fatal). */
+export interface CheckedConfig {
+  config: PlayoutConfig;
+  /** Media files or directories named by the config that are missing or not usable now. */
+  warnings: ConfigProblem[];
+}
+
 /** Reads, parses and validates the TOML file at `file`. Throws {@link ConfigError}. */
 export async function loadConfigFile(file: string): Promise<PlayoutConfig> {
+  return (await loadConfigFileChecked(file)).config;
+}
+
+/** {@link loadConfigFile}, also returning the media warnings. Throws {@link ConfigError}. */
+export async function loadConfigFileChecked(file: string): Promise<CheckedConfig> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (e) {
     throw new ConfigError(file, [{ path: "", message: `cannot read the file: ${errorText(e)}` }]);
   }
-  return await parseConfigText(text, { source: file, baseDir: dirname(resolve(file)) });
+  return await parseConfigTextChecked(text, { source: file, baseDir: dirname(resolve(file)) });
 }
 
 /** Parses and validates TOML text. Throws {@link ConfigError} listing every problem. */
 export async function parseConfigText(text: string, origin: ConfigOrigin): Promise<PlayoutConfig> {
+  return (await parseConfigTextChecked(text, origin)).config;
+}
+
+/** {@link parseConfigText}, also returning the media warnings. */
+export async function parseConfigTextChecked(
+  text: string,
+  origin: ConfigOrigin,
+): Promise<CheckedConfig> {
   let raw: unknown;
   try {
     raw = parseToml(text);
@@ -53,22 +78,28 @@ export async function parseConfigText(text: string, origin: ConfigOrigin): Promi
       message: `invalid TOML syntax: ${headline}`,
     }]);
   }
-  return await validateConfig(raw, origin);
+  return await validateConfigChecked(raw, origin);
 }
 
 /**
- * Validates a parsed document: the schema, then the media files it names (checked even when
- * other parts are malformed, so that every problem is listed). Relative media paths come back
- * absolute. Throws {@link ConfigError}.
+ * Validates a parsed document against the schema. Relative media paths come back absolute.
+ * Throws {@link ConfigError}.
  */
 export async function validateConfig(raw: unknown, origin: ConfigOrigin): Promise<PlayoutConfig> {
+  return (await validateConfigChecked(raw, origin)).config;
+}
+
+/** {@link validateConfig}, also checking (not requiring) that the media it names exists. */
+export async function validateConfigChecked(
+  raw: unknown,
+  origin: ConfigOrigin,
+): Promise<CheckedConfig> {
   const parsed = PlayoutConfigSchema.safeParse(raw);
-  const problems: LocatedProblem[] = parsed.success ? [] : problemsFromZod(parsed.error, raw);
-  problems.push(...await checkMediaPaths(raw, origin.baseDir));
-  if (problems.length > 0 || !parsed.success) {
-    throw new ConfigError(origin.source, orderProblems(problems));
+  if (!parsed.success) {
+    throw new ConfigError(origin.source, orderProblems(problemsFromZod(parsed.error, raw)));
   }
-  return resolveMediaPaths(parsed.data, origin.baseDir);
+  const warnings = orderProblems(await checkMediaPaths(raw, origin.baseDir));
+  return { config: resolveMediaPaths(parsed.data, origin.baseDir), warnings };
 }
 
 /** Media paths of the raw document that the schema would accept as strings. */

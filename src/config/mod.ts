@@ -18,7 +18,15 @@ export {
   type SourceConfig,
   type VideoConfig,
 } from "./schema.ts";
-export { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
+export {
+  type CheckedConfig,
+  loadConfigFile,
+  loadConfigFileChecked,
+  parseConfigText,
+  parseConfigTextChecked,
+  validateConfig,
+  validateConfigChecked,
+} from "./load.ts";
 export { ConfigError, type ConfigProblem, formatProblem } from "./problems.ts";
 export { FrameRateError, toProgramFormat } from "./program_format.ts";
 export { toChannelSpec, toStandaloneSource } from "./channel_spec.ts";

@@ -102,8 +102,8 @@ function integer(min: number, max: number, what = "an integer") {
 }
 
 function evenInteger(min: number, max: number) {
-  const phrase = `an even integer ${min}..${max}`;
-  return integer(min, max, "an even integer").refine((n) => n % 2 === 0, phrase);
+  // multipleOf rather than a refinement: it carries over into the published JSON Schema.
+  return integer(min, max, "an even integer").multipleOf(2);
 }
 
 const port = () => integer(0, 65535, "an integer port");
@@ -440,6 +440,39 @@ function checkCrossFields(raw: unknown, ctx: z.RefinementCtx): void {
       if (typeof addr === "string") claim(parseHostPort(addr)?.port, ["grpc", "tcp", i]);
     });
   }
+
+  // Frame sinks: a TCP port is claimed like the listeners above; a unix socket path belongs to
+  // one listener (the gRPC socket or one channel's sink), defaults included.
+  const paths = new Map<string, string>();
+  const grpcSocket = section("grpc").unix_socket;
+  const grpcPath = grpcSocket === undefined ? DEFAULT_GRPC_SOCKET : grpcSocket;
+  if (typeof grpcPath === "string" && grpcPath !== "") paths.set(grpcPath, "grpc.unix_socket");
+  channels.forEach((channel, i) => {
+    if (!isRecord(channel)) return;
+    const sink = isRecord(channel.frame_sink) ? channel.frame_sink : {};
+    if (sink.enabled === false) return;
+    if (typeof sink.tcp === "string") {
+      claim(parseHostPort(sink.tcp)?.port, ["channels", i, "frame_sink", "tcp"]);
+    }
+    const unix = sink.unix ??
+      (sink.tcp === undefined && typeof channel.id === "number"
+        ? defaultFrameSinkPath(channel.id)
+        : undefined);
+    if (typeof unix !== "string" || unix === "") return;
+    // A duplicate id is reported as such; its default sink path follows from it.
+    if (sink.unix === undefined && firstIndexOfId.get(channel.id as number) !== i) return;
+    const owner = paths.get(unix);
+    if (owner === undefined) {
+      paths.set(unix, `channels[${i}].frame_sink.unix`);
+    } else {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["channels", i, "frame_sink", "unix"],
+        message: `a socket path not already used by ${owner}` +
+          (sink.unix === undefined ? ` (the default ${unix})` : ""),
+      });
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 /**
  * The standard gRPC health service (`grpc.health.v1.Health`, Check and Watch).
  *
- * The engine is SERVING when every running channel (state other than `stopped`) is `ready`,
- * and NOT_SERVING while any is `buffering` or in `error`. With no running channel it is
- * SERVING: it answers control calls. The overall status is served under the empty service
+ * The engine is SERVING when every channel that is meant to be on air (see
+ * `ChannelInfo.meantOnAir`, the same rule as `/healthz`) is `ready`, and NOT_SERVING while
+ * any of them is `stopped`, `buffering` or in `error`. With no such channel it is SERVING: it
+ * answers control calls. The overall status is served under the empty service
  * name and under `retrovue.playout.PlayoutControl`; other names are unknown (Check: NOT_FOUND,
  * Watch: SERVICE_UNKNOWN).
  *
@@ -28,8 +29,8 @@ type Wire = Record<string, unknown>;
 
 /** Serving status derived from the channels' states. */
 export function servingStatus(surface: ControlSurface): ServingStatus {
-  const running = surface.list().filter((c) => c.state !== "stopped");
-  return running.every((c) => c.state === "ready") ? "SERVING" : "NOT_SERVING";
+  const meant = surface.list().filter((c) => c.meantOnAir);
+  return meant.every((c) => c.state === "ready") ? "SERVING" : "NOT_SERVING";
 }
 
 /** The Health implementation. */

@@ -73,6 +73,10 @@ interface Channel {
   state: ChannelState;
   reason: string;
   mode: ChannelInfo["mode"];
+  /** Meant to be on air: a configured source, or started by a control call and not stopped. */
+  meantOnAir: boolean;
+  /** The source has nothing playable (every item unplayable); set by the worker. */
+  nothingPlayable: string | undefined;
   worker: Worker | undefined;
   workerReady: Promise<void> | undefined;
   startedAtMs: number | undefined;
@@ -99,6 +103,14 @@ interface Channel {
 }
 
 const WORKER_URL = new URL("./channel_worker.ts", import.meta.url);
+
+/** How long shutdown waits for an attach link to write the stream's tail, ms. */
+const ATTACH_DRAIN_MS = 1000;
+
+/** State reason of a configured `type = "none"` channel that no control call started yet. */
+export const IDLE_REASON = "idle: waiting for a control call";
+/** State reason of a channel stopped by StopChannel / StopBlockPlanSession. */
+export const STOPPED_BY_CONTROL_REASON = "stopped by control";
 
 /** Owns the channels of one engine process. */
 export class ChannelManager implements ControlSurface {
@@ -143,8 +155,24 @@ export class ChannelManager implements ControlSurface {
       if (ch && ch.configured && JSON.stringify(ch.configured) === JSON.stringify(spec)) continue;
       changed.push(spec.id);
       const entry = ch ?? this.#create(spec.id, spec.name);
+      const prev = entry.configured;
       entry.configured = spec;
       entry.name = spec.name;
+      if (prev && sameBinding(prev, spec)) {
+        // Only the name changed: nothing restarts.
+        changed.pop();
+        continue;
+      }
+      entry.meantOnAir = spec.source.kind !== "none" || entry.mode === "segment" ||
+        entry.mode === "block";
+      if (spec.source.kind === "none" && entry.mode === "standalone") {
+        // Its configured source is gone: the standalone worker stops; control calls may start it.
+        entry.mode = "idle";
+        await this.#stopWorker(entry, IDLE_REASON);
+      }
+      if (spec.source.kind === "none" && !entry.worker) {
+        this.#setState(entry, "stopped", IDLE_REASON);
+      }
       if (spec.source.kind !== "none") {
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
@@ -177,9 +205,18 @@ export class ChannelManager implements ControlSurface {
     this.#closing = true;
     for (const ch of this.#channels.values()) clearTimeout(ch.restartTimer);
     await Promise.all([...this.#channels.values()].map(async (ch) => {
-      this.#dropAttach(ch);
+      // Graceful: the worker flushes encoder and muxer into the fan-out, the fan-out ends its
+      // viewers after what they have queued, and the attach link writes that tail to Core.
       await this.#stopWorker(ch, "engine shutting down");
       ch.fanout.close();
+      const link = ch.attach?.link;
+      if (link) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<void>((r) => timer = setTimeout(r, ATTACH_DRAIN_MS));
+        await Promise.race([link.stopped, late]);
+        clearTimeout(timer);
+      }
+      this.#dropAttach(ch);
     }));
   }
 
@@ -278,6 +315,7 @@ export class ChannelManager implements ControlSurface {
       format: ch.spec?.format ?? ch.configured?.format ?? { ...DEFAULT_PROGRAM_FORMAT },
       startedAtMs: ch.startedAtMs,
       mode: ch.mode,
+      meantOnAir: ch.meantOnAir,
       attached: ch.attach && { transport: ch.attach.transport, endpoint: ch.attach.endpoint },
     };
   }
@@ -285,13 +323,21 @@ export class ChannelManager implements ControlSurface {
   // ---- ControlSurface: segment mode ---------------------------------------------------------
 
   async startChannel(id: number, planHandle: string, format: ProgramFormat | undefined) {
-    const ch = this.#ensure(id);
-    if (ch.worker && ch.mode === "segment") return; // idempotent
+    const existing = this.#channels.get(id);
+    if (existing?.worker && existing.mode === "segment") return; // idempotent
     const items = await this.#parseHandle(planHandle);
-    await this.#ensureWorker(ch, format);
-    await this.#call(ch, "playSegments", [items]);
+    const ch = existing ?? this.#create(id, `Channel ${id}`);
+    const hadWorker = ch.worker !== undefined;
+    try {
+      await this.#ensureWorker(ch, format);
+      await this.#call(ch, "playSegments", [items, isSingleAsset(planHandle)]);
+    } catch (err) {
+      await this.#rollback(ch, hadWorker, existing === undefined, "StartChannel refused");
+      throw err;
+    }
     this.#post(ch, { type: "run" });
     ch.mode = "segment";
+    ch.meantOnAir = true;
     ch.planHandle = planHandle;
     this.#plansChanged();
     this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
@@ -303,7 +349,7 @@ export class ChannelManager implements ControlSurface {
       throw new ControlError("NOT_READY", `channel ${id} is not started`, id);
     }
     const items = await this.#parseHandle(planHandle);
-    await this.#call(ch, "playSegments", [items]);
+    await this.#call(ch, "playSegments", [items, isSingleAsset(planHandle)]);
     ch.planHandle = planHandle;
     this.#plansChanged();
     this.#log.info("plan_updated", { channel: id, plan_handle: planHandle });
@@ -314,11 +360,13 @@ export class ChannelManager implements ControlSurface {
     if (!ch) return; // idempotent
     ch.previewLoaded = false;
     ch.switchArmed = false;
-    await this.#stopWorker(ch, "stopped by control");
+    await this.#stopWorker(ch, STOPPED_BY_CONTROL_REASON);
     ch.mode = "idle";
+    ch.meantOnAir = false;
     ch.planHandle = undefined;
     this.#plansChanged();
     this.#log.info("channel_stopped", { channel: id });
+    this.#forgetIfUnused(ch);
   }
 
   async loadPreview(id: number, item: SegmentItem): Promise<void> {
@@ -360,8 +408,8 @@ export class ChannelManager implements ControlSurface {
     endpoint: string,
     replaceExisting: boolean,
   ): Promise<void> {
-    const existed = this.#channels.has(id);
-    const ch = this.#ensure(id);
+    const existing = this.#channels.get(id);
+    const ch = existing ?? this.#create(id, `Channel ${id}`);
     if (ch.attach) {
       if (!replaceExisting) {
         throw new ControlError(
@@ -381,11 +429,8 @@ export class ChannelManager implements ControlSurface {
         channelId: id,
       });
     } catch (err) {
-      // A refused attach leaves no channel behind.
-      if (!existed && !ch.worker && this.#channels.get(id) === ch) {
-        ch.fanout.close();
-        this.#channels.delete(id);
-      }
+      // A refused attach leaves no trace: a channel this call created goes again.
+      if (existing === undefined) this.#forgetIfUnused(ch, "debug");
       throw new ControlError("FAILED", (err as Error).message, endpoint);
     }
     ch.attach = { transport, endpoint, link };
@@ -399,6 +444,7 @@ export class ChannelManager implements ControlSurface {
       this.#log.info("stream_detached", { channel: id, endpoint: ch.attach.endpoint });
       this.#dropAttach(ch);
       this.#plansChanged();
+      this.#forgetIfUnused(ch);
     }
     return Promise.resolve();
   }
@@ -412,11 +458,11 @@ export class ChannelManager implements ControlSurface {
     format: ProgramFormat | undefined,
     maxQueueDepth: number,
   ): Promise<void> {
-    const ch = this.#ensure(id);
-    if (ch.mode === "block") {
+    const ch = this.#channels.get(id);
+    if (ch?.mode === "block") {
       throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
     }
-    if (!ch.attach) {
+    if (!ch?.attach) {
       throw new ControlError("STREAM_NOT_ATTACHED", `channel ${id} has no attached stream`, id);
     }
     for (let i = 1; i < blocks.length; i++) {
@@ -429,11 +475,18 @@ export class ChannelManager implements ControlSurface {
         );
       }
     }
-    await this.#ensureWorker(ch, format);
-    ch.maxQueueDepth = Math.max(2, maxQueueDepth);
-    await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
+    const hadWorker = ch.worker !== undefined;
+    try {
+      await this.#ensureWorker(ch, format);
+      ch.maxQueueDepth = Math.max(2, maxQueueDepth);
+      await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
+    } catch (err) {
+      await this.#rollback(ch, hadWorker, false, "StartBlockPlanSession refused");
+      throw err;
+    }
     this.#post(ch, { type: "run" });
     ch.mode = "block";
+    ch.meantOnAir = true;
     ch.sessionBlocks = [...blocks];
     this.#plansChanged();
     this.#log.info("block_session_start", {
@@ -464,11 +517,14 @@ export class ChannelManager implements ControlSurface {
       finalCtMs: number;
       blocksExecuted: number;
     };
-    ch.mode = ch.configured?.source.kind !== "none" && ch.configured ? "standalone" : "idle";
+    const standalone = ch.configured !== undefined && ch.configured.source.kind !== "none";
+    ch.mode = standalone ? "standalone" : "idle";
+    ch.meantOnAir = standalone;
     this.#log.info("block_session_stop", { channel: id, reason, ...r });
-    if (!ch.configured || ch.configured.source.kind === "none") {
+    if (!standalone) {
       // Answer at once; the worker flushes and exits in the background.
-      void this.#stopWorker(ch, `session stopped: ${reason || "by control"}`);
+      void this.#stopWorker(ch, `${STOPPED_BY_CONTROL_REASON}: ${reason || "session stopped"}`)
+        .then(() => this.#forgetIfUnused(ch));
     }
     return r;
   }
@@ -494,6 +550,8 @@ export class ChannelManager implements ControlSurface {
       state: "stopped",
       reason: "not started",
       mode: "idle",
+      meantOnAir: false,
+      nothingPlayable: undefined,
       worker: undefined,
       workerReady: undefined,
       startedAtMs: undefined,
@@ -525,8 +583,27 @@ export class ChannelManager implements ControlSurface {
     ch.attach = undefined;
   }
 
-  #ensure(id: number): Channel {
-    return this.#channels.get(id) ?? this.#create(id, `Channel ${id}`);
+  /**
+   * Undoes what a refused control call started: a worker it started is stopped again, and a
+   * channel it created (and nothing else uses) leaves the list.
+   */
+  async #rollback(ch: Channel, hadWorker: boolean, created: boolean, reason: string) {
+    if (!hadWorker && ch.worker) await this.#stopWorker(ch, reason);
+    if (created) this.#forgetIfUnused(ch, "debug");
+  }
+
+  /**
+   * A channel that no configuration binds, that plays nothing and has no stream attached
+   * leaves the list (its fan-out closes), so that nothing shows a channel nobody runs. One a
+   * refused call created only for itself goes quietly (`level` debug).
+   */
+  #forgetIfUnused(ch: Channel, level: "info" | "debug" = "info"): void {
+    if (ch.configured || ch.worker || ch.attach || ch.meantOnAir) return;
+    if (this.#channels.get(ch.id) !== ch) return;
+    clearTimeout(ch.restartTimer);
+    ch.fanout.close();
+    this.#channels.delete(ch.id);
+    this.#log.log(level, "channel_removed", { channel: ch.id, reason: ch.reason });
   }
 
   async #parseHandle(handle: string): Promise<SegmentItem[]> {
@@ -602,6 +679,17 @@ export class ChannelManager implements ControlSurface {
         ch.fanout.push(msg.data);
         if (ch.state === "buffering") {
           ch.failuresInARow = 0;
+          if (ch.nothingPlayable === undefined) this.#setState(ch, "ready", "on air");
+          else this.#setState(ch, "error", `nothing playable: ${ch.nothingPlayable}`);
+        }
+        break;
+      case "content":
+        ch.nothingPlayable = msg.playable ? undefined : msg.reason;
+        if (!msg.playable && ch.state !== "stopped") {
+          this.#setState(ch, "error", `nothing playable: ${msg.reason}`);
+        } else if (
+          msg.playable && ch.state === "error" && ch.reason.startsWith("nothing playable")
+        ) {
           this.#setState(ch, "ready", "on air");
         }
         break;
@@ -654,6 +742,11 @@ export class ChannelManager implements ControlSurface {
       ch.listeners.clear();
       ch.sessionBlocks = [];
       if (ch.mode === "block") ch.mode = "idle";
+      // A session that ran out or was stopped is no longer meant to air; a failed one still is
+      // (so that health reports the error until a control call says otherwise).
+      if (e.reason !== "error") {
+        ch.meantOnAir = ch.configured !== undefined && ch.configured.source.kind !== "none";
+      }
       this.#plansChanged();
     }
   }
@@ -694,6 +787,8 @@ export class ChannelManager implements ControlSurface {
     this.#terminate(worker);
     ch.worker = undefined;
     ch.workerReady = undefined;
+    ch.nothingPlayable = undefined;
+    ch.fanout.resetCache();
     ch.restarts++;
     this.#setState(ch, "error", message.split("\n")[0]);
     this.#scheduleRestart(ch);
@@ -747,6 +842,10 @@ export class ChannelManager implements ControlSurface {
         if (e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
         if (e.data.type === "stopped") {
           clearTimeout(timer);
+          ch.log.info("channel_flushed", {
+            frames_released: e.data.framesReleased,
+            last_video_pts_90k: e.data.lastVideoPts90k ?? null,
+          });
           resolve();
         }
       });
@@ -756,11 +855,25 @@ export class ChannelManager implements ControlSurface {
     worker.postMessage({ type: "stop" } satisfies ToWorker);
     await stopped;
     this.#terminate(worker);
+    ch.nothingPlayable = undefined;
+    // The stream this worker muxed is over: a viewer or attach that comes later must start
+    // with the next stream's PAT/PMT and IDR, never with this one's last GOP.
+    ch.fanout.resetCache();
     for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", "channel stopped"));
     ch.pending.clear();
     if (ch.mode === "block") ch.mode = "idle";
     this.#setState(ch, "stopped", reason);
   }
+}
+
+/** A handle naming one media file (not a `.json` plan file): it must be playable. */
+function isSingleAsset(handle: string): boolean {
+  return !handle.trim().toLowerCase().endsWith(".json");
+}
+
+/** Two bindings that play out the same (the name is only a label). */
+function sameBinding(a: ChannelSpec, b: ChannelSpec): boolean {
+  return JSON.stringify({ ...a, name: "" }) === JSON.stringify({ ...b, name: "" });
 }
 
 function sameFormat(a: ProgramFormat, b: ProgramFormat): boolean {

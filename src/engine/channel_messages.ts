@@ -57,5 +57,8 @@ export type FromWorker =
     value?: unknown;
     error?: { code: ControlErrorCode; message: string };
   }
-  | { type: "stopped" }
+  /** Whether the channel's current source has anything playable (reason when not). */
+  | { type: "content"; playable: boolean; reason: string }
+  /** The worker stopped: the last frame it released, after flushing encoder and muxer. */
+  | { type: "stopped"; framesReleased: number; lastVideoPts90k: number | undefined }
   | { type: "fatal"; message: string };

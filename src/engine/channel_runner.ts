@@ -48,6 +48,8 @@ export interface ChannelRunnerSink {
   blockEvent(event: BlockEvent): void;
   /** Other timeline events and notable happenings, for logs. */
   log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
+  /** Whether the source now in force has anything playable (and why not). */
+  content?(playable: boolean, reason: string): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -106,6 +108,14 @@ export class ChannelRunner {
   #encodedSinceStats = 0;
   #statsAt = 0;
   #encodeFps = 0;
+  /** Assets already reported: one `asset_error` line per asset per run, every failure counted. */
+  #reported = new Set<string>();
+  #probeFailures = 0;
+  /** The standalone loop in force, so that an item failing while it runs can be left out. */
+  #loop: { schedule: LoopSchedule; items: LoopItem[]; loop: boolean } | undefined;
+  /** Items of {@link #loop} that failed to open; left out from {@link #rebuildAt} on. */
+  #failedItems = new Set<string>();
+  #rebuildAt: number | undefined;
 
   constructor(opts: ChannelRunnerOptions, out: ChannelRunnerSink) {
     this.spec = opts.spec;
@@ -123,14 +133,7 @@ export class ChannelRunner {
       this.clock,
       this.#standaloneSchedule(0),
       (source, skip) => this.#openProducer(source, skip),
-      {
-        onAssetFailure: (f) =>
-          this.#out.log("error", "asset_error", {
-            asset: f.source,
-            reason: f.reason,
-            frame: f.frame,
-          }),
-      },
+      { onAssetFailure: (f) => this.#assetFailed(f.source, f.reason, f.frame) },
     );
     if (opts.encode !== false) {
       this.#encoder = new ProgramTsEncoder(this.format, this.spec.video, this.spec.audio, {
@@ -152,11 +155,23 @@ export class ChannelRunner {
         const frames = this.#probeFrames(path, 0, -1);
         if (frames > 0) items.push({ path, frames });
       }
+      this.#failedItems.clear();
+      this.#rebuildAt = undefined;
       if (items.length === 0) {
-        this.#out.log("error", "playlist_empty", { source: src, reason: "no playable file" });
+        const reason = paths.length === 0
+          ? `no media file in ${src.kind === "directory" ? src.path : "the playlist"}`
+          : `none of the ${paths.length} file${paths.length === 1 ? "" : "s"} is playable`;
+        this.#out.log("error", "playlist_empty", { source: src, reason });
+        this.#out.content?.(false, reason);
+      } else {
+        this.#out.content?.(true, "");
       }
-      return new LoopSchedule(items, startFrame, src.loop ?? true);
+      const schedule = new LoopSchedule(items, startFrame, src.loop ?? true);
+      this.#loop = { schedule, items, loop: src.loop ?? true };
+      return schedule;
     }
+    this.#loop = undefined;
+    this.#out.content?.(true, "");
     return new IdleSchedule(startFrame);
   }
 
@@ -168,13 +183,59 @@ export class ChannelRunner {
       this.#titles.set(path, d.tag("title")?.trim() || null);
       const dur = d.durationSeconds;
       if (dur === undefined || !(dur > 0)) {
-        this.#out.log("error", "asset_error", { asset: path, reason: "unknown duration" });
+        this.#probeFailures++;
+        this.#reportAsset(path, "probe", "not a playable media file (unknown duration)");
         return 0;
       }
       return Math.max(0, framesForMs((dur - startSeconds) * 1000, this.format.frameRate));
     } catch (err) {
-      this.#out.log("error", "asset_error", { asset: path, reason: (err as Error).message });
+      this.#probeFailures++;
+      this.#reportAsset(path, "probe", (err as Error).message);
       return 0;
+    }
+  }
+
+  /**
+   * A missing or bad item is handled the same whenever it is found: one `asset_error` line
+   * per asset (later failures of the same asset are only counted, in `decodeFailures`), and
+   * the item is left out of the standalone loop — at once when probed at start, from the next
+   * lap on when it fails to open while the loop runs (its slot in the current lap is fallback).
+   */
+  #reportAsset(asset: string, phase: "probe" | "open", reason: string, frame?: number): void {
+    if (this.#reported.has(asset)) return;
+    this.#reported.add(asset);
+    this.#out.log("error", "asset_error", { asset, phase, reason, frame, skipped: true });
+  }
+
+  #assetFailed(asset: string, reason: string, frame: number): void {
+    this.#reportAsset(asset, "open", reason, frame);
+    const l = this.#loop;
+    if (!l || !l.loop || this.timeline.schedule !== l.schedule) return;
+    if (!l.items.some((i) => i.path === asset)) return;
+    this.#failedItems.add(asset);
+    const cycle = l.items.reduce((n, i) => n + i.frames, 0);
+    const lap = Math.floor((frame - l.schedule.startFrame) / cycle);
+    this.#rebuildAt = l.schedule.startFrame + (lap + 1) * cycle;
+  }
+
+  /** At the end of the lap in which items failed, the loop goes on without them. */
+  #leaveOutFailedItems(): void {
+    const l = this.#loop;
+    const at = this.#rebuildAt!;
+    this.#rebuildAt = undefined;
+    if (!l || this.timeline.schedule !== l.schedule) return;
+    const items = l.items.filter((i) => !this.#failedItems.has(i.path));
+    this.#out.log("warn", "source_items_left_out", {
+      assets: [...this.#failedItems],
+      remaining: items.length,
+      frame: at,
+    });
+    this.#failedItems.clear();
+    const schedule = new LoopSchedule(items, at, l.loop);
+    this.#loop = { schedule, items, loop: l.loop };
+    this.timeline.setSchedule(schedule);
+    if (items.length === 0) {
+      this.#out.content?.(false, `none of the ${l.items.length} files is playable`);
     }
   }
 
@@ -262,9 +323,24 @@ export class ChannelRunner {
     return { finalCtMs: s.finalCtMs, blocksExecuted: s.blocksExecuted };
   }
 
-  /** Segment mode: plays the items from the next free frame. */
-  playSegments(items: SegmentItem[]): void {
+  /**
+   * Segment mode: plays the items from the next free frame. With `requirePlayable` (a plan
+   * handle naming one asset) an item that cannot be opened or has no known length is refused
+   * with FAILED, like a missing file, and nothing changes.
+   */
+  playSegments(items: SegmentItem[], requirePlayable = false): void {
     const placements = items.map((i) => this.#placement(i));
+    if (requirePlayable) {
+      const bad = placements.find((p) => p.frames <= 0);
+      if (bad) {
+        throw new ControlError("FAILED", `plan_handle ${bad.path} is not a playable media file`);
+      }
+    }
+    if (placements.every((p) => p.frames <= 0)) {
+      this.#out.content?.(false, "no segment of the plan is playable");
+    } else {
+      this.#out.content?.(true, "");
+    }
     if (!this.#segments) this.#segments = new SegmentSchedule();
     this.#segments.play(placements, this.#nextFree);
     this.#blocks = undefined;
@@ -349,7 +425,12 @@ export class ChannelRunner {
   }
 
   #fill(): void {
-    while (this.#buffer.length < this.#leadFrames) this.#buffer.push(this.timeline.next());
+    while (this.#buffer.length < this.#leadFrames) {
+      if (this.#rebuildAt !== undefined && this.timeline.nextFrameNumber >= this.#rebuildAt) {
+        this.#leaveOutFailedItems();
+      }
+      this.#buffer.push(this.timeline.next());
+    }
   }
 
   /** Runs paced by the clock until {@link stop}. */
@@ -453,7 +534,7 @@ export class ChannelRunner {
       padFrames: c.padFrames,
       bufferDepthFrames: this.#buffer.length,
       bufferUnderruns: this.#underruns,
-      decodeFailures: c.assetFailures + c.decodeErrors,
+      decodeFailures: c.assetFailures + c.decodeErrors + this.#probeFailures,
       decodeLatencySamples: this.timeline.takeDecodeLatency(),
       frameGapSeconds: this.#maxGap,
       lagSeconds: this.#lag,
@@ -475,9 +556,18 @@ export class ChannelRunner {
     return s;
   }
 
-  /** Stops the loop, ends any session, flushes the encoder. Returns the last TS bytes. */
-  stop(): void {
-    if (this.#stopped) return;
+  /**
+   * Stops the loop, ends any session, flushes encoder and muxer (the last TS bytes go out
+   * through the sink). Returns the number of frames released and the video PTS of the last.
+   */
+  stop(): { framesReleased: number; lastVideoPts90k: number | undefined } {
+    const result = {
+      framesReleased: this.#lastReleased + 1,
+      lastVideoPts90k: this.#lastReleased >= 0
+        ? this.#encoder?.videoPts90k(this.#lastReleased)
+        : undefined,
+    };
+    if (this.#stopped) return result;
     this.#stopped = true;
     this.#blocks?.stop("stopped");
     this.timeline.close();
@@ -490,6 +580,7 @@ export class ChannelRunner {
         this.#encoder.close();
       }
     }
+    return result;
   }
 }
 

@@ -38,6 +38,7 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
         ]),
       blockEvent: (event) => post({ type: "block_event", event }),
       log: (level, event, fields) => post({ type: "log", level, event, fields }),
+      content: (playable, reason) => post({ type: "content", playable, reason }),
     },
   );
   statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
@@ -86,8 +87,10 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
         break;
       case "stop":
         clearInterval(statsTimer);
-        runner?.stop();
-        post({ type: "stopped" });
+        post({
+          type: "stopped",
+          ...(runner?.stop() ?? { framesReleased: 0, lastVideoPts90k: undefined }),
+        });
         self.close();
         break;
     }

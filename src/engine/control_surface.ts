@@ -94,6 +94,11 @@ export interface ChannelInfo {
    * "idle" otherwise.
    */
   mode: "standalone" | "segment" | "block" | "idle";
+  /**
+   * Meant to be on air: configured with something to play (not `type = "none"`), or started
+   * by StartChannel / StartBlockPlanSession and not stopped since. Health counts only these.
+   */
+  meantOnAir: boolean;
   /** Set exactly while a stream is attached (AttachStream until DetachStream). */
   attached: { transport: StreamTransport; endpoint: string } | undefined;
 }

@@ -125,12 +125,15 @@ export interface LoopItem {
 
 /** A playlist played from `startFrame`, looped forever unless `loop` is false (then black). */
 export class LoopSchedule implements Schedule {
+  /** Output frame at which the first lap starts. */
+  readonly startFrame: number;
   #items: LoopItem[];
   #cycle: number;
   #startFrame: number;
   #loop: boolean;
 
   constructor(items: LoopItem[], startFrame = 0, loop = true) {
+    this.startFrame = startFrame;
     this.#items = items.filter((i) => i.frames > 0);
     this.#cycle = this.#items.reduce((n, i) => n + i.frames, 0);
     this.#startFrame = startFrame;

@@ -3,10 +3,12 @@
  * their own `Deno.serve` listener, apart from TS egress, so they stay up when egress is busy.
  *
  * - `GET /metrics` → the registry of {@link PlayoutMetrics}.
- * - `GET /healthz` → 200 when every channel is ready, 503 otherwise; the body lists each
- *   channel and its state either way:
- *   `{"status":"ready","channels":[{"id":1,"name":"retro","state":"ready","reason":""}]}`.
- *   With no channels configured the engine counts as ready.
+ * - `GET /healthz` → 200 when every channel that is meant to be on air is ready, 503
+ *   otherwise. A channel is meant to be on air when it is configured with something to play,
+ *   or was started by a control call and not stopped since; an idle `type = "none"` channel
+ *   waiting for Core, or one stopped by control, does not count. The body lists every channel
+ *   either way: `{"status":"ready","channels":[{"id":1,"name":"retro","state":"ready",
+ *   "reason":"on air","on_air_expected":true}]}`. With no such channel the engine is ready.
  * - `GET /livez` → 200 `{"status":"alive"}` while the process runs.
  *
  * @module
@@ -22,6 +24,8 @@ export interface HealthChannelInfo {
   name: string;
   state: ChannelState;
   stateReason: string;
+  /** Meant to be on air (see the module doc); only these decide the status. */
+  meantOnAir: boolean;
 }
 
 /** The part of the control surface the health endpoint reads. */
@@ -33,7 +37,13 @@ export interface HealthSource {
 /** Body of `/healthz`. */
 export interface HealthReport {
   status: "ready" | "not_ready";
-  channels: { id: number; name: string; state: ChannelState; reason: string }[];
+  channels: {
+    id: number;
+    name: string;
+    state: ChannelState;
+    reason: string;
+    on_air_expected: boolean;
+  }[];
 }
 
 /** Options of {@link startMetricsServer}. */
@@ -73,8 +83,9 @@ export function healthReport(surface: HealthSource): HealthReport {
     name: c.name,
     state: c.state,
     reason: c.stateReason,
+    on_air_expected: c.meantOnAir,
   }));
-  const ready = channels.every((c) => c.state === "ready");
+  const ready = channels.every((c) => !c.on_air_expected || c.state === "ready");
   return { status: ready ? "ready" : "not_ready", channels };
 }
 

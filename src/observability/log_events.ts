@@ -32,6 +32,11 @@ export const LOG_EVENTS = Object.freeze(
     channelStarted: "channel_started",
     /** A channel was stopped by control: `channel`. */
     channelStopped: "channel_stopped",
+    /** A channel's worker stopped after flushing encoder and muxer: `channel`,
+     * `frames_released`, `last_video_pts_90k`. */
+    channelFlushed: "channel_flushed",
+    /** A channel no config binds and nothing uses left the list: `channel`, `reason`. */
+    channelRemoved: "channel_removed",
     /** Segment mode replaced a plan: `channel`, `plan_handle`. */
     planUpdated: "plan_updated",
     /** Segment mode previewed the next item: `channel`, `asset`. */
@@ -58,8 +63,17 @@ export const LOG_EVENTS = Object.freeze(
     blockSessionStopped: "block_session_stop",
 
     // Sources.
-    /** An asset could not be opened or decoded: `channel`, `asset`, `reason`. */
+    /** An asset could not be opened or decoded: `channel`, `asset`, `reason`, `phase`. */
     assetError: "asset_error",
+    /** Items that failed while a playlist looped are left out from its next lap: `channel`,
+     * `assets`, `remaining`. */
+    sourceItemsLeftOut: "source_items_left_out",
+
+    // Configuration and listeners.
+    /** A configured media path is missing now; the engine starts without it: `setting`. */
+    configMediaMissing: "config_media_missing",
+    /** A listener a reload asked for could not bind; retried at the next reload: `listener`. */
+    listenerUnavailable: "listener_unavailable",
 
     // Viewers and the attached stream.
     /** An HTTP viewer connected: `channel`, `viewer`, `remote`. */

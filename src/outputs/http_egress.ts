@@ -456,7 +456,9 @@ export function serveHttpEgress(opts: HttpEgressOptions): HttpEgress {
         for (const entry of hls.values()) entry.segmenter.close();
         hls.clear();
         const shutdown = server.shutdown();
-        for (const v of [...viewers]) v.close();
+        // A viewer whose channel already stopped still sends the stream's tail (the flushed
+        // encoder and muxer); only live ones are cut.
+        for (const v of [...viewers]) if (v.endReason === undefined) v.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const grace = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), opts.shutdownGraceMs ?? 2000);

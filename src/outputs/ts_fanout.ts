@@ -370,6 +370,21 @@ export class TsFanout {
     if (o < data.length) this.#carry = data.slice(o);
   }
 
+  /**
+   * Forgets the cached GOP (and PAT/PMT): the stream that filled it has ended, so a viewer
+   * subscribing from now on starts at the next stream's first keyframe, never with stale
+   * bytes. Viewers already connected keep their queues.
+   */
+  resetCache(): void {
+    this.#gop = undefined;
+    this.#gopBytes = 0;
+    this.#pat = undefined;
+    this.#pmt = undefined;
+    this.#pmtPid = -1;
+    this.#videoPid = -1;
+    this.#carry = undefined;
+  }
+
   /** Ends every viewer (after what is queued) and stops accepting pushes. Idempotent. */
   close(): void {
     if (this.#closed) return;

@@ -92,6 +92,7 @@ export class FakeControlSurface implements ControlSurface {
       startedAtMs: undefined,
       mode: "idle",
       attached: undefined,
+      meantOnAir: patch.state !== "stopped",
       ...patch,
     };
     this.channels.set(id, info);
