@@ -298,3 +298,31 @@ Deno.test("once running, a frame sink a SIGHUP adds that cannot bind is logged, 
     }
   });
 });
+
+Deno.test("--check-config also refuses ports that command-line flags make collide", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/config.toml`;
+    await Deno.writeTextFile(
+      cfg,
+      base(dir, "[[channels]]\nid = 1\nframe_sink = { enabled = false }\n", {
+        http: `bind = "127.0.0.1"\nport = 8123`,
+      }),
+    );
+    const port = await runMain(["--check-config", cfg, "--port", "8123"]);
+    assertEquals(port.code, 1, port.stdout);
+    assert(
+      port.stderr.includes(
+        "--port 127.0.0.1:8123: expected a port not already used by http.port, got 8123",
+      ),
+      port.stderr,
+    );
+    const metrics = await runMain(["--check-config", cfg, "--metrics-port", "8123"]);
+    assertEquals(metrics.code, 1, metrics.stdout);
+    assert(metrics.stderr.includes("--metrics-port: expected a port not already used by"));
+    const fine = await runMain(["--check-config", cfg, "--port", "8124"]);
+    assertEquals(fine.code, 0, fine.stderr);
+    // Core-managed (no --config): no HTTP egress, metrics on a free port: nothing collides.
+    const core = await runMain(["--check-config", "--port", "8080"]);
+    assertEquals(core.code, 0, core.stderr);
+  });
+});
