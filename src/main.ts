@@ -35,6 +35,7 @@ import {
   instanceName,
   isCoreManaged,
   loadConfigFileChecked,
+  overrideConflicts,
   parseCommandLine,
   PLAYOUT_API_VERSION,
   type PlayoutConfig,
@@ -54,6 +55,7 @@ export const SHUTDOWN_DEADLINE_MS = 4500;
 
 const CONFIG_SOURCE_EMBEDDED = "embedded default";
 const CONFIG_SOURCE_CORE = "core-managed (no --config)";
+const CONFIG_SOURCE_FLAGS = "command line";
 
 /** Runs the command line `args`; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -122,12 +124,17 @@ async function loadConfig(
   file: string | undefined,
   overrides: CliOverrides,
 ): Promise<CheckedConfig> {
+  const coreManaged = isCoreManaged({ configFile: file, overrides });
   const checked: CheckedConfig = file !== undefined
     ? await loadConfigFileChecked(file)
-    : isCoreManaged({ configFile: file, overrides })
+    : coreManaged
     ? { config: CORE_MANAGED_CONFIG, warnings: [] }
     : { config: EMBEDDED_DEFAULT_CONFIG, warnings: [] };
-  return { config: applyOverrides(checked.config, overrides), warnings: checked.warnings };
+  const config = applyOverrides(checked.config, overrides);
+  // Flags can bring in what the file alone does not: two listeners on one port.
+  const conflicts = overrideConflicts(config, overrides, !coreManaged);
+  if (conflicts.length > 0) throw new ConfigError(CONFIG_SOURCE_FLAGS, conflicts);
+  return { config, warnings: checked.warnings };
 }
 
 function configSource(file: string | undefined, overrides: CliOverrides): string {

@@ -220,3 +220,109 @@ Deno.test("a listener that cannot bind fails startup the same way for gRPC, HTTP
     }
   });
 });
+
+Deno.test("once running, a frame sink a SIGHUP adds that cannot bind is logged, the engine runs on, the next SIGHUP opens it", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/config.toml`;
+    const sinkPath = `${dir}/sink.sock`;
+    const channel = (sink: string) =>
+      `[[channels]]\nid = 1\nsource = { type = "test_pattern" }\n${SMALL}\nframe_sink = ${sink}\n`;
+    await Deno.writeTextFile(cfg, base(dir, channel("{ enabled = false }")));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", MAIN, "--config", cfg],
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    const out: Rec[] = [];
+    let exited = false;
+    const status = child.status.then((s) => {
+      exited = true;
+      return s;
+    });
+    const reading = (async () => {
+      let buf = "";
+      for await (const t of child.stdout.pipeThrough(new TextDecoderStream())) {
+        buf += t;
+        const lines = buf.split("\n");
+        buf = lines.pop()!;
+        out.push(...records(lines.join("\n")));
+      }
+    })();
+    const stderr = new Response(child.stderr).text();
+    const waitFor = async (event: string, from: number): Promise<Rec> => {
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const found = out.slice(from).find((r) => r.event === event);
+        if (found) return found;
+        assert(!exited && Date.now() < deadline, `no ${event}: ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const held = Deno.listen({ transport: "unix", path: sinkPath });
+    let holding = true;
+    try {
+      await waitFor("ready", 0);
+      // The reload asks for a sink at a path another process listens on.
+      await Deno.writeTextFile(cfg, base(dir, channel(`{ unix = "${sinkPath}" }`)));
+      let mark = out.length;
+      child.kill("SIGHUP");
+      const unavailable = await waitFor("listener_unavailable", mark);
+      assertEquals(unavailable.listener, "frame_sink");
+      assertEquals(unavailable.channel, 1);
+      assert(String(unavailable.reason).includes(sinkPath), JSON.stringify(unavailable));
+      await waitFor("config_reloaded", mark);
+      assert(!exited, "the engine stopped");
+
+      // The path is free again: the next SIGHUP opens the sink.
+      held.close();
+      holding = false;
+      try {
+        await Deno.remove(sinkPath); // the closed listener's socket file, if Deno left it
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+      mark = out.length;
+      child.kill("SIGHUP");
+      await waitFor("config_reloaded", mark);
+      const conn = await Deno.connect({ transport: "unix", path: sinkPath });
+      conn.close();
+      assertEquals(out.slice(mark).filter((r) => r.event === "listener_unavailable").length, 0);
+      child.kill("SIGTERM");
+      assertEquals((await status).code, 0, await stderr);
+    } finally {
+      if (holding) held.close();
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      await reading;
+    }
+  });
+});
+
+Deno.test("--check-config also refuses ports that command-line flags make collide", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/config.toml`;
+    await Deno.writeTextFile(
+      cfg,
+      base(dir, "[[channels]]\nid = 1\nframe_sink = { enabled = false }\n", {
+        http: `bind = "127.0.0.1"\nport = 8123`,
+      }),
+    );
+    const port = await runMain(["--check-config", cfg, "--port", "8123"]);
+    assertEquals(port.code, 1, port.stdout);
+    assert(
+      port.stderr.includes(
+        "--port 127.0.0.1:8123: expected a port not already used by http.port, got 8123",
+      ),
+      port.stderr,
+    );
+    const metrics = await runMain(["--check-config", cfg, "--metrics-port", "8123"]);
+    assertEquals(metrics.code, 1, metrics.stdout);
+    assert(metrics.stderr.includes("--metrics-port: expected a port not already used by"));
+    const fine = await runMain(["--check-config", cfg, "--port", "8124"]);
+    assertEquals(fine.code, 0, fine.stderr);
+    // Core-managed (no --config): no HTTP egress, metrics on a free port: nothing collides.
+    const core = await runMain(["--check-config", "--port", "8080"]);
+    assertEquals(core.code, 0, core.stderr);
+  });
+});

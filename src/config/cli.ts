@@ -17,6 +17,7 @@ import {
   parseHostPort,
   type PlayoutConfig,
 } from "./schema.ts";
+import type { ConfigProblem } from "./problems.ts";
 
 /** Name the program is installed as. */
 export const PROGRAM_NAME = "retrovue_playout";
@@ -250,4 +251,65 @@ export function applyOverrides(config: PlayoutConfig, overrides: CliOverrides): 
       port: overrides.metrics.port,
     },
   };
+}
+
+/** A listener the final configuration asks for, by TCP port, and who asked (for messages). */
+interface PortClaim {
+  port: number;
+  /** The config key or the flag. */
+  owner: string;
+  /** Set by a command-line flag (the file's own collisions are the schema's to report). */
+  fromFlag: boolean;
+}
+
+/**
+ * TCP port collisions that command-line overrides (`--port`, `--metrics-port`) bring into a
+ * configuration, as problems at the flag: startup would fail to bind them. `httpServed` is
+ * false in the Core-managed mode (no HTTP egress). Port 0 (any free port) never collides.
+ */
+export function overrideConflicts(
+  config: PlayoutConfig,
+  overrides: CliOverrides,
+  httpServed: boolean,
+): ConfigProblem[] {
+  const claims: PortClaim[] = [];
+  if (httpServed) claims.push({ port: config.http.port, owner: "http.port", fromFlag: false });
+  if (config.metrics.enabled) {
+    claims.push({
+      port: config.metrics.port,
+      owner: overrides.metrics ? "--metrics-port" : "metrics.port",
+      fromFlag: overrides.metrics !== undefined,
+    });
+  }
+  config.grpc.tcp.forEach((addr, i) => {
+    const port = parseHostPort(addr)?.port;
+    if (port === undefined) return;
+    const fromFlag = overrides.grpcTcp !== undefined;
+    claims.push({ port, owner: fromFlag ? `--port ${addr}` : `grpc.tcp[${i}]`, fromFlag });
+  });
+  config.channels.forEach((c, i) => {
+    const port = c.frame_sink.enabled && c.frame_sink.tcp
+      ? parseHostPort(c.frame_sink.tcp)?.port
+      : undefined;
+    if (port !== undefined) {
+      claims.push({ port, owner: `channels[${i}].frame_sink.tcp`, fromFlag: false });
+    }
+  });
+  const problems: ConfigProblem[] = [];
+  const seen = new Map<number, PortClaim>();
+  for (const claim of claims) {
+    if (claim.port === 0) continue;
+    const first = seen.get(claim.port);
+    if (first === undefined) {
+      seen.set(claim.port, claim);
+    } else if (claim.fromFlag || first.fromFlag) {
+      const flag = claim.fromFlag ? claim : first;
+      const other = flag === claim ? first : claim;
+      problems.push({
+        path: flag.owner,
+        message: `expected a port not already used by ${other.owner}, got ${claim.port}`,
+      });
+    }
+  }
+  return problems;
 }

@@ -38,6 +38,7 @@ export {
   type CliOverrides,
   CliUsageError,
   isCoreManaged,
+  overrideConflicts,
   parseCommandLine,
   USAGE,
 } from "./cli.ts";
