@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
 import { ChannelTimeline, type TimelineFrame } from "./channel_timeline.ts";
 import type { ChannelSpec } from "./channel_spec.ts";
 import { ControlError } from "./control_surface.ts";
@@ -50,6 +51,10 @@ export interface ChannelRunnerSink {
   log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
   /** Whether the source now in force has anything playable (and why not). */
   content?(playable: boolean, reason: string): void;
+  /** As-run events of a session that asked for evidence, in order. */
+  asRun?(sessionId: string, event: AsRunEvent): void;
+  /** A session's as-run record is complete (no more events for it). */
+  asRunClosed?(sessionId: string): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -97,6 +102,8 @@ export class ChannelRunner {
   #pendingSwitch: PendingSwitch | undefined;
   /** Files' `title` tags (null: none or unreadable), for the guide. */
   #titles = new Map<string, string | null>();
+  /** As-run trackers of sessions with evidence, until their record is complete. */
+  #asRun: { sessionId: string; schedule: BlockSchedule; tracker: AsRunTracker }[] = [];
   // stats
   #tsBytes = 0;
   #underruns = 0;
@@ -266,8 +273,15 @@ export class ChannelRunner {
     return this.timeline.nextFrameNumber;
   }
 
-  /** Starts a block-plan session. */
-  startBlockSession(blocks: BlockPlan[], joinUtcMs: number): void {
+  /**
+   * Starts a block-plan session. With `evidence`, the session's as-run events go to the sink's
+   * `asRun` under `evidence.sessionId`.
+   */
+  startBlockSession(
+    blocks: BlockPlan[],
+    joinUtcMs: number,
+    evidence?: { sessionId: string },
+  ): void {
     if (this.#blocks && !this.#blocks.ended) {
       throw new ControlError("ALREADY_ACTIVE", `channel ${this.spec.id} already has a session`);
     }
@@ -280,6 +294,16 @@ export class ChannelRunner {
     }
     const schedule = new BlockSchedule(this.clock, this.format.frameRate, joinFrame, blocks);
     schedule.onEvent = (e) => this.#blockEvent(e);
+    if (evidence) {
+      const sessionId = evidence.sessionId;
+      const tracker = new AsRunTracker(
+        schedule,
+        this.clock,
+        this.format.frameRate,
+        (event) => this.#out.asRun?.(sessionId, event),
+      );
+      this.#asRun.push({ sessionId, schedule, tracker });
+    }
     this.#blocks = schedule;
     this.#segments = undefined;
     this.timeline.setSchedule(schedule);
@@ -317,6 +341,7 @@ export class ChannelRunner {
     const s = this.#blocks;
     if (!s) return { finalCtMs: 0, blocksExecuted: 0 };
     s.stop("stopped");
+    for (const a of this.#asRun) if (a.schedule === s) a.tracker.stopAt(this.#nextFree);
     this.#blocks = undefined;
     // Back to the configured standalone source (from its start), or black when there is none.
     this.timeline.setSchedule(this.#standaloneSchedule(this.#nextFree));
@@ -474,10 +499,19 @@ export class ChannelRunner {
     }
     for (const e of f.events) this.#timelineEvent(e, f, contiguous);
     this.timeline.schedule.released?.(f.frameNumber);
+    if (this.#asRun.length > 0) this.#trackAsRun(f);
     if (this.wantFrames) {
-      const { events: _events, ...frame } = f;
+      const { events: _events, origin: _origin, ...frame } = f;
       this.#out.frame(frame);
     }
+  }
+
+  #trackAsRun(f: TimelineFrame): void {
+    for (const a of this.#asRun) {
+      a.tracker.aired(f);
+      if (a.tracker.finished) this.#out.asRunClosed?.(a.sessionId);
+    }
+    this.#asRun = this.#asRun.filter((a) => !a.tracker.finished);
   }
 
   #timelineEvent(e: TimelineEvent, f: TimelineFrame, contiguous: boolean): void {
@@ -570,6 +604,12 @@ export class ChannelRunner {
     if (this.#stopped) return result;
     this.#stopped = true;
     this.#blocks?.stop("stopped");
+    // Frames still buffered never air: the as-run record ends after the last released one.
+    for (const a of this.#asRun) {
+      a.tracker.finish(this.#lastReleased + 1);
+      this.#out.asRunClosed?.(a.sessionId);
+    }
+    this.#asRun = [];
     this.timeline.close();
     if (this.#encoder) {
       try {
