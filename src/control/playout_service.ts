@@ -392,14 +392,16 @@ export class PlayoutService {
           `join_utc_ms ${join} is outside the blocks (${blockA.startUtcMs}..${blockB.endUtcMs})`,
         );
       }
-      if (args.evidenceEndpoint !== "" || args.channelIdStr !== "") {
-        this.#log.debug("grpc_block_session_extras", {
-          channel: id,
-          evidence_endpoint: args.evidenceEndpoint,
-          channel_id_str: args.channelIdStr,
-        });
-      }
-      await this.#surface.startBlockSession(id, [blockA, blockB], join, format, args.maxQueueDepth);
+      await this.#surface.startBlockSession(
+        id,
+        [blockA, blockB],
+        join,
+        format,
+        args.maxQueueDepth,
+        args.evidenceEndpoint !== ""
+          ? { endpoint: args.evidenceEndpoint, channelIdStr: args.channelIdStr }
+          : undefined,
+      );
       return this.#ok("StartBlockPlanSession", id, {
         message: "",
         result_code: "BLOCKPLAN_RESULT_OK",

@@ -149,6 +149,8 @@ export interface ControlSurface {
     joinUtcMs: number,
     format: ProgramFormat | undefined,
     maxQueueDepth: number,
+    /** As-run evidence for the session (empty endpoint = none). */
+    evidence?: { endpoint: string; channelIdStr: string },
   ): Promise<void>;
   feedBlock(id: number, block: BlockPlan): Promise<void>;
   /** Stops the session; returns final content time and blocks executed. */

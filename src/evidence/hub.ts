@@ -23,6 +23,8 @@ import { type EvidencePayload, isoUtc, payloadOf, terminatedPayload } from "./wi
 
 /** Default disk cap of one channel's spools, bytes. */
 export const DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024;
+/** `host:port`, `[v6]:port` or `unix:/path` (what a gRPC target may be here). */
+const ENDPOINT = /^(unix:\/.+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[^\s:/\[\]]+:\d{1,5})$/;
 /** Room kept below the cap for a session's closing ChannelTerminated, bytes. */
 const RESERVE_BYTES = 2048;
 
@@ -65,6 +67,8 @@ interface Session {
   sender: EvidenceSender | undefined;
   /** Ended because the channel's spool was full; later events are refused (and counted). */
   refused: boolean;
+  /** Refused events are counted; only the first is logged. */
+  refusalLogged: boolean;
   recovered: boolean;
 }
 
@@ -144,7 +148,13 @@ export class EvidenceHub implements EvidenceSessions {
           acked: spool.acked,
           endpoint: spool.meta.endpoint,
         });
-        const session: Session = { spool, sender: undefined, refused: false, recovered: true };
+        const session: Session = {
+          spool,
+          sender: undefined,
+          refused: false,
+          refusalLogged: false,
+          recovered: true,
+        };
         this.#sessions.set(id, session);
         this.#startSender(id, session, spool.meta.endpoint);
       }
@@ -154,8 +164,15 @@ export class EvidenceHub implements EvidenceSessions {
   async open(target: EvidenceTarget): Promise<string> {
     if (this.#closed) throw new ControlError("FAILED", "evidence is shutting down");
     const channelId = target.channelIdStr !== "" ? target.channelIdStr : String(target.channel);
+    if (!ENDPOINT.test(target.endpoint)) {
+      throw new ControlError(
+        "FAILED",
+        `evidence_endpoint ${JSON.stringify(target.endpoint)} is not host:port`,
+        target.endpoint,
+      );
+    }
     const used = this.#channelBytes(channelId);
-    if (used >= this.#cap - RESERVE_BYTES) {
+    if (used > this.#cap - RESERVE_BYTES - Math.min(8192, this.#cap / 4)) {
       throw new ControlError(
         "FAILED",
         `EVIDENCE_SPOOL_FULL: the evidence spool of channel ${channelId} holds ${used} bytes ` +
@@ -172,7 +189,13 @@ export class EvidenceHub implements EvidenceSessions {
       endpoint: target.endpoint,
       created_utc: isoUtc(Date.now()),
     }, this.#spoolOptions());
-    const session: Session = { spool, sender: undefined, refused: false, recovered: false };
+    const session: Session = {
+      spool,
+      sender: undefined,
+      refused: false,
+      refusalLogged: false,
+      recovered: false,
+    };
     this.#sessions.set(id, session);
     this.#countersFor(target.channel, channelId);
     // Earlier sessions of this channel still owed to Core go where Core is now.
@@ -264,11 +287,14 @@ export class EvidenceHub implements EvidenceSessions {
     const counters = this.#countersFor(meta.channel, meta.channel_id);
     if (s.refused || s.spool.final) {
       counters.refused++;
+      if (s.refusalLogged) return;
+      s.refusalLogged = true;
       this.#log.warn("evidence_event_refused", {
         channel_id: meta.channel_id,
         session: sessionId,
         payload: payload.type,
         reason: s.refused ? "EVIDENCE_SPOOL_FULL" : "session already ended",
+        note: "later refused events of the session are counted, not logged",
       });
       return;
     }
@@ -358,6 +384,8 @@ export class EvidenceHub implements EvidenceSessions {
   #spoolOptions(): SpoolOptions {
     return {
       ...this.#opts.spool,
+      // Acked records must not fill the cap: compact well before they could.
+      compactBytes: Math.min(this.#opts.spool?.compactBytes ?? 256 * 1024, this.#cap / 4),
       onProblem: (event, fields) => this.#log.error(event, fields),
     };
   }

@@ -174,10 +174,9 @@ export class EvidenceSender {
         });
       }
       const before = spool.acked;
-      void spool.ack(seq).then(() => {
-        this.#counters.acked += Math.max(0, spool.acked - before);
-        this.#checkDone();
-      });
+      const written = spool.ack(seq); // moves the mark at once; the file follows
+      this.#counters.acked += Math.max(0, spool.acked - before);
+      void written.then(() => this.#checkDone());
       if (!answered) {
         answered = true;
         goLive(Number.isFinite(seq) ? seq : spool.acked);
