@@ -195,10 +195,12 @@ export class PlayoutService {
       const args = parseLoadPreview(req);
       id = args.channelId;
       this.#requireSegmentChannel(id);
-      await this.#surface.loadPreview(id, args.item);
+      const preview = await this.#surface.loadPreview(id, args.item);
       return this.#ok("LoadPreview", id, {
-        message: "",
-        shadow_decode_started: true,
+        message: preview.shadowDecodeStarted
+          ? ""
+          : `preview loaded, but its first frame could not be decoded: ${preview.reason}`,
+        shadow_decode_started: preview.shadowDecodeStarted,
         result_code: "RESULT_CODE_OK",
       });
     } catch (err) {

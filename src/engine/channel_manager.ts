@@ -20,6 +20,7 @@ import {
   type ChannelStats,
   ControlError,
   type ControlSurface,
+  type PreviewResult,
   type StreamTransport,
   type SwitchResult,
 } from "./control_surface.ts";
@@ -374,15 +375,21 @@ export class ChannelManager implements ControlSurface {
     this.#forgetIfUnused(ch);
   }
 
-  async loadPreview(id: number, item: SegmentItem): Promise<void> {
+  async loadPreview(id: number, item: SegmentItem): Promise<PreviewResult> {
     const ch = this.#channels.get(id);
     if (!ch?.worker || ch.mode !== "segment") {
       throw new ControlError("NOT_READY", `channel ${id} is not started (StartChannel first)`, id);
     }
     if (ch.switchArmed) throw new ControlError("REJECTED_BUSY", "a switch is armed");
-    await this.#call(ch, "loadPreview", [item]);
+    const r = await this.#call(ch, "loadPreview", [item]) as PreviewResult;
     ch.previewLoaded = true;
-    this.#log.info("preview_loaded", { channel: id, asset: item.assetPath });
+    this.#log.info("preview_loaded", {
+      channel: id,
+      asset: item.assetPath,
+      shadow_decode_started: r.shadowDecodeStarted,
+      reason: r.reason || undefined,
+    });
+    return r;
   }
 
   async switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult> {

@@ -16,6 +16,7 @@ import { framesForMs, type ProgramFormat } from "./program_format.ts";
 import type { ProgramFrame } from "./program_frame.ts";
 import { FileProducer } from "./producers/file_producer.ts";
 import { PadProducer } from "./producers/pad_producer.ts";
+import { PrimedProducer } from "./producers/primed_producer.ts";
 import type { Producer } from "./producers/producer.ts";
 import { TestPatternProducer } from "./producers/test_pattern_producer.ts";
 import {
@@ -69,10 +70,20 @@ export interface ChannelRunnerOptions {
   encode?: boolean;
 }
 
-/** Resolved when a switch is released. */
+/** Resolved once a switch's first frame is on air and its video packet is in the TS. */
 interface PendingSwitch {
   frame: number;
   resolve: (r: { ptsContiguous: boolean; livePts90k: number; completionUtcMs: number }) => void;
+  /** Set when the switch frame was released. */
+  released?: { contiguous: boolean; livePts90k: number; completionUtcMs: number };
+}
+
+/** A preview whose first picture was decoded ahead (LoadPreview). */
+interface PrimedPreview {
+  path: string;
+  inPointSeconds: number;
+  producer: FileProducer;
+  first: Uint8Array;
 }
 
 /** One channel's engine loop. */
@@ -99,6 +110,7 @@ export class ChannelRunner {
   #blocks: BlockSchedule | undefined;
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
+  #primed: PrimedPreview | undefined;
   #pendingSwitch: PendingSwitch | undefined;
   /** Files' `title` tags (null: none or unreadable), for the guide. */
   #titles = new Map<string, string | null>();
@@ -247,23 +259,36 @@ export class ChannelRunner {
   }
 
   #openProducer(source: SourceSpec, skipFrames: number): Producer {
-    const fps = this.format.frameRate;
     switch (source.kind) {
       case "pad":
         return new PadProducer(this.format);
       case "test_pattern":
         return new TestPatternProducer(this.format);
-      case "file":
-        return new FileProducer(source.path, this.format, {
-          inPointSeconds: source.inPointSeconds + (skipFrames * fps.den) / fps.num,
-          onDecodeError: (path, err) =>
-            this.#out.log("warn", "asset_error", {
-              asset: path,
-              phase: "decode",
-              reason: err instanceof Error ? err.message : String(err),
-            }),
-        });
+      case "file": {
+        const primed = this.#primed;
+        if (
+          primed && skipFrames === 0 && primed.path === source.path &&
+          primed.inPointSeconds === source.inPointSeconds
+        ) {
+          this.#primed = undefined;
+          return new PrimedProducer(primed.producer, primed.first);
+        }
+        return this.#fileProducer(source.path, source.inPointSeconds, skipFrames);
+      }
     }
+  }
+
+  #fileProducer(path: string, inPointSeconds: number, skipFrames: number): FileProducer {
+    const fps = this.format.frameRate;
+    return new FileProducer(path, this.format, {
+      inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+      onDecodeError: (asset, err) =>
+        this.#out.log("warn", "asset_error", {
+          asset,
+          phase: "decode",
+          reason: err instanceof Error ? err.message : String(err),
+        }),
+    });
   }
 
   // ---- control ------------------------------------------------------------------------------
@@ -384,15 +409,38 @@ export class ChannelRunner {
     return { path: item.assetPath, inPointSeconds: start, frames };
   }
 
-  /** Loads the preview slot. */
-  loadPreview(item: SegmentItem): void {
+  /**
+   * Loads the preview slot and decodes its first picture now (shadow decode), so the switch
+   * airs a frame that is already there. Says whether that worked (and why not).
+   */
+  loadPreview(item: SegmentItem): { shadowDecodeStarted: boolean; reason: string } {
     if (this.#pendingSwitch) {
       throw new ControlError(
         "REJECTED_BUSY",
         "a switch is armed; preview is locked until it lands",
       );
     }
-    this.#preview = this.#placement(item);
+    const placement = this.#placement(item);
+    this.#preview = placement;
+    this.#primed?.producer.close();
+    this.#primed = undefined;
+    let producer: FileProducer | undefined;
+    try {
+      producer = this.#fileProducer(placement.path, placement.inPointSeconds, 0);
+      const first = producer.nextVideo({
+        frameNumber: this.#nextFree,
+        dueUtcMs: this.clock.dueUtcMs(this.#nextFree),
+      });
+      if (!first) {
+        producer.close();
+        return { shadowDecodeStarted: false, reason: "no picture at the in-point" };
+      }
+      this.#primed = { ...placement, producer, first: first.slice() };
+      return { shadowDecodeStarted: true, reason: "" };
+    } catch (err) {
+      producer?.close();
+      return { shadowDecodeStarted: false, reason: (err as Error).message };
+    }
   }
 
   /** Arms a switch to the preview at `targetUtcMs` (0 = next free frame). */
@@ -490,6 +538,7 @@ export class ChannelRunner {
     this.#lastReleased = f.frameNumber;
     if (this.#encoder) {
       const ts = this.#encoder.encode(f);
+      this.#settleSwitch();
       this.#encodedSinceStats++;
       if (ts.length > 0) {
         this.#tsBytes += ts.length;
@@ -527,15 +576,47 @@ export class ChannelRunner {
     } else if (e.kind === "switched") {
       const pending = this.#pendingSwitch;
       if (pending && pending.frame === f.frameNumber) {
-        this.#pendingSwitch = undefined;
         this.#boundaryErrorMs = this.clock.now() - this.clock.dueUtcMs(f.frameNumber);
-        pending.resolve({
-          ptsContiguous: contiguous,
+        pending.released = {
+          contiguous,
           livePts90k: this.#encoder?.videoPts90k(f.frameNumber) ?? f.pts90k,
           completionUtcMs: Math.round(this.clock.now()),
-        });
+        };
+        this.#settleSwitch();
       }
     }
+  }
+
+  /**
+   * Answers a released switch once the TS shows it: its first frame's video packet and the
+   * previous frame's are muxed, one frame apart in PTS (without an encoder: released right
+   * after the previous frame). On stop, an unanswered switch is not contiguous.
+   */
+  #settleSwitch(stopping = false): void {
+    const p = this.#pendingSwitch;
+    if (!p?.released) {
+      if (p && stopping) {
+        this.#pendingSwitch = undefined;
+        p.resolve({ ptsContiguous: false, livePts90k: 0, completionUtcMs: 0 });
+      }
+      return;
+    }
+    const enc = this.#encoder;
+    let contiguous = p.released.contiguous;
+    if (enc) {
+      const now = enc.muxedVideoPts90k(p.frame);
+      const before = enc.muxedVideoPts90k(p.frame - 1);
+      if (now === undefined && !stopping) return; // not in the TS yet
+      const step = (90000 * this.format.frameRate.den) / this.format.frameRate.num;
+      contiguous = contiguous && now !== undefined && before !== undefined &&
+        Math.abs(now - before - step) < 1;
+    }
+    this.#pendingSwitch = undefined;
+    p.resolve({
+      ptsContiguous: contiguous,
+      livePts90k: p.released.livePts90k,
+      completionUtcMs: p.released.completionUtcMs,
+    });
   }
 
   #blockEvent(e: BlockEvent): void {
@@ -604,6 +685,8 @@ export class ChannelRunner {
     if (this.#stopped) return result;
     this.#stopped = true;
     this.#blocks?.stop("stopped");
+    this.#primed?.producer.close();
+    this.#primed = undefined;
     // Frames still buffered never air: the as-run record ends after the last released one.
     for (const a of this.#asRun) {
       a.tracker.finish(this.#lastReleased + 1);
@@ -614,6 +697,7 @@ export class ChannelRunner {
     if (this.#encoder) {
       try {
         const rest = this.#encoder.finish();
+        this.#settleSwitch(true);
         if (rest.length > 0) this.#out.ts(rest);
       } catch (err) {
         this.#out.log("error", "encoder_flush_failed", { reason: (err as Error).message });
