@@ -194,3 +194,31 @@ Deno.test("a session without evidence makes no as-run events; a stop before the 
   r.stop();
   h.r.stop();
 });
+
+Deno.test("segment_title is the asset's own title tag, else empty", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "as_run_title_" });
+  try {
+    const titled = `${dir}/titled.mp4`;
+    const cmd = await new Deno.Command("ffmpeg", {
+      args: [
+        ...["-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=160x120:r=25:d=1"],
+        ...["-c:v", "libx264", "-preset", "ultrafast", "-metadata", "title=Cheers S01E01"],
+        titled,
+      ],
+    }).output();
+    assertEquals(cmd.success, true);
+    const plain = await fixture("h264_aac_mp4");
+    const { r, events } = harness();
+    r.startBlockSession(
+      [block("T", EPOCH + 400, [segment(0, titled, 400), segment(1, plain, 400)])],
+      0,
+      { sessionId: "s4" },
+    );
+    for (let i = 0; i < 40; i++) r.step();
+    r.stop();
+    const titles = events.flatMap((e) => e.kind === "segment_start" ? [e.segmentTitle] : []);
+    assertEquals(titles, ["Cheers S01E01", ""]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -266,7 +266,7 @@ export class AsRunTracker {
       ...(joined ? { joinInProgress: joinedMidBlock } : {}),
       segmentTypeName: plan.type,
       assetUri: isPad(plan) ? "" : plan.assetUri,
-      segmentTitle: "",
+      segmentTitle: origin.title ?? "",
       segmentUuid: plan.segmentUuid,
       assetUuid: plan.assetUuid,
     });

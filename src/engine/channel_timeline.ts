@@ -30,6 +30,8 @@ export interface FrameOrigin {
   producedUtcMs: number;
   /** Set when the segment's source could not be opened (the frame is a stand-in). */
   failure?: { reason: string; missing: boolean };
+  /** The source's own title tag, when it has one. */
+  title?: string;
 }
 
 /** A program frame with the events to report when it is released. */
@@ -210,7 +212,12 @@ export class ChannelTimeline {
       samples,
       flags,
       events,
-      origin: { segment, producedUtcMs: this.clock.now(), failure: active.failure },
+      origin: {
+        segment,
+        producedUtcMs: this.clock.now(),
+        failure: active.failure,
+        title: active.producer.title,
+      },
     };
   }
 

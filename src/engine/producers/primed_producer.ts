@@ -10,6 +10,7 @@ import type { FrameContext, Producer, ProducerCounters } from "./producer.ts";
 /** Replays a picture decoded ahead, then the wrapped producer's own. */
 export class PrimedProducer implements Producer {
   readonly description: string;
+  readonly title?: string;
   #inner: Producer;
   #first: Uint8Array | undefined;
 
@@ -18,6 +19,7 @@ export class PrimedProducer implements Producer {
     this.#inner = inner;
     this.#first = first.slice();
     this.description = inner.description;
+    this.title = inner.title;
   }
 
   get counters(): ProducerCounters {
