@@ -181,14 +181,24 @@ export class EvidenceHub implements EvidenceSessions {
       );
     }
     const id = crypto.randomUUID();
-    const spool = await EvidenceSpool.create(this.dirFor(channelId), {
-      kind: "retrovue-playout-evidence-session",
-      channel_id: channelId,
-      channel: target.channel,
-      playout_session_id: id,
-      endpoint: target.endpoint,
-      created_utc: isoUtc(Date.now()),
-    }, this.#spoolOptions());
+    const dir = this.dirFor(channelId);
+    let spool: EvidenceSpool;
+    try {
+      spool = await EvidenceSpool.create(dir, {
+        kind: "retrovue-playout-evidence-session",
+        channel_id: channelId,
+        channel: target.channel,
+        playout_session_id: id,
+        endpoint: target.endpoint,
+        created_utc: isoUtc(Date.now()),
+      }, this.#spoolOptions());
+    } catch (err) {
+      throw new ControlError(
+        "FAILED",
+        `cannot create the evidence spool in ${dir}: ${(err as Error).message}`,
+        dir,
+      );
+    }
     const session: Session = {
       spool,
       sender: undefined,
