@@ -3,7 +3,9 @@
  * is the client): on every (re)connect Hello first, then wait (up to 5 s) for Core's answer,
  * whose `acked_sequence` is what Core already holds; then every spooled event after it, then
  * live events as they reach the disk. Acks move the spool's high-water mark. When the stream
- * fails or ends it reconnects with backoff (0.5 s doubling to 30 s); the channel never waits.
+ * fails or ends it reconnects with backoff (0.5 s doubling to 30 s) on a fresh connection (so
+ * gRPC's own reconnect backoff never delays the return of Core); a stream on which sent events
+ * go unacked for `ackTimeoutMs` is dropped and reconnected. The channel never waits.
  *
  * @module
  */
@@ -38,6 +40,8 @@ export interface EvidenceSenderOptions {
   minBackoffMs?: number;
   /** Longest reconnect delay, ms. Default 30 000. */
   maxBackoffMs?: number;
+  /** Sent events unacked this long: the stream is dropped and reconnected, ms. Default 60 000. */
+  ackTimeoutMs?: number;
 }
 
 type Ack = {
@@ -76,6 +80,10 @@ export class EvidenceSender {
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   #connects = 0;
+  readonly #ackTimeoutMs: number;
+  /** When the stream last made progress (went live, or an ack moved the mark). */
+  #progressAt = 0;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: EvidenceSenderOptions) {
     this.#spool = opts.spool;
@@ -87,6 +95,7 @@ export class EvidenceSender {
     this.#minBackoff = opts.minBackoffMs ?? 500;
     this.#maxBackoff = opts.maxBackoffMs ?? 30_000;
     this.#backoff = this.#minBackoff;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? 60_000;
     this.#spool.onFlushed = (records) => {
       if (!this.#live) return;
       for (const r of records) this.#send(r.sequence, wireMessage(r));
@@ -105,7 +114,26 @@ export class EvidenceSender {
 
   /** Connects (now). */
   start(): void {
+    this.#watchdog = setInterval(
+      () => this.#checkStalled(),
+      Math.max(50, Math.min(10_000, this.#ackTimeoutMs / 4)),
+    );
     this.#connect();
+  }
+
+  #checkStalled(): void {
+    if (!this.#live || this.#sentUpTo <= this.#spool.acked) return;
+    if (Date.now() - this.#progressAt < this.#ackTimeoutMs) return;
+    this.#log.warn("evidence_ack_timeout", {
+      channel_id: this.#spool.meta.channel_id,
+      session: this.#spool.meta.playout_session_id,
+      endpoint: this.#endpoint,
+      sent_up_to: this.#sentUpTo,
+      acked: this.#spool.acked,
+      waited_ms: this.#ackTimeoutMs,
+    });
+    this.#drop("no ack");
+    this.#reconnectLater();
   }
 
   /** Sends to another endpoint from the next connect on (reconnects now). */
@@ -123,6 +151,7 @@ export class EvidenceSender {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#watchdog);
     this.#drop("stopped");
     this.#client?.close();
     this.#client = undefined;
@@ -148,6 +177,7 @@ export class EvidenceSender {
       if (this.#call !== call || this.#live) return;
       clearTimeout(this.#helloTimer);
       this.#live = true;
+      this.#progressAt = Date.now();
       this.#backoff = this.#minBackoff;
       this.#sentUpTo = coreHolds;
       const replay = spool.unacked(coreHolds);
@@ -176,6 +206,7 @@ export class EvidenceSender {
       const before = spool.acked;
       const written = spool.ack(seq); // moves the mark at once; the file follows
       this.#counters.acked += Math.max(0, spool.acked - before);
+      if (spool.acked > before) this.#progressAt = Date.now();
       void written.then(() => this.#checkDone());
       if (!answered) {
         answered = true;
@@ -215,6 +246,7 @@ export class EvidenceSender {
   #checkDone(): void {
     if (!this.#spool.done || this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#watchdog);
     const call = this.#call;
     this.#call = undefined;
     this.#live = false;
@@ -224,6 +256,7 @@ export class EvidenceSender {
     this.#onDone();
   }
 
+  /** Ends the current stream and its connection (the next connect starts afresh). */
   #drop(_why: string): void {
     clearTimeout(this.#helloTimer);
     const call = this.#call;
@@ -234,6 +267,8 @@ export class EvidenceSender {
       call.on("error", () => {}); // a cancelled call reports CANCELLED; nothing to do
       call.cancel();
     }
+    this.#client?.close();
+    this.#client = undefined;
   }
 
   #reconnectLater(delay = this.#backoff): void {
