@@ -165,3 +165,32 @@ Deno.test("one owner at a time; removal only once acked to the final event", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("disk full: the write fails, nothing is dropped or torn, the retry writes it all", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool_full_" });
+  try {
+    const child = new URL("./evidence/disk_full_child.ts", import.meta.url).pathname;
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "-m",
+        "sh",
+        "-c",
+        `mount -t tmpfs -o size=64k tmpfs "$0" && exec "$1" run -A "$2" "$0"`,
+        dir,
+        Deno.execPath(),
+        child,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.success, true, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assertEquals(r.failedFirst, true, JSON.stringify(r));
+    assertEquals(r.problems.includes("evidence_spool_write_recovered"), true);
+    assertEquals(r.sequences, Array.from({ length: 20 }, (_, i) => i + 1));
+    assertEquals(r.endsWithNewline, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

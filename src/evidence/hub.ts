@@ -396,7 +396,10 @@ export class EvidenceHub implements EvidenceSessions {
       ...this.#opts.spool,
       // Acked records must not fill the cap: compact well before they could.
       compactBytes: Math.min(this.#opts.spool?.compactBytes ?? 256 * 1024, this.#cap / 4),
-      onProblem: (event, fields) => this.#log.error(event, fields),
+      onProblem: (event, fields) =>
+        event.endsWith("_recovered")
+          ? this.#log.info(event, fields)
+          : this.#log.error(event, fields),
     };
   }
 }

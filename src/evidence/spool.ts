@@ -78,6 +78,8 @@ export class EvidenceSpool {
   #fileBytes = 0;
   #final = false;
   #closed = false;
+  /** A write failed and has not succeeded since (logged once). */
+  #writeFailing = false;
   /** Called after records reach the disk (in order); they may be sent now. */
   onFlushed: (records: EvidenceRecord[]) => void = () => {};
 
@@ -255,6 +257,7 @@ export class EvidenceSpool {
 
   /** Writes what is buffered now; resolves once it is on disk. */
   flush(): Promise<void> {
+    if (this.#closed) return this.#io;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const batch = this.#buffer;
@@ -263,8 +266,30 @@ export class EvidenceSpool {
     return this.#serial(async () => {
       const bytes = encoder.encode(batch.map((b) => b.line).join(""));
       const file = this.#file!;
-      for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
-      await file.syncData();
+      try {
+        for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+        await file.syncData();
+      } catch (err) {
+        // Disk full, I/O error: nothing is dropped. Cut what part of the batch got written and
+        // keep the batch first in line; the next flush (at the latest one period on) tries again.
+        await file.truncate(this.#fileBytes).catch(() => {});
+        this.#buffer = [...batch, ...this.#buffer];
+        this.#timer ??= setTimeout(() => this.flush(), this.#opts.flushMs);
+        if (!this.#writeFailing) {
+          this.#writeFailing = true;
+          this.#onProblem("evidence_spool_write_failed", {
+            path: this.path,
+            records: batch.length,
+            error: err,
+            note: "kept in memory and retried; logged once until a write succeeds",
+          });
+        }
+        return;
+      }
+      if (this.#writeFailing) {
+        this.#writeFailing = false;
+        this.#onProblem("evidence_spool_write_recovered", { path: this.path });
+      }
       this.#fileBytes += bytes.length;
       for (const b of batch) {
         this.#pending.push({ record: b.record, bytes: encoder.encode(b.line).length });
@@ -309,6 +334,15 @@ export class EvidenceSpool {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#buffer.length > 0) {
+      this.#onProblem("evidence_spool_unwritten_at_close", {
+        path: this.path,
+        records: this.#buffer.length,
+        first_sequence: this.#buffer[0].record.sequence,
+      });
+    }
     await this.#serial(() => {
       this.#file?.close();
       this.#file = undefined;
