@@ -113,3 +113,33 @@ Deno.test("pts_contiguous is false when nothing aired before the switch, and whe
   second.r.stop();
   assertEquals((await later).ptsContiguous, false);
 });
+
+Deno.test("with B-frames (packets out of display order), switches at every GOP phase are PTS contiguous", async () => {
+  const clip = await fixture("frame_counter");
+  const ts: Uint8Array[] = [];
+  const r = new ChannelRunner(
+    {
+      spec: { ...SPEC, video: { ...SPEC.video, preset: "medium", keyintFrames: 50 } },
+      time: new VirtualTimeSource(EPOCH),
+      epochUtcMs: EPOCH,
+    },
+    { ts: (d) => ts.push(d), frame: () => {}, blockEvent: () => {}, log: () => {} },
+  );
+  r.playSegments([{ assetPath: clip, startFrame: 0, frameCount: -1, fps: FPS }]);
+  for (let i = 0; i < 10; i++) r.step();
+  const results: boolean[] = [];
+  for (let n = 0; n < 6; n++) {
+    r.loadPreview({ assetPath: clip, startFrame: 5 * n, frameCount: 40, fps: FPS });
+    let got: boolean | undefined;
+    r.switchToLive(0).then((v) => got = v.ptsContiguous);
+    // Each switch lands 1 + n frames later in the GOP than the one before.
+    for (let i = 0; i < 80 && got === undefined; i++) {
+      r.step();
+      await Promise.resolve();
+    }
+    for (let i = 0; i < n; i++) r.step();
+    results.push(got === true);
+  }
+  r.stop();
+  assertEquals(results, [true, true, true, true, true, true]);
+});

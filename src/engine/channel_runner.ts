@@ -107,6 +107,7 @@ export class ChannelRunner {
   #running = false;
   #stopped = false;
   #lastReleased = -1;
+  #firstReleased = -1;
   #blocks: BlockSchedule | undefined;
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
@@ -535,6 +536,7 @@ export class ChannelRunner {
     this.#lastReleaseAt = now;
 
     const contiguous = f.frameNumber === this.#lastReleased + 1;
+    if (this.#lastReleased < 0) this.#firstReleased = f.frameNumber;
     this.#lastReleased = f.frameNumber;
     if (this.#encoder) {
       const ts = this.#encoder.encode(f);
@@ -602,11 +604,13 @@ export class ChannelRunner {
       return;
     }
     const enc = this.#encoder;
-    let contiguous = p.released.contiguous;
+    // The previous frame aired from this runner (not so for a switch on its first frame).
+    let contiguous = p.released.contiguous && p.frame - 1 >= this.#firstReleased;
     if (enc) {
       const now = enc.muxedVideoPts90k(p.frame);
       const before = enc.muxedVideoPts90k(p.frame - 1);
-      if (now === undefined && !stopping) return; // not in the TS yet
+      // Both packets in the TS first; with B-frames the previous frame's may come after.
+      if ((now === undefined || (contiguous && before === undefined)) && !stopping) return;
       const step = (90000 * this.format.frameRate.den) / this.format.frameRate.num;
       contiguous = contiguous && now !== undefined && before !== undefined &&
         Math.abs(now - before - step) < 1;
