@@ -16,9 +16,12 @@
  * @module
  */
 
+import { hasOptionalFields, markProto3Optional, oneofSpelling } from "./_proto3_optional.ts";
+
 /** The `.proto` files served by the engine, relative to `proto/`, dependencies first. */
 export const PROTO_FILES: readonly string[] = Object.freeze([
   "retrovue/playout.proto",
+  "retrovue/execution_evidence_v1.proto",
   "grpc/health/v1/health.proto",
   "grpc/reflection/v1alpha/reflection.proto",
   "grpc/reflection/v1/reflection.proto",
@@ -53,15 +56,28 @@ export function embeddedModulePath(): string {
   return new URL("../src/control/playout_proto_embedded.ts", import.meta.url).pathname;
 }
 
-/** Compiles {@link PROTO_FILES} with protoc into a serialized FileDescriptorSet. */
+/**
+ * Compiles {@link PROTO_FILES} with protoc into a serialized FileDescriptorSet. Files with
+ * proto3 `optional` fields are compiled in their synthetic-oneof spelling and then marked
+ * (see `_proto3_optional.ts`): Debian's protoc 3.5.1 predates the keyword.
+ */
 export async function compileDescriptorSet(dir = protoDir()): Promise<Uint8Array> {
   const out = await Deno.makeTempFile({ suffix: ".pb" });
+  const staging = await Deno.makeTempDir({ prefix: "proto_staging_" });
+  const optional = new Set<string>();
   try {
+    for (const file of PROTO_FILES) {
+      const text = await Deno.readTextFile(`${dir}/${file}`);
+      if (hasOptionalFields(text)) optional.add(file);
+      const target = `${staging}/${file}`;
+      await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+      await Deno.writeTextFile(target, oneofSpelling(text));
+    }
     const result = await new Deno.Command(PROTOC_PYTHON, {
       args: [
         "-m",
         "grpc_tools.protoc",
-        `-I${dir}`,
+        `-I${staging}`,
         "--include_imports",
         `--descriptor_set_out=${out}`,
         ...PROTO_FILES,
@@ -72,9 +88,10 @@ export async function compileDescriptorSet(dir = protoDir()): Promise<Uint8Array
     if (!result.success) {
       throw new ProtocError(result.code, new TextDecoder().decode(result.stderr));
     }
-    return await Deno.readFile(out);
+    return markProto3Optional(await Deno.readFile(out), optional);
   } finally {
     await Deno.remove(out);
+    await Deno.remove(staging, { recursive: true });
   }
 }
 

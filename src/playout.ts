@@ -28,6 +28,7 @@ import { PlanRestore } from "./engine/plan_restore.ts";
 import { instanceName } from "./config/instance.ts";
 import { type MetricsTarget, publishMetricsTarget } from "./observability/metrics_targets.ts";
 import { processControls } from "../ffi/process.ts";
+import { EvidenceHub } from "./evidence/hub.ts";
 import type { Logger } from "./observability/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { startMetricsServer } from "./observability/health_server.ts";
@@ -91,11 +92,22 @@ export async function startPlayout(
       log.error("plan_store_failed", { path: store.path, reason: (err as Error).message });
     }
   });
+  const evidence = new EvidenceHub({
+    stateDir: config.state_dir,
+    log,
+    maxSpoolBytesPerChannel: config.evidence.spool_max_bytes_per_channel,
+    onSpoolFull: (channel) => {
+      manager.stopBlockSession(channel, "EVIDENCE_SPOOL_FULL").catch((err) =>
+        log.error("evidence_session_stop_failed", { channel, reason: (err as Error).message })
+      );
+    },
+  });
   const manager = new ChannelManager({
     log,
     parsePlanHandle,
     virtualClock: opts.virtualClock,
     onPlansChanged: persist,
+    evidence,
   });
   const restore = new PlanRestore({ manager, log, onPendingChanged: persist });
   const saved = persistPlans ? await readStoredPlans(store, log) : [];
@@ -114,6 +126,9 @@ export async function startPlayout(
   };
 
   try {
+    // Spools of earlier runs are offered to Core again (in the background).
+    closers.push(() => evidence.close());
+    evidence.start().catch((err) => log.error("evidence_recovery_failed", { error: err }));
     // Control first: Core polls GetVersion right after spawning the engine.
     const grpc = await startGrpcServer({
       surface: manager,
@@ -187,6 +202,7 @@ export async function startPlayout(
     if (config.metrics.enabled) {
       const metrics = createPlayoutMetrics({
         surface: manager,
+        evidence,
         buildInfo: {
           version: denoJson.version,
           apiVersion: PLAYOUT_API_VERSION,

@@ -221,8 +221,8 @@ Deno.test("unknown keys are errors naming the key and the known ones", async () 
     "sample_rate, channels, aspect_policy",
   ]);
   assert.deepEqual(await problemsOf("verbose = true\n"), [
-    "verbose: unknown key, expected one of grpc, http, tuner, hls, metrics, log, state_dir, " +
-    "channels",
+    "verbose: unknown key, expected one of grpc, http, tuner, hls, metrics, log, evidence, " +
+    "state_dir, channels",
   ]);
 });
 

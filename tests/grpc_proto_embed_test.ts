@@ -142,6 +142,123 @@ Deno.test("wire contract facts hold in the loaded definitions", () => {
   );
 });
 
+Deno.test("evidence proto: the spec's names, numbers and types; join_in_progress has presence", () => {
+  const proto = loadPlayoutProto();
+  const s = shape(proto.packageDefinition);
+  const p = "retrovue.evidence.v1.";
+  assertEquals(s[`${p}ExecutionEvidenceService`], {
+    EvidenceStream: ["/retrovue.evidence.v1.ExecutionEvidenceService/EvidenceStream", true, true],
+  });
+  assertEquals(s[`${p}EvidenceFromAir`], [
+    "1:schema_version:TYPE_UINT32",
+    "2:channel_id:TYPE_STRING",
+    "3:playout_session_id:TYPE_STRING",
+    "4:sequence:TYPE_UINT64",
+    "5:event_uuid:TYPE_STRING",
+    "6:emitted_utc:TYPE_STRING",
+    "10:hello:TYPE_MESSAGE",
+    "11:block_start:TYPE_MESSAGE",
+    "12:segment_end:TYPE_MESSAGE",
+    "13:block_fence:TYPE_MESSAGE",
+    "14:channel_terminated:TYPE_MESSAGE",
+    "15:segment_start:TYPE_MESSAGE",
+  ]);
+  assertEquals(s[`${p}EvidenceAckFromCore`], [
+    "1:channel_id:TYPE_STRING",
+    "2:playout_session_id:TYPE_STRING",
+    "3:acked_sequence:TYPE_UINT64",
+    "4:error:TYPE_STRING",
+  ]);
+  assertEquals(s[`${p}Hello`], [
+    "1:first_sequence_available:TYPE_UINT64",
+    "2:last_sequence_emitted:TYPE_UINT64",
+  ]);
+  assertEquals(s[`${p}BlockStart`], [
+    "1:block_id:TYPE_STRING",
+    "2:swap_tick:TYPE_UINT64",
+    "3:fence_tick:TYPE_UINT64",
+    "4:actual_start_utc_ms:TYPE_INT64",
+    "5:primed_success:TYPE_BOOL",
+  ]);
+  assertEquals(s[`${p}SegmentStart`], [
+    "1:block_id:TYPE_STRING",
+    "2:event_id:TYPE_STRING",
+    "3:segment_index:TYPE_INT32",
+    "4:actual_start_utc_ms:TYPE_INT64",
+    "5:asset_start_frame:TYPE_INT64",
+    "6:scheduled_duration_ms:TYPE_INT64",
+    "7:join_in_progress:TYPE_BOOL",
+    "8:segment_type_name:TYPE_STRING",
+    "9:asset_uri:TYPE_STRING",
+    "10:segment_title:TYPE_STRING",
+    "11:segment_uuid:TYPE_STRING",
+    "12:asset_uuid:TYPE_STRING",
+  ]);
+  assertEquals(s[`${p}SegmentEnd`], [
+    "1:block_id:TYPE_STRING",
+    "2:event_id_ref:TYPE_STRING",
+    "3:actual_start_utc_ms:TYPE_INT64",
+    "4:actual_end_utc_ms:TYPE_INT64",
+    "5:asset_start_frame:TYPE_INT64",
+    "6:asset_end_frame:TYPE_INT64",
+    "7:computed_duration_ms:TYPE_INT64",
+    "8:computed_duration_frames:TYPE_INT64",
+    "9:status:TYPE_STRING",
+    "10:reason:TYPE_STRING",
+    "11:fallback_frames_used:TYPE_UINT64",
+    "12:segment_uuid:TYPE_STRING",
+    "13:segment_type_name:TYPE_STRING",
+    "14:asset_uuid:TYPE_STRING",
+  ]);
+  assertEquals(s[`${p}BlockFence`], [
+    "1:block_id:TYPE_STRING",
+    "2:swap_tick:TYPE_UINT64",
+    "3:fence_tick:TYPE_UINT64",
+    "4:actual_end_utc_ms:TYPE_INT64",
+    "5:ct_at_fence_ms:TYPE_UINT64",
+    "6:total_frames_emitted:TYPE_UINT64",
+    "7:truncated_by_fence:TYPE_BOOL",
+    "8:early_exhaustion:TYPE_BOOL",
+    "9:primed_success:TYPE_BOOL",
+  ]);
+  assertEquals(s[`${p}ChannelTerminated`], [
+    "1:termination_utc_ms:TYPE_INT64",
+    "2:reason:TYPE_STRING",
+    "3:detail:TYPE_STRING",
+  ]);
+  // Explicit presence: proto3 optional = a one-field synthetic oneof `_join_in_progress` with
+  // proto3_optional (FieldDescriptorProto field 17) set, exactly as a current protoc writes it.
+  const file = proto.files.get("retrovue/execution_evidence_v1.proto")!;
+  assertEquals(file.descriptor.package, "retrovue.evidence.v1");
+  const start = proto.packageDefinition[`${p}SegmentStart`] as protoLoader.MessageTypeDefinition<
+    object,
+    object
+  >;
+  const t = start.type as {
+    field: { name: string; oneofIndex?: number }[];
+    oneofDecl: { name: string }[];
+  };
+  const jip = t.field.find((f) => f.name === "join_in_progress")!;
+  assertEquals(t.oneofDecl[jip.oneofIndex!].name, "_join_in_progress");
+  const marks = countProto3OptionalMarks(file.bytes);
+  assertEquals(marks, 1);
+  // Every other file has none (plain proto3 fields only).
+  for (const [name, f] of proto.files) {
+    if (name !== "retrovue/execution_evidence_v1.proto" && name.startsWith("retrovue/")) {
+      assertEquals(countProto3OptionalMarks(f.bytes), 0, name);
+    }
+  }
+});
+
+/** FieldDescriptorProto.proto3_optional = true is the bytes 0x88 0x01 0x01 (field 17, varint 1). */
+function countProto3OptionalMarks(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i + 2 < bytes.length; i++) {
+    if (bytes[i] === 0x88 && bytes[i + 1] === 0x01 && bytes[i + 2] === 0x01) n++;
+  }
+  return n;
+}
+
 Deno.test("a deno bundle of the gRPC layer serves with no .proto file beside it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "grpc_bundle_test_" });
   try {

@@ -218,6 +218,17 @@ const LogSchema = table({
   format: oneOf(LOG_FORMAT_VALUES).default("auto"),
 });
 
+/** Default disk cap of one channel's evidence spools (64 MiB). */
+export const DEFAULT_EVIDENCE_SPOOL_MAX_BYTES = 64 * 1024 * 1024;
+
+/** As-run evidence to Core: spools under `<state_dir>/evidence/`. */
+const EvidenceSchema = table({
+  /** Disk cap of one channel's spools (not yet acked by Core), bytes. */
+  spool_max_bytes_per_channel: integer(16 * 1024, 2 ** 40).default(
+    DEFAULT_EVIDENCE_SPOOL_MAX_BYTES,
+  ),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Channels.
 
@@ -485,6 +496,7 @@ const RootSchema = table({
   hls: HlsSchema.default({}),
   metrics: MetricsSchema.default({}),
   log: LogSchema.default({}),
+  evidence: EvidenceSchema.default({}),
   state_dir: path().default(DEFAULT_STATE_DIR),
   channels: z.array(ChannelSchema, expecting("an array of [[channels]] tables")).default([]),
 });

@@ -195,10 +195,12 @@ export class PlayoutService {
       const args = parseLoadPreview(req);
       id = args.channelId;
       this.#requireSegmentChannel(id);
-      await this.#surface.loadPreview(id, args.item);
+      const preview = await this.#surface.loadPreview(id, args.item);
       return this.#ok("LoadPreview", id, {
-        message: "",
-        shadow_decode_started: true,
+        message: preview.shadowDecodeStarted
+          ? ""
+          : `preview loaded, but its first frame could not be decoded: ${preview.reason}`,
+        shadow_decode_started: preview.shadowDecodeStarted,
         result_code: "RESULT_CODE_OK",
       });
     } catch (err) {
@@ -392,14 +394,16 @@ export class PlayoutService {
           `join_utc_ms ${join} is outside the blocks (${blockA.startUtcMs}..${blockB.endUtcMs})`,
         );
       }
-      if (args.evidenceEndpoint !== "" || args.channelIdStr !== "") {
-        this.#log.debug("grpc_block_session_extras", {
-          channel: id,
-          evidence_endpoint: args.evidenceEndpoint,
-          channel_id_str: args.channelIdStr,
-        });
-      }
-      await this.#surface.startBlockSession(id, [blockA, blockB], join, format, args.maxQueueDepth);
+      await this.#surface.startBlockSession(
+        id,
+        [blockA, blockB],
+        join,
+        format,
+        args.maxQueueDepth,
+        args.evidenceEndpoint !== ""
+          ? { endpoint: args.evidenceEndpoint, channelIdStr: args.channelIdStr }
+          : undefined,
+      );
       return this.#ok("StartBlockPlanSession", id, {
         message: "",
         result_code: "BLOCKPLAN_RESULT_OK",

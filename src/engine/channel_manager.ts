@@ -20,6 +20,7 @@ import {
   type ChannelStats,
   ControlError,
   type ControlSurface,
+  type PreviewResult,
   type StreamTransport,
   type SwitchResult,
 } from "./control_surface.ts";
@@ -28,6 +29,7 @@ import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "./program_format.ts"
 import type { ProgramFrame } from "./program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
+import type { EvidenceSessions } from "./evidence_sessions.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -57,6 +59,8 @@ export interface ChannelManagerOptions {
   viewerQueueBytes?: number;
   /** Told whenever what a channel plays changes (to persist {@link ChannelManager.activePlans}). */
   onPlansChanged?: () => void;
+  /** The as-run evidence layer; without it `evidence_endpoint` is refused. */
+  evidence?: EvidenceSessions;
 }
 
 interface Pending {
@@ -99,6 +103,8 @@ interface Channel {
   sessionBlocks: BlockPlan[];
   /** The last plan handle of segment mode. */
   planHandle: string | undefined;
+  /** Evidence sessions whose as-run record is not complete yet. */
+  evidenceSessions: Set<string>;
   log: Logger;
 }
 
@@ -369,15 +375,21 @@ export class ChannelManager implements ControlSurface {
     this.#forgetIfUnused(ch);
   }
 
-  async loadPreview(id: number, item: SegmentItem): Promise<void> {
+  async loadPreview(id: number, item: SegmentItem): Promise<PreviewResult> {
     const ch = this.#channels.get(id);
     if (!ch?.worker || ch.mode !== "segment") {
       throw new ControlError("NOT_READY", `channel ${id} is not started (StartChannel first)`, id);
     }
     if (ch.switchArmed) throw new ControlError("REJECTED_BUSY", "a switch is armed");
-    await this.#call(ch, "loadPreview", [item]);
+    const r = await this.#call(ch, "loadPreview", [item]) as PreviewResult;
     ch.previewLoaded = true;
-    this.#log.info("preview_loaded", { channel: id, asset: item.assetPath });
+    this.#log.info("preview_loaded", {
+      channel: id,
+      asset: item.assetPath,
+      shadow_decode_started: r.shadowDecodeStarted,
+      reason: r.reason || undefined,
+    });
+    return r;
   }
 
   async switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult> {
@@ -457,6 +469,7 @@ export class ChannelManager implements ControlSurface {
     joinUtcMs: number,
     format: ProgramFormat | undefined,
     maxQueueDepth: number,
+    evidence?: { endpoint: string; channelIdStr: string },
   ): Promise<void> {
     const ch = this.#channels.get(id);
     if (ch?.mode === "block") {
@@ -476,11 +489,28 @@ export class ChannelManager implements ControlSurface {
       }
     }
     const hadWorker = ch.worker !== undefined;
+    let sessionId: string | undefined;
     try {
       await this.#ensureWorker(ch, format);
       ch.maxQueueDepth = Math.max(2, maxQueueDepth);
-      await this.#call(ch, "startBlockSession", [blocks, joinUtcMs]);
+      if (evidence && evidence.endpoint !== "") {
+        if (!this.#opts.evidence) {
+          throw new ControlError("FAILED", "evidence_endpoint given but evidence is not available");
+        }
+        sessionId = await this.#opts.evidence.open({
+          channel: id,
+          channelIdStr: evidence.channelIdStr,
+          endpoint: evidence.endpoint,
+        });
+        ch.evidenceSessions.add(sessionId);
+      }
+      await this.#call(ch, "startBlockSession", [
+        blocks,
+        joinUtcMs,
+        ...(sessionId ? [{ sessionId }] : []),
+      ]);
     } catch (err) {
+      if (sessionId) this.#evidenceClosed(ch, sessionId);
       await this.#rollback(ch, hadWorker, false, "StartBlockPlanSession refused");
       throw err;
     }
@@ -570,6 +600,7 @@ export class ChannelManager implements ControlSurface {
       switchArmed: false,
       sessionBlocks: [],
       planHandle: undefined,
+      evidenceSessions: new Set(),
       log,
     };
     this.#channels.set(id, ch);
@@ -699,6 +730,10 @@ export class ChannelManager implements ControlSurface {
       case "block_event":
         this.#blockEvent(ch, msg.event);
         break;
+      case "as_run":
+      case "as_run_closed":
+        this.#asRun(ch, msg);
+        break;
       case "log":
         if (RATE_LIMITED_EVENTS.has(msg.event as LogEventName)) {
           this.#limited.log(msg.level, msg.event, { channel: ch.id, ...msg.fields });
@@ -751,6 +786,29 @@ export class ChannelManager implements ControlSurface {
     }
   }
 
+  #asRun(
+    ch: Channel,
+    msg: Extract<FromWorker, { type: "as_run" } | { type: "as_run_closed" }>,
+  ): void {
+    const evidence = this.#opts.evidence;
+    if (!evidence || !ch.evidenceSessions.has(msg.sessionId)) return;
+    if (msg.type === "as_run") evidence.event(msg.sessionId, msg.event);
+    else this.#evidenceClosed(ch, msg.sessionId);
+  }
+
+  #evidenceClosed(ch: Channel, sessionId: string): void {
+    ch.evidenceSessions.delete(sessionId);
+    this.#opts.evidence?.closed(sessionId);
+  }
+
+  /** The channel's worker is gone: open evidence sessions end with ChannelTerminated. */
+  #evidenceTerminated(ch: Channel, reason: string, detail: string): void {
+    for (const id of ch.evidenceSessions) {
+      this.#opts.evidence?.terminated(id, reason, detail);
+      this.#evidenceClosed(ch, id);
+    }
+  }
+
   #setState(ch: Channel, state: ChannelState, reason: string): void {
     if (ch.state === state && ch.reason === reason) return;
     const from = ch.state;
@@ -776,6 +834,7 @@ export class ChannelManager implements ControlSurface {
     this.#log.error("channel_failed", { channel: ch.id, reason: message });
     for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", message));
     ch.pending.clear();
+    this.#evidenceTerminated(ch, "CHANNEL_FAILED", message.split("\n")[0]);
     if (ch.mode === "block") {
       this.#blockEvent(ch, {
         kind: "session_ended",
@@ -840,6 +899,7 @@ export class ChannelManager implements ControlSurface {
       worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
         if (e.data.type === "ts") ch.fanout.push(e.data.data);
         if (e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
+        if (e.data.type === "as_run" || e.data.type === "as_run_closed") this.#asRun(ch, e.data);
         if (e.data.type === "stopped") {
           clearTimeout(timer);
           ch.log.info("channel_flushed", {
@@ -859,6 +919,12 @@ export class ChannelManager implements ControlSurface {
     // The stream this worker muxed is over: a viewer or attach that comes later must start
     // with the next stream's PAT/PMT and IDR, never with this one's last GOP.
     ch.fanout.resetCache();
+    // A worker that did not answer in time left its sessions' records open.
+    this.#evidenceTerminated(
+      ch,
+      "CHANNEL_STOPPED",
+      `channel stopped (${reason}) before its record closed`,
+    );
     for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", "channel stopped"));
     ch.pending.clear();
     if (ch.mode === "block") ch.mode = "idle";

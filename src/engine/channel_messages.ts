@@ -6,6 +6,7 @@
 
 import type { ChannelSpec } from "./channel_spec.ts";
 import type { ChannelStats, ControlErrorCode } from "./control_surface.ts";
+import type { AsRunEvent } from "./as_run.ts";
 import type { BlockEvent } from "./plan.ts";
 import type { ProgramFrame } from "./program_frame.ts";
 
@@ -43,6 +44,10 @@ export type FromWorker =
   | { type: "ts"; data: Uint8Array }
   | { type: "frame"; frame: ProgramFrame }
   | { type: "block_event"; event: BlockEvent }
+  /** An as-run event of an evidence session (see as_run.ts). */
+  | { type: "as_run"; sessionId: string; event: AsRunEvent }
+  /** An evidence session's as-run record is complete. */
+  | { type: "as_run_closed"; sessionId: string }
   | {
     type: "log";
     level: "info" | "warn" | "error";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
 import { ChannelTimeline, type TimelineFrame } from "./channel_timeline.ts";
 import type { ChannelSpec } from "./channel_spec.ts";
 import { ControlError } from "./control_surface.ts";
@@ -15,6 +16,7 @@ import { framesForMs, type ProgramFormat } from "./program_format.ts";
 import type { ProgramFrame } from "./program_frame.ts";
 import { FileProducer } from "./producers/file_producer.ts";
 import { PadProducer } from "./producers/pad_producer.ts";
+import { PrimedProducer } from "./producers/primed_producer.ts";
 import type { Producer } from "./producers/producer.ts";
 import { TestPatternProducer } from "./producers/test_pattern_producer.ts";
 import {
@@ -50,6 +52,10 @@ export interface ChannelRunnerSink {
   log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
   /** Whether the source now in force has anything playable (and why not). */
   content?(playable: boolean, reason: string): void;
+  /** As-run events of a session that asked for evidence, in order. */
+  asRun?(sessionId: string, event: AsRunEvent): void;
+  /** A session's as-run record is complete (no more events for it). */
+  asRunClosed?(sessionId: string): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -64,10 +70,20 @@ export interface ChannelRunnerOptions {
   encode?: boolean;
 }
 
-/** Resolved when a switch is released. */
+/** Resolved once a switch's first frame is on air and its video packet is in the TS. */
 interface PendingSwitch {
   frame: number;
   resolve: (r: { ptsContiguous: boolean; livePts90k: number; completionUtcMs: number }) => void;
+  /** Set when the switch frame was released. */
+  released?: { contiguous: boolean; livePts90k: number; completionUtcMs: number };
+}
+
+/** A preview whose first picture was decoded ahead (LoadPreview). */
+interface PrimedPreview {
+  path: string;
+  inPointSeconds: number;
+  producer: FileProducer;
+  first: Uint8Array;
 }
 
 /** One channel's engine loop. */
@@ -91,12 +107,16 @@ export class ChannelRunner {
   #running = false;
   #stopped = false;
   #lastReleased = -1;
+  #firstReleased = -1;
   #blocks: BlockSchedule | undefined;
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
+  #primed: PrimedPreview | undefined;
   #pendingSwitch: PendingSwitch | undefined;
   /** Files' `title` tags (null: none or unreadable), for the guide. */
   #titles = new Map<string, string | null>();
+  /** As-run trackers of sessions with evidence, until their record is complete. */
+  #asRun: { sessionId: string; schedule: BlockSchedule; tracker: AsRunTracker }[] = [];
   // stats
   #tsBytes = 0;
   #underruns = 0;
@@ -240,23 +260,36 @@ export class ChannelRunner {
   }
 
   #openProducer(source: SourceSpec, skipFrames: number): Producer {
-    const fps = this.format.frameRate;
     switch (source.kind) {
       case "pad":
         return new PadProducer(this.format);
       case "test_pattern":
         return new TestPatternProducer(this.format);
-      case "file":
-        return new FileProducer(source.path, this.format, {
-          inPointSeconds: source.inPointSeconds + (skipFrames * fps.den) / fps.num,
-          onDecodeError: (path, err) =>
-            this.#out.log("warn", "asset_error", {
-              asset: path,
-              phase: "decode",
-              reason: err instanceof Error ? err.message : String(err),
-            }),
-        });
+      case "file": {
+        const primed = this.#primed;
+        if (
+          primed && skipFrames === 0 && primed.path === source.path &&
+          primed.inPointSeconds === source.inPointSeconds
+        ) {
+          this.#primed = undefined;
+          return new PrimedProducer(primed.producer, primed.first);
+        }
+        return this.#fileProducer(source.path, source.inPointSeconds, skipFrames);
+      }
     }
+  }
+
+  #fileProducer(path: string, inPointSeconds: number, skipFrames: number): FileProducer {
+    const fps = this.format.frameRate;
+    return new FileProducer(path, this.format, {
+      inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+      onDecodeError: (asset, err) =>
+        this.#out.log("warn", "asset_error", {
+          asset,
+          phase: "decode",
+          reason: err instanceof Error ? err.message : String(err),
+        }),
+    });
   }
 
   // ---- control ------------------------------------------------------------------------------
@@ -266,8 +299,15 @@ export class ChannelRunner {
     return this.timeline.nextFrameNumber;
   }
 
-  /** Starts a block-plan session. */
-  startBlockSession(blocks: BlockPlan[], joinUtcMs: number): void {
+  /**
+   * Starts a block-plan session. With `evidence`, the session's as-run events go to the sink's
+   * `asRun` under `evidence.sessionId`.
+   */
+  startBlockSession(
+    blocks: BlockPlan[],
+    joinUtcMs: number,
+    evidence?: { sessionId: string },
+  ): void {
     if (this.#blocks && !this.#blocks.ended) {
       throw new ControlError("ALREADY_ACTIVE", `channel ${this.spec.id} already has a session`);
     }
@@ -280,6 +320,16 @@ export class ChannelRunner {
     }
     const schedule = new BlockSchedule(this.clock, this.format.frameRate, joinFrame, blocks);
     schedule.onEvent = (e) => this.#blockEvent(e);
+    if (evidence) {
+      const sessionId = evidence.sessionId;
+      const tracker = new AsRunTracker(
+        schedule,
+        this.clock,
+        this.format.frameRate,
+        (event) => this.#out.asRun?.(sessionId, event),
+      );
+      this.#asRun.push({ sessionId, schedule, tracker });
+    }
     this.#blocks = schedule;
     this.#segments = undefined;
     this.timeline.setSchedule(schedule);
@@ -317,6 +367,7 @@ export class ChannelRunner {
     const s = this.#blocks;
     if (!s) return { finalCtMs: 0, blocksExecuted: 0 };
     s.stop("stopped");
+    for (const a of this.#asRun) if (a.schedule === s) a.tracker.stopAt(this.#nextFree);
     this.#blocks = undefined;
     // Back to the configured standalone source (from its start), or black when there is none.
     this.timeline.setSchedule(this.#standaloneSchedule(this.#nextFree));
@@ -359,15 +410,38 @@ export class ChannelRunner {
     return { path: item.assetPath, inPointSeconds: start, frames };
   }
 
-  /** Loads the preview slot. */
-  loadPreview(item: SegmentItem): void {
+  /**
+   * Loads the preview slot and decodes its first picture now (shadow decode), so the switch
+   * airs a frame that is already there. Says whether that worked (and why not).
+   */
+  loadPreview(item: SegmentItem): { shadowDecodeStarted: boolean; reason: string } {
     if (this.#pendingSwitch) {
       throw new ControlError(
         "REJECTED_BUSY",
         "a switch is armed; preview is locked until it lands",
       );
     }
-    this.#preview = this.#placement(item);
+    const placement = this.#placement(item);
+    this.#preview = placement;
+    this.#primed?.producer.close();
+    this.#primed = undefined;
+    let producer: FileProducer | undefined;
+    try {
+      producer = this.#fileProducer(placement.path, placement.inPointSeconds, 0);
+      const first = producer.nextVideo({
+        frameNumber: this.#nextFree,
+        dueUtcMs: this.clock.dueUtcMs(this.#nextFree),
+      });
+      if (!first) {
+        producer.close();
+        return { shadowDecodeStarted: false, reason: "no picture at the in-point" };
+      }
+      this.#primed = { ...placement, producer, first: first.slice() };
+      return { shadowDecodeStarted: true, reason: "" };
+    } catch (err) {
+      producer?.close();
+      return { shadowDecodeStarted: false, reason: (err as Error).message };
+    }
   }
 
   /** Arms a switch to the preview at `targetUtcMs` (0 = next free frame). */
@@ -462,9 +536,11 @@ export class ChannelRunner {
     this.#lastReleaseAt = now;
 
     const contiguous = f.frameNumber === this.#lastReleased + 1;
+    if (this.#lastReleased < 0) this.#firstReleased = f.frameNumber;
     this.#lastReleased = f.frameNumber;
     if (this.#encoder) {
       const ts = this.#encoder.encode(f);
+      this.#settleSwitch();
       this.#encodedSinceStats++;
       if (ts.length > 0) {
         this.#tsBytes += ts.length;
@@ -474,10 +550,19 @@ export class ChannelRunner {
     }
     for (const e of f.events) this.#timelineEvent(e, f, contiguous);
     this.timeline.schedule.released?.(f.frameNumber);
+    if (this.#asRun.length > 0) this.#trackAsRun(f);
     if (this.wantFrames) {
-      const { events: _events, ...frame } = f;
+      const { events: _events, origin: _origin, ...frame } = f;
       this.#out.frame(frame);
     }
+  }
+
+  #trackAsRun(f: TimelineFrame): void {
+    for (const a of this.#asRun) {
+      a.tracker.aired(f);
+      if (a.tracker.finished) this.#out.asRunClosed?.(a.sessionId);
+    }
+    this.#asRun = this.#asRun.filter((a) => !a.tracker.finished);
   }
 
   #timelineEvent(e: TimelineEvent, f: TimelineFrame, contiguous: boolean): void {
@@ -493,15 +578,49 @@ export class ChannelRunner {
     } else if (e.kind === "switched") {
       const pending = this.#pendingSwitch;
       if (pending && pending.frame === f.frameNumber) {
-        this.#pendingSwitch = undefined;
         this.#boundaryErrorMs = this.clock.now() - this.clock.dueUtcMs(f.frameNumber);
-        pending.resolve({
-          ptsContiguous: contiguous,
+        pending.released = {
+          contiguous,
           livePts90k: this.#encoder?.videoPts90k(f.frameNumber) ?? f.pts90k,
           completionUtcMs: Math.round(this.clock.now()),
-        });
+        };
+        this.#settleSwitch();
       }
     }
+  }
+
+  /**
+   * Answers a released switch once the TS shows it: its first frame's video packet and the
+   * previous frame's are muxed, one frame apart in PTS (without an encoder: released right
+   * after the previous frame). On stop, an unanswered switch is not contiguous.
+   */
+  #settleSwitch(stopping = false): void {
+    const p = this.#pendingSwitch;
+    if (!p?.released) {
+      if (p && stopping) {
+        this.#pendingSwitch = undefined;
+        p.resolve({ ptsContiguous: false, livePts90k: 0, completionUtcMs: 0 });
+      }
+      return;
+    }
+    const enc = this.#encoder;
+    // The previous frame aired from this runner (not so for a switch on its first frame).
+    let contiguous = p.released.contiguous && p.frame - 1 >= this.#firstReleased;
+    if (enc) {
+      const now = enc.muxedVideoPts90k(p.frame);
+      const before = enc.muxedVideoPts90k(p.frame - 1);
+      // Both packets in the TS first; with B-frames the previous frame's may come after.
+      if ((now === undefined || (contiguous && before === undefined)) && !stopping) return;
+      const step = (90000 * this.format.frameRate.den) / this.format.frameRate.num;
+      contiguous = contiguous && now !== undefined && before !== undefined &&
+        Math.abs(now - before - step) < 1;
+    }
+    this.#pendingSwitch = undefined;
+    p.resolve({
+      ptsContiguous: contiguous,
+      livePts90k: p.released.livePts90k,
+      completionUtcMs: p.released.completionUtcMs,
+    });
   }
 
   #blockEvent(e: BlockEvent): void {
@@ -570,10 +689,19 @@ export class ChannelRunner {
     if (this.#stopped) return result;
     this.#stopped = true;
     this.#blocks?.stop("stopped");
+    this.#primed?.producer.close();
+    this.#primed = undefined;
+    // Frames still buffered never air: the as-run record ends after the last released one.
+    for (const a of this.#asRun) {
+      a.tracker.finish(this.#lastReleased + 1);
+      this.#out.asRunClosed?.(a.sessionId);
+    }
+    this.#asRun = [];
     this.timeline.close();
     if (this.#encoder) {
       try {
         const rest = this.#encoder.finish();
+        this.#settleSwitch(true);
         if (rest.length > 0) this.#out.ts(rest);
       } catch (err) {
         this.#out.log("error", "encoder_flush_failed", { reason: (err as Error).message });

@@ -22,9 +22,22 @@ import type { Schedule, ScheduledSegment, SourceSpec, TimelineEvent } from "./sc
 /** Opens a producer for a source, starting `skipFrames` program frames past its in-point. */
 export type ProducerFactory = (source: SourceSpec, skipFrames: number) => Producer;
 
+/** Where a frame came from, for the as-run record (stays in the channel's thread). */
+export interface FrameOrigin {
+  /** The scheduled segment that covered the frame. */
+  segment: ScheduledSegment;
+  /** Channel clock (UTC ms) when the frame was produced (ready to go on air). */
+  producedUtcMs: number;
+  /** Set when the segment's source could not be opened (the frame is a stand-in). */
+  failure?: { reason: string; missing: boolean };
+  /** The source's own title tag, when it has one. */
+  title?: string;
+}
+
 /** A program frame with the events to report when it is released. */
 export interface TimelineFrame extends ProgramFrame {
   events: TimelineEvent[];
+  origin: FrameOrigin;
 }
 
 /** Why a segment fell back to pad. */
@@ -53,6 +66,7 @@ interface ActiveSegment {
   /** Frames of this segment produced so far (from the first produced frame). */
   produced: number;
   failed: boolean;
+  failure: { reason: string; missing: boolean } | undefined;
   lastPicture: Uint8Array | undefined;
   counted: ProducerCounters;
 }
@@ -198,6 +212,12 @@ export class ChannelTimeline {
       samples,
       flags,
       events,
+      origin: {
+        segment,
+        producedUtcMs: this.clock.now(),
+        failure: active.failure,
+        title: active.producer.title,
+      },
     };
   }
 
@@ -240,10 +260,15 @@ export class ChannelTimeline {
   #open(segment: ScheduledSegment, skipFrames: number, k: number): ActiveSegment {
     let producer: Producer;
     let failed = false;
+    let failure: ActiveSegment["failure"];
     try {
       producer = this.#factory(segment.source, Math.max(0, skipFrames));
     } catch (err) {
       failed = true;
+      failure = {
+        reason: err instanceof Error ? err.message : String(err),
+        missing: isNotFound(err),
+      };
       this.counters.assetFailures++;
       this.#onFailure({
         source: segment.source.kind === "file" ? segment.source.path : segment.source.kind,
@@ -257,6 +282,7 @@ export class ChannelTimeline {
       producer,
       produced: 0,
       failed,
+      failure,
       lastPicture: undefined,
       counted: { decoded: 0, dropped: 0, duplicated: 0, decodeErrors: 0, latencySamples: [] },
     };
@@ -303,4 +329,14 @@ function fadeToBlack(video: Uint8Array, lumaSize: number, factor: number): void 
   for (let i = lumaSize; i < video.length; i++) {
     video[i] = 128 + Math.round((video[i] - 128) * factor);
   }
+}
+
+/** Whether an open failure says the file is not there (ENOENT anywhere in the cause chain). */
+function isNotFound(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    const code = (e as { code?: unknown }).code;
+    if (code === -2 || code === "ENOENT") return true; // AVERROR(ENOENT)
+  }
+  return false;
 }

@@ -37,6 +37,8 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
           frame.audio.buffer as ArrayBuffer,
         ]),
       blockEvent: (event) => post({ type: "block_event", event }),
+      asRun: (sessionId, event) => post({ type: "as_run", sessionId, event }),
+      asRunClosed: (sessionId) => post({ type: "as_run_closed", sessionId }),
       log: (level, event, fields) => post({ type: "log", level, event, fields }),
       content: (playable, reason) => post({ type: "content", playable, reason }),
     },

@@ -103,6 +103,13 @@ export interface ChannelInfo {
   attached: { transport: StreamTransport; endpoint: string } | undefined;
 }
 
+/** Result of LoadPreview: whether the preview's first frame was really decoded ahead. */
+export interface PreviewResult {
+  shadowDecodeStarted: boolean;
+  /** Why not, when it was not ("" otherwise). */
+  reason: string;
+}
+
 /** Result of a segment-mode switch. */
 export interface SwitchResult {
   ptsContiguous: boolean;
@@ -129,7 +136,8 @@ export interface ControlSurface {
   startChannel(id: number, planHandle: string, format: ProgramFormat | undefined): Promise<void>;
   updatePlan(id: number, planHandle: string): Promise<void>;
   stopChannel(id: number): Promise<void>;
-  loadPreview(id: number, item: SegmentItem): Promise<void>;
+  /** Loads the preview slot and decodes its first frame ahead (shadow decode). */
+  loadPreview(id: number, item: SegmentItem): Promise<PreviewResult>;
   /** Resolves once the switch happened at `targetUtcMs` (0 = as soon as possible). */
   switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult>;
 
@@ -149,6 +157,8 @@ export interface ControlSurface {
     joinUtcMs: number,
     format: ProgramFormat | undefined,
     maxQueueDepth: number,
+    /** As-run evidence for the session (empty endpoint = none). */
+    evidence?: { endpoint: string; channelIdStr: string },
   ): Promise<void>;
   feedBlock(id: number, block: BlockPlan): Promise<void>;
   /** Stops the session; returns final content time and blocks executed. */

@@ -52,6 +52,26 @@ export interface ScheduledSegment {
   /** Block this segment belongs to (block mode). */
   blockId?: string;
   segmentIndex?: number;
+  /** Block mode: the plan segment this covers, for the as-run record. */
+  asRun?: AsRunSlot;
+}
+
+/** A block as laid out on output frames, with every plan segment's slot (also empty ones). */
+export interface AsRunBlock {
+  plan: BlockPlan;
+  startFrame: number;
+  endFrame: number;
+  /** Per plan segment (same order): first output frame and frames; 0 frames never air. */
+  slots: { startFrame: number; frameCount: number }[];
+  /** The session (schedule) the block was fed to. */
+  owner: object | undefined;
+}
+
+/** Which plan segment of which placed block a scheduled segment is. */
+export interface AsRunSlot {
+  block: AsRunBlock;
+  /** Index into `block.plan.segments`. */
+  index: number;
 }
 
 /** A schedule of segments over channel frames. */
@@ -187,14 +207,16 @@ export function placeBlock(
   plan: BlockPlan,
   clock: MasterClock,
   fps: Rational,
-): { startFrame: number; endFrame: number; segments: ScheduledSegment[] } {
+): { startFrame: number; endFrame: number; segments: ScheduledSegment[]; asRun: AsRunBlock } {
   const startFrame = clock.frameAt(plan.startUtcMs);
   const endFrame = clock.frameAt(plan.endUtcMs);
   const segments: ScheduledSegment[] = [];
+  const asRun: AsRunBlock = { plan, startFrame, endFrame, slots: [], owner: undefined };
   let at = startFrame;
   plan.segments.forEach((s, i) => {
     const last = i === plan.segments.length - 1;
     const n = last ? endFrame - at : Math.min(framesForMs(s.durationMs, fps), endFrame - at);
+    asRun.slots.push({ startFrame: at, frameCount: Math.max(0, n) });
     const isPad = s.type === "pad" || s.assetUri === "";
     segments.push({
       key: `block:${plan.blockId}:${i}`,
@@ -226,10 +248,11 @@ export function placeBlock(
       endEvents: [],
       blockId: plan.blockId,
       segmentIndex: s.segmentIndex,
+      asRun: { block: asRun, index: i },
     });
     at += Math.max(0, n);
   });
-  return { startFrame, endFrame, segments: segments.filter((s) => s.frameCount > 0) };
+  return { startFrame, endFrame, segments: segments.filter((s) => s.frameCount > 0), asRun };
 }
 
 /** `file:///x` → `/x`; anything else is taken as a path. */
@@ -284,9 +307,10 @@ export class BlockSchedule implements Schedule {
   /** Appends a block (the caller checked contiguity and depth). */
   feed(plan: BlockPlan): void {
     const placed = placeBlock(plan, this.#clock, this.#fps);
+    placed.asRun.owner = this;
     const segments = placed.segments;
     if (segments.length > 0) segments[0].flags |= FrameFlags.BLOCK_START;
-    this.#blocks.push({ plan, ...placed, segments });
+    this.#blocks.push({ plan, startFrame: placed.startFrame, endFrame: placed.endFrame, segments });
   }
 
   segmentAt(frame: number): ScheduledSegment {

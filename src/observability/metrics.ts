@@ -121,9 +121,26 @@ export interface PlayoutMetricsOptions {
   sampleIntervalMs?: number;
   /** Include process metrics and the event-loop lag probe. Default true. */
   processMetrics?: boolean;
+  /** The as-run evidence layer, for its per-channel counters. */
+  evidence?: EvidenceMetricsSource;
+}
+
+/** Per-channel evidence counters, as `src/evidence/hub.ts` reports them. */
+export interface EvidenceMetricsSource {
+  stats(): {
+    channel: number;
+    channelId: string;
+    eventsSpooled: number;
+    eventsSent: number;
+    eventsAcked: number;
+    eventsRefused: number;
+    spoolBytes: number;
+    sessionsConnected: number;
+  }[];
 }
 
 type ChannelLabel = "channel";
+type EvidenceLabel = "channel" | "channel_id";
 type StatCounter = keyof Pick<
   MetricsChannelStats,
   | "framesOut"
@@ -257,6 +274,14 @@ export class PlayoutMetrics {
   readonly #sinkReaders: Gauge<ChannelLabel>;
   readonly #viewersDropped: Counter<ChannelLabel>;
   readonly #egressBytes: Counter<ChannelLabel>;
+  // As-run evidence, per channel.
+  readonly #evidence: EvidenceMetricsSource | undefined;
+  readonly #evidenceCounters: {
+    stat: "eventsSpooled" | "eventsSent" | "eventsAcked" | "eventsRefused";
+    counter: Counter<EvidenceLabel>;
+  }[];
+  readonly #evidenceSpoolBytes: Gauge<EvidenceLabel>;
+  readonly #evidenceConnected: Gauge<EvidenceLabel>;
   readonly #decodeLatency: Histogram<ChannelLabel>;
 
   constructor(opts: PlayoutMetricsOptions) {
@@ -393,6 +418,31 @@ export class PlayoutMetrics {
       "TS bytes written to HTTP viewers.",
       channel,
     );
+    this.#evidence = opts.evidence;
+    const evidenceLabels: EvidenceLabel[] = ["channel", "channel_id"];
+    this.#evidenceCounters = ([
+      ["eventsSpooled", "spooled", "As-run evidence events written to the channel's spool."],
+      ["eventsSent", "sent", "As-run evidence events sent to Core (replays count again)."],
+      ["eventsAcked", "acked", "As-run evidence events Core acked as durable."],
+      [
+        "eventsRefused",
+        "refused",
+        "As-run events not spooled because the session ended on a full spool (EVIDENCE_SPOOL_FULL).",
+      ],
+    ] as const).map(([stat, name, help]) => ({
+      stat,
+      counter: counter(`retrovue_playout_evidence_events_${name}_total`, help, evidenceLabels),
+    }));
+    this.#evidenceSpoolBytes = gauge(
+      "retrovue_playout_evidence_spool_bytes",
+      "Bytes of the channel's evidence spools not yet acked to their end by Core.",
+      evidenceLabels,
+    );
+    this.#evidenceConnected = gauge(
+      "retrovue_playout_evidence_streams_connected",
+      "Evidence streams to Core that are up (past Hello).",
+      evidenceLabels,
+    );
     this.#decodeLatency = new Histogram({
       name: "retrovue_playout_decode_latency_seconds",
       help: "Decode work per source frame.",
@@ -434,6 +484,18 @@ export class PlayoutMetrics {
           this.#advance(this.#egressBytes, labels, "egressBytes", fanout.bytesOut);
         }
       }
+    }
+    this.#sampleEvidence();
+  }
+
+  #sampleEvidence(): void {
+    for (const e of this.#evidence?.stats() ?? []) {
+      const labels = { channel: String(e.channel), channel_id: e.channelId };
+      for (const { stat, counter } of this.#evidenceCounters) {
+        this.#advance(counter, labels, `evidence_${stat}`, e[stat]);
+      }
+      this.#evidenceSpoolBytes.set(labels, e.spoolBytes);
+      this.#evidenceConnected.set(labels, e.sessionsConnected);
     }
   }
 

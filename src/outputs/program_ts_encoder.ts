@@ -45,6 +45,8 @@ export class ProgramTsEncoder {
   #aIndex: number;
   #closed = false;
   #offsetFrames: number;
+  /** Output frame number → PTS (90 kHz) of its muxed video packet, the last 256. */
+  #muxedPts = new Map<number, number>();
   #offsetSamples: number;
   #format: ProgramFormat;
   /** Frames encoded so far. */
@@ -109,10 +111,23 @@ export class ProgramTsEncoder {
     return Math.round(((frameNumber + this.#offsetFrames) * 90000 * den) / num);
   }
 
+  /**
+   * PTS (90 kHz) of output frame `frameNumber`'s video packet as muxed, or undefined when it
+   * has not been muxed (yet) — for the last 256 packets.
+   */
+  muxedVideoPts90k(frameNumber: number): number | undefined {
+    return this.#muxedPts.get(frameNumber);
+  }
+
   #writeVideo(packets: EncodedPacket[]): void {
     const o = this.#offsetFrames;
+    const { num, den } = this.#format.frameRate;
     for (const p of packets) {
       this.#muxer.write(this.#vIndex, { ...p, pts: p.pts + o, dts: p.dts + o });
+      this.#muxedPts.set(p.pts, Math.round(((p.pts + o) * 90000 * den) / num));
+      if (this.#muxedPts.size > 256) {
+        this.#muxedPts.delete(this.#muxedPts.keys().next().value!);
+      }
     }
   }
 

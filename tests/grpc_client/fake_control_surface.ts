@@ -13,6 +13,7 @@ import {
   type ChannelStats,
   ControlError,
   type ControlSurface,
+  type PreviewResult,
   type StreamTransport,
   type SwitchResult,
 } from "../../src/engine/control_surface.ts";
@@ -176,15 +177,15 @@ export class FakeControlSurface implements ControlSurface {
     return Promise.resolve();
   }
 
-  loadPreview(id: number, item: SegmentItem): Promise<void> {
+  loadPreview(id: number, item: SegmentItem): Promise<PreviewResult> {
     this.#record("loadPreview", [id, item]);
     const o = this.#override("loadPreview", [id, item]);
-    if (o.hit) return o.value as Promise<void>;
+    if (o.hit) return o.value as Promise<PreviewResult>;
     if (this.armed.has(id)) {
       return Promise.reject(new ControlError("REJECTED_BUSY", "a switch is armed", id));
     }
     this.loaded.add(id);
-    return Promise.resolve();
+    return Promise.resolve({ shadowDecodeStarted: true, reason: "" });
   }
 
   switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult> {

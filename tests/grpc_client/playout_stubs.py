@@ -7,12 +7,13 @@ generated modules.
 
 import importlib
 import os
+import re
 import shutil
 import sys
 from types import SimpleNamespace
 
 PROTO_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "proto"))
-PROTO_FILES = ["retrovue/playout.proto"]
+PROTO_FILES = ["retrovue/playout.proto", "retrovue/execution_evidence_v1.proto"]
 # The standard gRPC protos live in package directories named "grpc", which would shadow the
 # grpcio module of the same name; they are compiled from a copy under STD_PREFIX instead.
 # Only the file names change; packages and service names stay grpc.health.v1 etc.
@@ -22,6 +23,9 @@ STD_PROTO_FILES = [
     "grpc/reflection/v1alpha/reflection.proto",
     "grpc/reflection/v1/reflection.proto",
 ]
+
+
+OPTIONAL_FIELD = re.compile(r"^(\s*)optional\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;", re.M)
 
 
 class ProtocFailed(RuntimeError):
@@ -35,9 +39,18 @@ def generate(out_dir):
 
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
     os.makedirs(out_dir, exist_ok=True)
+    # Debian's grpc_tools bundles protoc 3.5.1, which predates proto3 `optional`; the files are
+    # compiled in the wire-identical synthetic-oneof spelling (`oneof _name { T name = N; }`),
+    # so HasField() gives the same explicit presence.
+    own = os.path.join(out_dir, "_staging_own")
+    for name in PROTO_FILES:
+        target = os.path.join(own, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(os.path.join(PROTO_DIR, name)) as src, open(target, "w") as dst:
+            dst.write(OPTIONAL_FIELD.sub(r"\1oneof _\3 { \2 \3 = \4; }", src.read()))
     args = [
         "protoc",
-        "-I" + PROTO_DIR,
+        "-I" + own,
         "-I" + well_known,
         "--python_out=" + out_dir,
         "--grpc_python_out=" + out_dir,
@@ -73,6 +86,8 @@ def load_stubs(out_dir):
     return SimpleNamespace(
         playout_pb2=mod("retrovue.playout_pb2"),
         playout_grpc=mod("retrovue.playout_pb2_grpc"),
+        evidence_pb2=mod("retrovue.execution_evidence_v1_pb2"),
+        evidence_grpc=mod("retrovue.execution_evidence_v1_pb2_grpc"),
         health_pb2=mod(STD_PREFIX + ".grpc.health.v1.health_pb2"),
         health_grpc=mod(STD_PREFIX + ".grpc.health.v1.health_pb2_grpc"),
         reflection_v1alpha_pb2=mod(STD_PREFIX + ".grpc.reflection.v1alpha.reflection_pb2"),

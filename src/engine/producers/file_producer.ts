@@ -42,6 +42,7 @@ const MAX_QUEUED_VIDEO = 8;
 export class FileProducer implements Producer {
   readonly description: string;
   readonly counters = newProducerCounters();
+  readonly title?: string;
   #fmt: ProgramFormat;
   #demuxer: Demuxer;
   #videoIndex: number;
@@ -78,6 +79,7 @@ export class FileProducer implements Producer {
     } catch (err) {
       throw new AssetOpenError(path, (err as Error).message, { cause: err });
     }
+    this.title = this.#demuxer.tag("title")?.trim() || undefined;
     try {
       this.#videoIndex = this.#demuxer.bestStream("video");
       this.#audioIndex = this.#demuxer.bestStream("audio");

@@ -32,6 +32,8 @@ export interface ProducerCounters {
 export interface Producer {
   /** Human description for logs (path, "pad", "test pattern"). */
   readonly description: string;
+  /** The source's own title tag, when it has one (files). */
+  readonly title?: string;
   /**
    * Picture for the next output frame (I420 packed at the program raster), or undefined when
    * the source has no (more) video. Called once per output frame, in order. The returned
