@@ -56,11 +56,13 @@ echo "== --port 50078, then the parent cmd.exe is killed"
 log="$root/box/port.log"
 in_wine 'exec timeout 120 wine cmd /c retrovue-playout.cmd --config Z:\\box\\nochan.toml --port 50078 --log-format json' \
   >"$log" 2>&1 &
+engine_job=$!
 for _ in $(seq 60); do grep -q '"event":"ready"' "$log" && break; sleep 1; done
 grep -q '"event":"ready"' "$log" || { cat "$log"; exit 1; }
 parent="$(pgrep -f 'cmd.exe /c retrovue-playout.cmd --config Z:.box.nochan.toml --port 50078' | head -n1)"
 kill -9 "$parent"
 for _ in $(seq 30); do grep -q '"event":"stopped"' "$log" && break; sleep 1; done
+wait "$engine_job" || true # wine's own processes end before the mounts go
 grep -E '"event":"(parent_watch_started|parent_exited|stopped)"' "$log"
 grep -Eq '"event":"stopped".*"(reason|signal)":"parent_exited".*"exit_code":0' "$log"
 echo "wine check: ok"
