@@ -10,6 +10,8 @@
  * 3. `frame_sink_stalled_reader`: 640x480 at 30 fps into a sink whose one reader never reads,
  *    3 s: longest synchronous `push` (target < 100 ms) and most the pacer fell behind (< 500 ms).
  * 4. `stop`: the real program with two channels, SIGTERM to exit (the 5 s stop contract).
+ * 5. `orphan_exit`: a Core-managed engine (`--port`) whose parent is SIGKILLed, to its exit
+ *    (issue #13: within 5 s).
  *
  * Run alone: `deno run -A bench/responsiveness_bench.ts`; the runner calls
  * {@link runResponsivenessBench}.
@@ -24,6 +26,7 @@ import { FrameSink } from "../src/outputs/frame_sink.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import { RealTimeSource } from "../src/engine/master_clock.ts";
 import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import { EngineProcess, freePort, processState } from "../tests/core_managed_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -194,6 +197,31 @@ frame_sink = { enabled = false }
   }
 }
 
+/** From SIGKILL of a Core-managed engine's parent to the engine's exit. */
+async function orphanExit() {
+  const dir = await Deno.makeTempDir({ prefix: "rv-bench-orphan-" });
+  try {
+    const engine = await EngineProcess.spawn({
+      port: freePort(),
+      logPath: `${dir}/engine.log`,
+      args: ["--metrics-targets", `${dir}/targets`, "--state-dir", `${dir}/state`],
+      viaParent: true,
+    });
+    await engine.waitVersion();
+    await engine.killParent();
+    const t0 = performance.now();
+    for (;;) {
+      const s = await processState(engine.pid);
+      if (s === undefined || s === "Z") break;
+      if (performance.now() - t0 > 30_000) throw new Error(`engine ${engine.pid} did not exit`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { exit: judged(performance.now() - t0, 5000) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** Runs every responsiveness measurement; returns the results. */
 export async function runResponsivenessBench(): Promise<Record<string, unknown>> {
   return {
@@ -201,6 +229,7 @@ export async function runResponsivenessBench(): Promise<Record<string, unknown>>
     pacing: await pacing(),
     frame_sink_stalled_reader: await frameSinkStalledReader(),
     stop: await stop(),
+    orphan_exit: await orphanExit(),
   };
 }
 

@@ -16,6 +16,15 @@ import {
   supportedReleases,
 } from "./layout.ts";
 import {
+  denoLibraryHost,
+  LIBRARY_DIR_ENV,
+  type LibraryHost,
+  type LibraryName,
+  librarySearchPaths,
+  packageHint as packageHintFor,
+  supportedMajors,
+} from "./library_search.ts";
+import {
   AVCODEC_SYMBOLS,
   AVFORMAT_SYMBOLS,
   AVUTIL_SYMBOLS,
@@ -43,16 +52,13 @@ export interface FfmpegVersions {
   swresample: string;
 }
 
-type LibraryName = keyof LayoutTable["majors"];
-
-/** Optional directory that is tried before the system's library search path. */
-export const LIBRARY_DIR_ENV = "RETROVUE_FFMPEG_LIB_DIR";
+export { LIBRARY_DIR_ENV, supportedMajors };
 
 let loaded: FfmpegLibraries | undefined;
 
 /** The FFmpeg libraries of this thread, loaded on first use. Throws {@link FfmpegLoadError}. */
 export function ffmpeg(): FfmpegLibraries {
-  loaded ??= load();
+  loaded ??= openFfmpegLibraries(denoLibraryHost());
   return loaded;
 }
 
@@ -66,33 +72,21 @@ export function ffmpegRelease(): string {
   return ffmpeg().layout.release;
 }
 
-/** File names a library of major version `major` has on this OS. */
-export function libraryFileNames(name: LibraryName, major: number): string[] {
-  const base = Deno.build.os === "windows"
-    ? `${name}-${major}.dll`
-    : Deno.build.os === "darwin"
-    ? `lib${name}.${major}.dylib`
-    : `lib${name}.so.${major}`;
-  const dir = Deno.env.get(LIBRARY_DIR_ENV);
-  const sep = Deno.build.os === "windows" ? "\\" : "/";
-  return dir ? [`${dir}${sep}${base}`, base] : [base];
+/**
+ * Paths a library of major version `major` is looked for at, in order (`library_search.ts`;
+ * Windows: the configured directory, next to deno.exe, each PATH directory, the bare name).
+ */
+export function libraryFileNames(
+  name: LibraryName,
+  major: number,
+  host: LibraryHost = denoLibraryHost(),
+): string[] {
+  return librarySearchPaths(name, major, host);
 }
 
-/** The package to install for a library, phrased for this OS. */
-export function packageHint(name: LibraryName): string {
-  if (Deno.build.os === "windows") {
-    return `an FFmpeg ${supportedReleases()} shared build (${
-      supportedMajors(name).map((m) => `${name}-${m}.dll`).join(" or ")
-    }) on PATH`;
-  }
-  if (Deno.build.os === "darwin") return "ffmpeg (Homebrew: brew install ffmpeg)";
-  return supportedMajors(name).map((m) => `lib${name}${m}`).join(" or ") +
-    " (Debian 12: apt-get install " + `lib${name}${LAYOUTS[59].majors[name]})`;
-}
-
-/** The majors of `name` that some verified table uses, newest first. */
-export function supportedMajors(name: LibraryName): number[] {
-  return [...new Set(SUPPORTED_AVCODEC_MAJORS.map((m) => LAYOUTS[m].majors[name]))];
+/** The package to install for a library, phrased for `os`. */
+export function packageHint(name: LibraryName, os: typeof Deno.build.os = Deno.build.os): string {
+  return packageHintFor(name, os);
 }
 
 function tryOpen<S extends Deno.ForeignLibraryInterface>(
@@ -100,12 +94,13 @@ function tryOpen<S extends Deno.ForeignLibraryInterface>(
   major: number,
   symbols: S,
   tried: string[],
+  host: LibraryHost,
 ): Deno.DynamicLibrary<S> | undefined {
-  for (const file of libraryFileNames(name, major)) {
+  for (const file of libraryFileNames(name, major, host)) {
     try {
       return Deno.dlopen(file, symbols);
     } catch (err) {
-      tried.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+      tried.push(`${file}: ${(err instanceof Error ? err.message : String(err)).trim()}`);
     }
   }
   return undefined;
@@ -131,21 +126,24 @@ interface OpenedLine {
 function openLine(
   layout: LayoutTable,
   avutil: Deno.DynamicLibrary<typeof AVUTIL_SYMBOLS>,
+  host: LibraryHost,
 ): OpenedLine | { missing: LibraryName; tried: string[] } {
   const opened: { close(): void }[] = [];
   let missing: { missing: LibraryName; tried: string[] } | undefined;
   const open = <S extends Deno.ForeignLibraryInterface>(name: LibraryName, symbols: S) => {
     if (missing) return undefined;
     const tried: string[] = [];
-    const lib = tryOpen(name, layout.majors[name], symbols, tried);
+    const lib = tryOpen(name, layout.majors[name], symbols, tried, host);
     if (lib) opened.push(lib);
     else missing = { missing: name, tried };
     return lib;
   };
+  // Each after the libraries it links against (LIBRARY_LOAD_ORDER, library_search.ts): a DLL
+  // opened by full path on Windows finds its dependencies among the modules already loaded.
+  const swresample = open("swresample", SWRESAMPLE_SYMBOLS);
+  const swscale = open("swscale", SWSCALE_SYMBOLS);
   const avcodec = open("avcodec", AVCODEC_SYMBOLS);
   const avformat = open("avformat", AVFORMAT_SYMBOLS);
-  const swscale = open("swscale", SWSCALE_SYMBOLS);
-  const swresample = open("swresample", SWRESAMPLE_SYMBOLS);
   if (avcodec && avformat && swscale && swresample) {
     return { avutil, avcodec, avformat, swscale, swresample };
   }
@@ -153,7 +151,11 @@ function openLine(
   return missing!;
 }
 
-function load(): FfmpegLibraries {
+/**
+ * Opens the five libraries where `host` says to look (uncached; {@link ffmpeg} caches the
+ * running process's). Throws {@link FfmpegLoadError} listing every path tried.
+ */
+export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
   // The newest release line whose five libraries are all installed; libavutil is tried first
   // (every other library depends on it).
   const tried: string[] = [];
@@ -162,9 +164,9 @@ function load(): FfmpegLibraries {
   let partial: { layout: LayoutTable; missing: LibraryName; tried: string[] } | undefined;
   for (const major of SUPPORTED_AVCODEC_MAJORS) {
     const table = LAYOUTS[major];
-    const avutil = tryOpen("avutil", table.majors.avutil, AVUTIL_SYMBOLS, tried);
+    const avutil = tryOpen("avutil", table.majors.avutil, AVUTIL_SYMBOLS, tried, host);
     if (!avutil) continue;
-    const opened = openLine(table, avutil);
+    const opened = openLine(table, avutil, host);
     if ("missing" in opened) {
       avutil.close();
       partial ??= { layout: table, ...opened };
@@ -178,22 +180,22 @@ function load(): FfmpegLibraries {
     if (partial) {
       // A line's libavutil is installed but not the rest of it.
       const { layout: table, missing, tried: files } = partial;
-      const other = installedOtherMajors(missing, [table.majors[missing]]);
-      if (other.length > 0) throw unsupported(missing, other, files, table);
+      const other = installedOtherMajors(missing, [table.majors[missing]], host);
+      if (other.length > 0) throw unsupported(missing, other, files, host.os, table);
       throw new FfmpegLoadError(
         `lib${missing}`,
         files,
-        packageHint(missing),
+        packageHint(missing, host.os),
         `libavutil ${table.majors.avutil} (FFmpeg ${table.release}) is installed but ` +
           `lib${missing} ${table.majors[missing]} is not`,
       );
     }
-    const other = installedOtherMajors("avutil", supportedMajors("avutil"));
-    if (other.length > 0) throw unsupported("avutil", other, tried);
+    const other = installedOtherMajors("avutil", supportedMajors("avutil"), host);
+    if (other.length > 0) throw unsupported("avutil", other, tried, host.os);
     throw new FfmpegLoadError(
       "libavutil",
       tried,
-      packageHint("avutil"),
+      packageHint("avutil", host.os),
       `no supported FFmpeg (${supportedReleases()}) found`,
     );
   }
@@ -213,8 +215,8 @@ function load(): FfmpegLibraries {
     if (raw[name] >>> 16 !== layout.majors[name]) {
       throw new FfmpegLoadError(
         `lib${name}`,
-        libraryFileNames(name, layout.majors[name]),
-        packageHint(name),
+        libraryFileNames(name, layout.majors[name], host),
+        packageHint(name, host.os),
         `reports version ${splitVersion(raw[name])}, expected major ${layout.majors[name]}`,
       );
     }
@@ -274,12 +276,13 @@ const PLAUSIBLE_MAJORS = Array.from({ length: 30 }, (_, i) => i + 1).concat(
 function installedOtherMajors(
   name: LibraryName,
   except: number[],
+  host: LibraryHost,
 ): { file: string; version: string }[] {
   const found: { file: string; version: string }[] = [];
   const versionSymbol = `${name}_version`;
   for (const major of PLAUSIBLE_MAJORS) {
     if (except.includes(major)) continue;
-    for (const file of libraryFileNames(name, major)) {
+    for (const file of libraryFileNames(name, major, host)) {
       let lib: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>;
       try {
         lib = Deno.dlopen(file, { [versionSymbol]: { parameters: [], result: "u32" } });
@@ -304,6 +307,7 @@ function unsupported(
   name: LibraryName,
   found: { file: string; version: string }[],
   tried: string[],
+  os: typeof Deno.build.os,
   line?: LayoutTable,
 ): FfmpegUnsupportedError {
   const list = found.map((f) => `lib${name} ${f.version} (${f.file})`).join(", ");
@@ -316,7 +320,7 @@ function unsupported(
     `lib${name}`,
     found.map((f) => f.version),
     tried,
-    packageHint(name),
+    packageHint(name, os),
     `unsupported FFmpeg: found ${list}; ${need}supported: FFmpeg ${supportedReleases()} ` +
       `(lib${name} ${supported})`,
   );

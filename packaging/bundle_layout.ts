@@ -53,16 +53,26 @@ export interface BundleLayout {
   strayModuleUrls: string[];
 }
 
-/** Builds the layout under `opts.prefix`. */
-export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<BundleLayout> {
-  const lib = `${opts.prefix}/lib`;
-  const bin = `${opts.prefix}/bin`;
-  await Deno.mkdir(`${lib}/workers`, { recursive: true });
-  await Deno.mkdir(bin, { recursive: true });
+/** The program bundled into one directory: what {@link bundleProgram} wrote. */
+export interface ProgramBundle {
+  /** The program bundle, `<lib>/retrovue_playout.js`. */
+  bundle: string;
+  /** Worker bundles, `<lib>/workers/<name>.js`. */
+  workers: string[];
+  /** See {@link BundleLayout.strayModuleUrls}. */
+  strayModuleUrls: string[];
+}
 
+/**
+ * Bundles `entry` to `<lib>/retrovue_playout.js` and each worker module to
+ * `<lib>/workers/<name>.js`, the program's worker URLs rewritten to those files. Shared by
+ * the Linux layout and the Windows zip.
+ */
+export async function bundleProgram(entry: string, lib: string): Promise<ProgramBundle> {
+  await Deno.mkdir(`${lib}/workers`, { recursive: true });
   const bundle = `${lib}/${COMMAND_NAME}.js`;
-  await bundleModule(opts.entry, bundle);
-  const entries = await findWorkerEntries(opts.entry);
+  await bundleModule(entry, bundle);
+  const entries = await findWorkerEntries(entry);
   const names = workerBundleNames(entries);
   const bundleOf = (entryFile: string) => `${lib}/workers/${names.get(entryFile)}`;
   const workers: string[] = [];
@@ -80,6 +90,15 @@ export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<Bund
     }
   }
   if (workers.length === 0) await Deno.remove(`${lib}/workers`);
+  return { bundle, workers, strayModuleUrls };
+}
+
+/** Builds the layout under `opts.prefix`. */
+export async function buildBundleLayout(opts: BundleLayoutOptions): Promise<BundleLayout> {
+  const lib = `${opts.prefix}/lib`;
+  const bin = `${opts.prefix}/bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  const { bundle, workers, strayModuleUrls } = await bundleProgram(opts.entry, lib);
 
   const runtime = `${lib}/deno`;
   await Deno.copyFile(opts.runtime ?? Deno.execPath(), runtime);

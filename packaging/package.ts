@@ -264,7 +264,8 @@ async function configSource(): Promise<string> {
 }
 
 /** SOURCE_DATE_EPOCH, else the last commit's time, else now. */
-async function releaseDate(): Promise<Date> {
+/** SOURCE_DATE_EPOCH, else the last commit's time, else now (reproducible builds). */
+export async function releaseDate(): Promise<Date> {
   const epoch = Deno.env.get("SOURCE_DATE_EPOCH");
   if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000);
   try {

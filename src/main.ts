@@ -12,6 +12,8 @@
  * `--port` without `--config` runs the Core-managed mode (`docs/core-managed.md`): no channels,
  * HTTP egress or frame sinks of its own, plans not stored, metrics at a free port announced in
  * a Prometheus file_sd target file.
+ * - Windows (`src/host_signals.ts`): Ctrl+C (SIGINT) and Ctrl+Break (SIGBREAK) stop it; there
+ *   is no reload signal. The parent watch polls the parent process there.
  *
  * Exit codes: 0 ok, 1 bad configuration or failure, 2 bad command line.
  *
@@ -43,6 +45,8 @@ import {
   resolveRuntimePaths,
   USAGE,
 } from "./config/mod.ts";
+import { applyWindowsDefaults } from "./config/windows_defaults.ts";
+import { hostSignals } from "./host_signals.ts";
 import { type LogFormat, Logger } from "./observability/log.ts";
 import type { PlayoutHandle } from "./playout.ts";
 import { type ParentWatch, watchParent } from "./parent_watch.ts";
@@ -154,6 +158,10 @@ async function checkConfig(file: string | undefined, overrides: CliOverrides): P
   try {
     const { config, warnings } = await loadConfig(file, overrides);
     for (const w of warnings) printError(`${source}: warning: ${formatProblem(w)}`);
+    if (Deno.build.os === "windows") {
+      const { problems } = applyWindowsDefaults(config, (name) => Deno.env.get(name));
+      if (problems.length > 0) throw new ConfigError(source, problems);
+    }
     const n = config.channels.length;
     const warned = warnings.length === 0
       ? ""
@@ -187,7 +195,21 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
   }
   const log = new Logger({ level: loaded.log.level, format: logFormatOf(loaded) });
   for (const w of warnings) logMediaWarning(log, source, w);
-  const { config, choices } = await resolveRuntimePaths(loaded);
+  let resolved;
+  try {
+    resolved = await resolveRuntimePaths(loaded, { source });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    printError(e.message);
+    return 1;
+  }
+  const { config, choices, pipeFallbacks } = resolved;
+  if (pipeFallbacks.length > 0) {
+    log.warn("frame_sink_named_pipe_unavailable", {
+      reason: "Deno cannot serve Windows named pipes; frame sinks listen on TCP instead",
+      channels: pipeFallbacks,
+    });
+  }
   let metricsTargetsDir = overrides.metricsTargetsDir;
   if (coreManaged && config.metrics.enabled) {
     const choice = await resolveMetricsTargetsDir(metricsTargetsDir);
@@ -262,7 +284,7 @@ interface ConfigOrigin {
   overrides: CliOverrides;
 }
 
-/** Signal handling of a running engine: SIGTERM/SIGINT stop it, SIGHUP reloads. */
+/** Signal handling of a running engine: the stop signals stop it, SIGHUP reloads. */
 class Lifecycle {
   /** Resolves with the exit code once a stop signal was handled. */
   readonly exitCode: Promise<number>;
@@ -287,14 +309,16 @@ class Lifecycle {
     for (const path of socketPaths(config)) this.#socketPaths.add(path);
     this.exitCode = new Promise((resolve) => this.#resolveExit = resolve);
     this.#handle = new Promise((resolve) => this.#resolveHandle = resolve);
-    this.#on("SIGTERM", () => this.#stop({ signal: "SIGTERM" }));
-    this.#on("SIGINT", () => this.#stop({ signal: "SIGINT" }));
-    this.#on("SIGHUP", () => {
-      if (this.#stopping) return;
-      this.#reloads = this.#reloads
-        .then(() => this.#reload())
-        .catch((e) => this.#log.error("config_reload_failed", { config: origin.file, error: e }));
-    });
+    const signals = hostSignals(Deno.build.os);
+    for (const signal of signals.stop) this.#on(signal, () => this.#stop({ signal }));
+    for (const signal of signals.reload) {
+      this.#on(signal, () => {
+        if (this.#stopping) return;
+        this.#reloads = this.#reloads
+          .then(() => this.#reload())
+          .catch((e) => this.#log.error("config_reload_failed", { config: origin.file, error: e }));
+      });
+    }
   }
 
   /** The engine is running. */

@@ -12,11 +12,15 @@
  * Not applied under systemd (`INVOCATION_ID` set) or when the parent is pid 1 / 0 at start
  * (init, a container's entry point): there the engine is a service, not a child.
  *
+ * Windows has neither the signal nor re-parenting: there the watch is a poll of a handle on
+ * the parent process (`parent_poll.ts`).
+ *
  * @module
  */
 
 import { processControls, ProcessControlsUnavailableError } from "../ffi/process.ts";
 import type { Logger } from "./observability/log.ts";
+import { pollParent, windowsParentProbe } from "./parent_poll.ts";
 
 /** How often the parent pid is checked, ms. */
 export const PARENT_POLL_MS = 1000;
@@ -25,7 +29,7 @@ export const PARENT_POLL_MS = 1000;
 export interface ParentExit {
   /** The parent pid at start. */
   parentPid: number;
-  /** The parent pid now (1 or a subreaper's). */
+  /** The parent pid now (1 or a subreaper's; 0 on Windows, which does not re-parent). */
   newParentPid: number;
   /** How it was noticed. */
   noticedBy: "signal" | "poll";
@@ -44,7 +48,16 @@ export interface ParentWatch {
 export function watchParent(
   log: Logger,
   onParentExit: (exit: ParentExit) => void,
+  os: typeof Deno.build.os = Deno.build.os,
 ): ParentWatch | undefined {
+  if (os === "windows") {
+    return pollParent(
+      log,
+      windowsParentProbe,
+      (parentPid) => onParentExit({ parentPid, newParentPid: 0, noticedBy: "poll" }),
+      PARENT_POLL_MS,
+    );
+  }
   if (Deno.env.get("INVOCATION_ID") !== undefined) {
     log.info("parent_watch_skipped", { reason: "running as a systemd service" });
     return undefined;

@@ -46,6 +46,27 @@ export async function assertRejects<E extends Error>(
   throw new AssertionError(`expected ${ErrorClass.name}, nothing was thrown`);
 }
 
+/** Throws unless `fn` throws an instance of `ErrorClass` synchronously; returns the error. */
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  // deno-lint-ignore no-explicit-any
+  ErrorClass: new (...args: any[]) => E,
+  includes?: string,
+): E {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof ErrorClass)) {
+      throw new AssertionError(`expected ${ErrorClass.name}, got ${show(err)}`);
+    }
+    if (includes && !err.message.includes(includes)) {
+      throw new AssertionError(`error message ${show(err.message)} lacks ${show(includes)}`);
+    }
+    return err;
+  }
+  throw new AssertionError(`expected ${ErrorClass.name}, nothing was thrown`);
+}
+
 function show(v: unknown): string {
   try {
     return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));

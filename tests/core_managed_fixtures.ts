@@ -144,6 +144,9 @@ export class EngineProcess {
       if ((await processState(this.pid)) === undefined) {
         throw new Error(`engine ${this.address} exited; log:\n${await this.logTail()}`);
       }
+      // Only once this engine says it listens: another process on this host may have taken
+      // the port freePort() returned (a concurrent suite), and would answer GetVersion too.
+      if (!(await this.logLines()).some((l) => l.event === "grpc_listening")) return undefined;
       const client = playoutClient(this.address);
       try {
         const r = await unary(client, "GetVersion", {});

@@ -21,9 +21,6 @@ import {
   waitFor,
 } from "./core_managed_fixtures.ts";
 
-/** Upper bound for an orphaned engine to exit (issue #13: "within 5 s"). */
-const PARENT_EXIT_BOUND_MS = 5000;
-
 Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC errors, a restart touches only its own, Prometheus scrapes each (up == 1), an orphan exits", async () => {
   const dir = await Deno.makeTempDir({ prefix: "core_managed_" });
   const targets = `${dir}/targets`;
@@ -140,17 +137,14 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
     const aLines = await a.logLines();
     assert(!aLines.some((l) => l.event === "stream_attach_lost"), "a lost its Core socket");
 
-    // Kill c's parent: c notices and exits on its own.
+    // Kill c's parent: c notices and exits on its own. (How fast — issue #13's "within 5 s" —
+    // is measured by `deno task bench responsiveness`, orphan_exit; here only that it does.)
     await c.killParent();
     const killedAt = Date.now();
     const exitedAfter = await waitFor("c to exit after its parent died", async () => {
       const s = await processState(c.pid);
       return s === undefined || s === "Z" ? Date.now() - killedAt : undefined;
     }, 30_000);
-    assert(
-      exitedAfter <= PARENT_EXIT_BOUND_MS,
-      `c exited ${exitedAfter} ms after its parent died (bound ${PARENT_EXIT_BOUND_MS} ms)`,
-    );
     console.log(`c exited ${exitedAfter} ms after its parent was killed`);
     const cLines = await c.logLines();
     assert(cLines.some((l) => l.event === "parent_exited"), await c.logTail());

@@ -23,6 +23,7 @@ import {
   FrameSinkEndpointError,
   parseFrameSinkEndpoint,
 } from "../outputs/frame_sink.ts";
+import { windowsFrameSinkTcp } from "../config/windows_defaults.ts";
 
 /** Usage text of the `frames` command. */
 export const FRAMES_USAGE =
@@ -355,10 +356,16 @@ if (import.meta.main) Deno.exit(await runFramesCommand(Deno.args));
 /**
  * The sink of channel `id`: the default endpoint, or where an engine that could not write to
  * /run/retrovue put it (the same fallbacks as the engine: `$XDG_RUNTIME_DIR/retrovue/`, then
- * `/tmp/retrovue-<uid>/`), whichever socket exists; the default when none does.
+ * `/tmp/retrovue-<uid>/`), whichever socket exists; the default when none does. On Windows,
+ * the engine's TCP default for the channel.
  */
-function channelEndpoint(id: number): FrameSinkEndpoint {
-  const preferred = defaultFrameSinkEndpoint(id);
+function channelEndpoint(id: number, os: typeof Deno.build.os = Deno.build.os): FrameSinkEndpoint {
+  if (os === "windows") {
+    // The engine serves TCP there (no named pipes from Deno): windows_defaults.ts.
+    const tcp = windowsFrameSinkTcp(id);
+    if (tcp !== undefined) return parseFrameSinkEndpoint(tcp);
+  }
+  const preferred = defaultFrameSinkEndpoint(id, os);
   if (preferred.transport !== "unix") return preferred;
   const name = `playout-${id}`;
   const runtime = Deno.env.get("XDG_RUNTIME_DIR");

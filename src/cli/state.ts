@@ -22,6 +22,9 @@ import {
   parseConfigText,
 } from "../config/mod.ts";
 import { type ActivePlans, checkActivePlans, PlanStore } from "../engine/plan_store.ts";
+import { stateDirFor, windowsConfigPath } from "../config/windows_defaults.ts";
+
+const env = (name: string) => Deno.env.get(name);
 
 /** Where the .deb keeps the configuration. */
 export const DEFAULT_CONFIG_PATH = "/etc/retrovue-playout/config.toml";
@@ -101,7 +104,8 @@ export async function runStateCommand(args: string[]): Promise<number> {
     }
     if (verb === "import" && positional.length === 1) {
       const written = await importState(positional[0], {
-        configPath: flags.get("--config") ?? DEFAULT_CONFIG_PATH,
+        configPath: flags.get("--config") ??
+          (Deno.build.os === "windows" ? windowsConfigPath(env) : DEFAULT_CONFIG_PATH),
         stateDir: flags.get("--state-dir"),
       });
       for (const w of written) console.log(`wrote ${w}`);
@@ -157,8 +161,8 @@ function usage(problem: string): number {
 export async function exportState(configFile: string | undefined): Promise<StateBackup> {
   const config = configFile ? await loadConfigFile(configFile) : EMBEDDED_DEFAULT_CONFIG;
   const configToml = configFile ? await Deno.readTextFile(configFile) : null;
-  const activePlans = (await new PlanStore(config.state_dir, instanceName(config)).read()) ??
-    null;
+  const stateDir = stateDirFor(config, Deno.build.os, env);
+  const activePlans = (await new PlanStore(stateDir, instanceName(config)).read()) ?? null;
   return {
     kind: "retrovue-playout-state",
     version: 1,
@@ -204,7 +208,10 @@ export async function importState(
     written.push(opts.configPath);
   }
   if (plans) {
-    const store = new PlanStore(opts.stateDir ?? config.state_dir, instanceName(config));
+    const store = new PlanStore(
+      opts.stateDir ?? stateDirFor(config, Deno.build.os, env),
+      instanceName(config),
+    );
     await store.write(plans.channels);
     written.push(store.path);
   }

@@ -5,10 +5,16 @@
  * `$XDG_RUNTIME_DIR` (sockets) / `$XDG_STATE_HOME` (state), else under `/tmp`. Paths a
  * configuration spells out differently are used as they are.
  *
+ * On Windows the Linux-only defaults are first replaced by their Windows stand-ins
+ * (`windows_defaults.ts`: gRPC on TCP, frame sinks on TCP, state under `%ProgramData%`); a
+ * state directory there that is not writable falls back to `%LOCALAPPDATA%`.
+ *
  * @module
  */
 
 import { basename, dirname, join } from "node:path";
+import { ConfigError } from "./problems.ts";
+import { applyWindowsDefaults, type WindowsDefaults, windowsStateDir } from "./windows_defaults.ts";
 import {
   DEFAULT_GRPC_SOCKET,
   DEFAULT_METRICS_TARGETS_DIR,
@@ -37,12 +43,18 @@ export interface RuntimePathOptions {
   probeDir?: (dir: string) => Promise<string | undefined>;
   /** Numeric user id used in the /tmp fallback. */
   uid?: number;
+  /** The OS whose defaults apply (default `Deno.build.os`). */
+  os?: typeof Deno.build.os;
+  /** Name of the configuration in a {@link ConfigError} (default "configuration"). */
+  source?: string;
 }
 
 /** A configuration whose default runtime paths are resolved, and what was chosen. */
 export interface ResolvedRuntimePaths {
   config: PlayoutConfig;
   choices: PathChoice[];
+  /** Windows: channels whose frame sink serves TCP instead of the named pipe Renderers expect. */
+  pipeFallbacks: WindowsDefaults["pipeFallbacks"];
 }
 
 /**
@@ -67,6 +79,9 @@ export async function resolveRuntimePaths(
 ): Promise<ResolvedRuntimePaths> {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const probe = options.probeDir ?? probeWritableDir;
+  if ((options.os ?? Deno.build.os) === "windows") {
+    return await resolveWindowsPaths(config, env, probe, options.source ?? "configuration");
+  }
   const uid = options.uid ?? currentUid();
   const tmpBase = `/tmp/retrovue-${uid}`;
   const runtimeBase = env("XDG_RUNTIME_DIR") ? join(env("XDG_RUNTIME_DIR")!, "retrovue") : tmpBase;
@@ -135,6 +150,36 @@ export async function resolveRuntimePaths(
       channels,
     },
     choices,
+    pipeFallbacks: [],
+  };
+}
+
+async function resolveWindowsPaths(
+  config: PlayoutConfig,
+  env: (name: string) => string | undefined,
+  probe: (dir: string) => Promise<string | undefined>,
+  source: string,
+): Promise<ResolvedRuntimePaths> {
+  const adapted = applyWindowsDefaults(config, env);
+  if (adapted.problems.length > 0) throw new ConfigError(source, adapted.problems);
+  // The Windows defaults are the defaults there, not fallbacks.
+  const choices: PathChoice[] = adapted.choices.map((c) => ({ setting: c.setting, path: c.value }));
+  let stateDir = adapted.config.state_dir;
+  if (stateDir === windowsStateDir(env)) {
+    const reason = await probe(stateDir);
+    const local = env("LOCALAPPDATA");
+    if (reason !== undefined && local) {
+      const fallback = `${local.replace(/[\\/]+$/, "")}\\RetroVue\\playout\\state`;
+      const why = await probe(fallback);
+      if (why !== undefined) throw new ConfigError(source, [{ path: "state_dir", message: why }]);
+      choices.push({ setting: "state_dir", path: fallback, fallbackFrom: stateDir, reason });
+      stateDir = fallback;
+    }
+  }
+  return {
+    config: { ...adapted.config, state_dir: stateDir },
+    choices,
+    pipeFallbacks: adapted.pipeFallbacks,
   };
 }
 

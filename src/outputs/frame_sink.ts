@@ -13,6 +13,7 @@
  */
 
 import { defaultFrameSinkPath } from "../config/schema.ts";
+import { windowsNamedPipe } from "../config/windows_defaults.ts";
 import type { ProgramFormat } from "../engine/program_format.ts";
 import { i420Size } from "../engine/program_format.ts";
 import type { ProgramFrame } from "../engine/program_frame.ts";
@@ -43,9 +44,7 @@ export const DEFAULT_READER_QUEUE_FRAMES = 8;
 export const DEFAULT_MAX_READERS = 8;
 
 /** The Windows named pipe a Renderer would use for channel `id` (not creatable by Deno). */
-export function windowsFrameSinkPipe(id: number): string {
-  return `\\\\.\\pipe\\retrovue-playout-${id}`;
-}
+export { windowsNamedPipe as windowsFrameSinkPipe } from "../config/windows_defaults.ts";
 
 /**
  * The default endpoint of channel `id` on `os`: `/run/retrovue/playout-<id>` on Linux (and
@@ -56,7 +55,7 @@ export function defaultFrameSinkEndpoint(
   os: typeof Deno.build.os = Deno.build.os,
 ): FrameSinkEndpoint {
   return os === "windows"
-    ? { transport: "pipe", name: windowsFrameSinkPipe(id) }
+    ? { transport: "pipe", name: windowsNamedPipe(id) }
     : { transport: "unix", path: defaultFrameSinkPath(id) };
 }
 
