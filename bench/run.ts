@@ -2,7 +2,9 @@
  * `deno task bench`: every benchmark, side by side with its reference (the `ffmpeg` CLI doing
  * the same job in the same run). Prints a table and writes JSON to bench/results/.
  *
- * `deno task bench [ffi|engine|frame_sink|responsiveness]...` runs only the named ones.
+ * `deno task bench [ffi|engine|frame_sink|responsiveness|realtime]...` runs only the named ones.
+ * `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside two
+ * light ones).
  * `responsiveness` holds the timing judgements kept out of the tests (timer gaps, pacing
  * lateness, push cost with a stalled reader, stop time), each against its target.
  *
@@ -12,6 +14,7 @@
 import { runFfiBench } from "./ffi_bench.ts";
 import { runEngineBench } from "./engine_bench.ts";
 import { runResponsivenessBench } from "./responsiveness_bench.ts";
+import { runRealtimeBench } from "./realtime_bench.ts";
 
 type Bench = () => Promise<Record<string, unknown>>;
 
@@ -19,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   ffi: () => Promise.resolve(() => runFfiBench()),
   engine: () => Promise.resolve(() => runEngineBench()),
   responsiveness: () => Promise.resolve(() => runResponsivenessBench()),
+  realtime: () => Promise.resolve(() => runRealtimeBench()),
   frame_sink: async () => {
     const mod = await import("./frame_sink_bench.ts");
     return async () => ({ transports: await mod.runFrameSinkBench() });

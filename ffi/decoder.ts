@@ -231,6 +231,21 @@ export class Decoder {
     }
   }
 
+  /**
+   * Which frames the decoder may skip (`skip_frame`), changeable between packets: "none"
+   * skips nothing (the default), "nonref" skips frames nothing references (such frames are
+   * only shown, never predicted from), "nonkey" decodes keyframes only. Cheap load shedding.
+   */
+  setSkipFrames(level: "none" | "nonref" | "nonkey"): void {
+    const ctx = this.#open();
+    const value = level === "nonref" ? "noref" : level === "nonkey" ? "nokey" : "default";
+    check(
+      ffmpeg().avutil.av_opt_set(ctx, cString("skip_frame"), cString(value), 0),
+      "av_opt_set(skip_frame)",
+      value,
+    );
+  }
+
   /** Discards buffered packets and frames (after a seek, or to reuse a drained decoder). */
   flush(): void {
     const ctx = this.#open();

@@ -36,6 +36,8 @@ export interface VideoEncoderOptions {
 }
 
 const AV_PIX_FMT_YUV420P = 0;
+const AV_PICTURE_TYPE_NONE = 0;
+const AV_PICTURE_TYPE_I = 1;
 /** mpeg2video needs a bitrate; used when none is given: ~0.1 bit per pixel per frame. */
 function defaultMpeg2Kbps(o: VideoEncoderOptions): number {
   return Math.max(
@@ -84,9 +86,10 @@ export class VideoEncoder {
   /**
    * Encodes one tightly packed I420 picture with presentation time `pts` (frame number) and
    * returns the packets that became ready (often none at first: the encoder has a delay).
+   * `keyframe` forces it to be a keyframe (IDR).
    * `null` drains the encoder and returns the rest.
    */
-  encode(i420: Uint8Array | null, pts: number): EncodedPacket[] {
+  encode(i420: Uint8Array | null, pts: number, keyframe = false): EncodedPacket[] {
     if (i420 === null) return this.#core.sendAndCollect(null);
     const frame = this.#frame;
     if (frame === null) return this.#core.sendAndCollect(null); // closed: throws
@@ -106,6 +109,8 @@ export class VideoEncoder {
     fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize), 1);
     fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize + cSize), 2);
     fv.setI64("pts", pts);
+    // A forced keyframe is an IDR with the closed GOPs configured here.
+    fv.setI32("pict_type", keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE);
     try {
       // The frame is not reference counted, so libavcodec copies the picture before returning.
       return this.#core.sendAndCollect(frame);

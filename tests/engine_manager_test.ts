@@ -9,6 +9,7 @@ import type { ChannelSpec } from "../src/engine/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import { RealTimeSource } from "../src/engine/master_clock.ts";
 import type { ProgramFormat } from "../src/engine/program_format.ts";
+import { FrameFlags } from "../src/engine/program_frame.ts";
 import { Logger } from "../src/observability/log.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { concatBytes, until } from "./egress_fixtures.ts";
@@ -77,7 +78,9 @@ Deno.test("two channels run in their own workers, independently", async () => {
     });
     const received = (id: number) => got.get(id)!.reduce((n, c) => n + c.length, 0);
     await until(() => received(1) > 188 * 100 && received(2) > 188 * 100, "both channels' TS");
-    assertEquals(manager.list().map((c) => [c.id, c.state]), [[1, "ready"], [2, "ready"]]);
+    // On air: ready, or degraded when this shared box cannot give them the CPU they need.
+    const onAir = (state: string) => state === "ready" || state === "degraded";
+    assert(manager.list().every((c) => onAir(c.state)), JSON.stringify(manager.list()));
     // Stop channel 1; channel 2 keeps producing.
     await manager.applyConfig([spec(2, { ...FMT, width: 320, height: 180 })]);
     const before = received(2);
@@ -164,8 +167,13 @@ Deno.test("a virtual-clock run has the same structure as a real-time run", async
       {
         ts: () => {},
         frame: (f) => {
-          const luma = f.video.subarray(0, 160 * 90).reduce((n, v) => n + v, 0);
-          frames.push(`${f.frameNumber}:${f.pts90k}:${f.flags}:${f.samples}:${luma}`);
+          // A real-time frame may repeat the picture on air when the box is busy (flagged
+          // DUPLICATED): its own picture was never made, so only its timing is compared.
+          const repeat = (f.flags & FrameFlags.DUPLICATED) !== 0;
+          const luma = repeat ? "repeat" : f.video.subarray(0, 160 * 90).reduce((n, v) => n + v, 0);
+          frames.push(
+            `${f.frameNumber}:${f.pts90k}:${f.flags & ~FrameFlags.DUPLICATED}:${f.samples}:${luma}`,
+          );
         },
         blockEvent: () => {},
         log: () => {},
@@ -180,7 +188,10 @@ Deno.test("a virtual-clock run has the same structure as a real-time run", async
   };
   const real = await record(false);
   const virtual = await record(true);
-  assertEquals(virtual, real);
+  const masked = virtual.map((v, i) =>
+    real[i]?.endsWith(":repeat") ? v.replace(/:[^:]*$/, ":repeat") : v
+  );
+  assertEquals(masked, real);
 });
 
 Deno.test("a configured channel whose pipeline fails is in error, others run, and it is retried", async () => {
@@ -199,7 +210,7 @@ Deno.test("a configured channel whose pipeline fails is in error, others run, an
       await new Promise((r) => setTimeout(r, 100));
     }
     const states = Object.fromEntries(manager.list().map((c) => [c.id, c.state]));
-    assertEquals(states[2], "ready");
+    assert(states[2] === "ready" || states[2] === "degraded", `channel 2 is ${states[2]}`);
     assert(states[1] === "error" || states[1] === "buffering", `channel 1 is ${states[1]}`);
     const failed = failures();
     assert(failed.length >= 2, `${failed.length} failures logged`);

@@ -28,7 +28,7 @@ const BAND_HEIGHT = 16;
  * white = 1, black = 0), plus the number as text when a font is installed. Readable back with
  * {@link frameNumberFromI420}.
  */
-function frameNumberBand(width: number): string {
+export function frameNumberBand(width: number): string {
   const block = width / BAND_BITS;
   const boxes = [`drawbox=x=0:y=0:w=${width}:h=${BAND_HEIGHT}:color=black:t=fill`];
   for (let bit = 0; bit < BAND_BITS; bit++) {

@@ -43,6 +43,9 @@ export function zeroStats(): MetricsChannelStats {
     segmentBoundaryErrorMs: 0,
     tsSelfCheckCcErrors: 0,
     tsSelfCheckPcrErrors: 0,
+    framesRepeated: 0,
+    framesLate: 0,
+    pictureDecimation: 1,
   };
 }
 

@@ -30,7 +30,10 @@ type Wire = Record<string, unknown>;
 /** Serving status derived from the channels' states. */
 export function servingStatus(surface: ControlSurface): ServingStatus {
   const meant = surface.list().filter((c) => c.meantOnAir);
-  return meant.every((c) => c.state === "ready") ? "SERVING" : "NOT_SERVING";
+  // A degraded channel is on air (repeating pictures it cannot make in time): serving.
+  return meant.every((c) => c.state === "ready" || c.state === "degraded")
+    ? "SERVING"
+    : "NOT_SERVING";
 }
 
 /** The Health implementation. */

@@ -61,6 +61,10 @@ export interface ChannelManagerOptions {
   onPlansChanged?: () => void;
   /** The as-run evidence layer; without it `evidence_endpoint` is refused. */
   evidence?: EvidenceSessions;
+  /** How long a control call may wait for the channel's worker, ms (default 5000). */
+  callTimeoutMs?: number;
+  /** How long a stopping worker may take to free everything before it is terminated, ms. */
+  stopGraceMs?: number;
 }
 
 interface Pending {
@@ -83,6 +87,10 @@ interface Channel {
   nothingPlayable: string | undefined;
   worker: Worker | undefined;
   workerReady: Promise<void> | undefined;
+  /** A failed worker being stopped (it frees its native memory before it is terminated). */
+  retiring: Promise<void> | undefined;
+  /** The worker says the channel cannot make every picture in time. */
+  degraded: { reason: string } | undefined;
   startedAtMs: number | undefined;
   fanout: TsFanout;
   attach: { transport: StreamTransport; endpoint: string; link: StreamAttach } | undefined;
@@ -403,7 +411,9 @@ export class ChannelManager implements ControlSurface {
     }
     ch.switchArmed = true;
     try {
-      const r = await this.#call(ch, "switchToLive", [targetUtcMs]) as SwitchResult;
+      // The answer comes when the switch lands: allow until the target time.
+      const wait = targetUtcMs > 0 ? targetUtcMs - Date.now() : 0;
+      const r = await this.#call(ch, "switchToLive", [targetUtcMs], wait) as SwitchResult;
       ch.previewLoaded = false;
       this.#log.info("switched_to_live", { channel: id, ...r });
       return r;
@@ -584,6 +594,8 @@ export class ChannelManager implements ControlSurface {
       nothingPlayable: undefined,
       worker: undefined,
       workerReady: undefined,
+      retiring: undefined,
+      degraded: undefined,
       startedAtMs: undefined,
       fanout: new TsFanout({ maxQueueBytes: this.#opts.viewerQueueBytes, channelId: id, log }),
       attach: undefined,
@@ -667,10 +679,13 @@ export class ChannelManager implements ControlSurface {
     await this.#startWorker(ch, spec);
   }
 
-  #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
+  async #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
+    // A failed worker frees everything before its successor allocates anything.
+    if (ch.retiring) await ch.retiring;
     ch.spec = spec;
     ch.startedAtMs = Date.now();
     ch.stats = undefined;
+    ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
     const worker = new Worker(WORKER_URL, { type: "module" });
     ch.worker = worker;
@@ -710,7 +725,7 @@ export class ChannelManager implements ControlSurface {
         ch.fanout.push(msg.data);
         if (ch.state === "buffering") {
           ch.failuresInARow = 0;
-          if (ch.nothingPlayable === undefined) this.#setState(ch, "ready", "on air");
+          if (ch.nothingPlayable === undefined) this.#setOnAir(ch);
           else this.#setState(ch, "error", `nothing playable: ${ch.nothingPlayable}`);
         }
         break;
@@ -721,8 +736,12 @@ export class ChannelManager implements ControlSurface {
         } else if (
           msg.playable && ch.state === "error" && ch.reason.startsWith("nothing playable")
         ) {
-          this.#setState(ch, "ready", "on air");
+          this.#setOnAir(ch);
         }
+        break;
+      case "health":
+        ch.degraded = msg.degraded ? { reason: msg.reason } : undefined;
+        if (ch.state === "ready" || ch.state === "degraded") this.#setOnAir(ch);
         break;
       case "frame":
         ch.frames?.push(msg.frame);
@@ -809,6 +828,12 @@ export class ChannelManager implements ControlSurface {
     }
   }
 
+  /** Ready, or degraded with the worker's reason. */
+  #setOnAir(ch: Channel): void {
+    if (ch.degraded) this.#setState(ch, "degraded", ch.degraded.reason);
+    else this.#setState(ch, "ready", "on air");
+  }
+
   #setState(ch: Channel, state: ChannelState, reason: string): void {
     if (ch.state === state && ch.reason === reason) return;
     const from = ch.state;
@@ -843,7 +868,7 @@ export class ChannelManager implements ControlSurface {
         blocksExecutedTotal: 0,
       });
     }
-    this.#terminate(worker);
+    ch.retiring = this.#retire(ch, worker);
     ch.worker = undefined;
     ch.workerReady = undefined;
     ch.nothingPlayable = undefined;
@@ -875,16 +900,85 @@ export class ChannelManager implements ControlSurface {
     }, delay);
   }
 
-  #call(ch: Channel, method: RunnerMethod, args: unknown[]): Promise<unknown> {
+  /**
+   * Asks the worker; refused with FAILED when it does not answer within the call timeout
+   * (plus `extraMs`, for calls that answer when something lands later, e.g. a switch).
+   */
+  #call(ch: Channel, method: RunnerMethod, args: unknown[], extraMs = 0): Promise<unknown> {
     const worker = ch.worker;
     if (!worker) {
       return Promise.reject(new ControlError("NOT_READY", `channel ${ch.id} is stopped`));
     }
     const id = this.#nextCall++;
+    const timeoutMs = (this.#opts.callTimeoutMs ?? 5000) + Math.max(0, extraMs);
     return new Promise((resolve, reject) => {
-      ch.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!ch.pending.delete(id)) return;
+        this.#log.warn("control_call_timeout", { channel: ch.id, method, timeout_ms: timeoutMs });
+        reject(
+          new ControlError(
+            "FAILED",
+            `channel ${ch.id} did not answer ${method} within ${timeoutMs} ms`,
+            method,
+          ),
+        );
+      }, timeoutMs);
+      ch.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       worker.postMessage({ type: "call", id, method, args } satisfies ToWorker);
     });
+  }
+
+  /** Stops a failed worker: it frees its channel, then it is terminated (after the grace). */
+  async #retire(ch: Channel, worker: Worker): Promise<void> {
+    await this.#awaitStopped(ch, worker, false);
+    this.#terminate(worker);
+    ch.retiring = undefined;
+  }
+
+  /** Posts stop and resolves on "stopped" or after the grace; forwards last TS when `flush`. */
+  #awaitStopped(ch: Channel, worker: Worker, flush: boolean): Promise<void> {
+    const stopped = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#log.warn("channel_stop_timeout", {
+          channel: ch.id,
+          grace_ms: this.#opts.stopGraceMs ?? 2000,
+        });
+        resolve();
+      }, this.#opts.stopGraceMs ?? 2000);
+      worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
+        if (flush && e.data.type === "ts") ch.fanout.push(e.data.data);
+        if (flush && e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
+        if (flush && (e.data.type === "as_run" || e.data.type === "as_run_closed")) {
+          this.#asRun(ch, e.data);
+        }
+        if (e.data.type === "stopped") {
+          clearTimeout(timer);
+          if (flush) {
+            ch.log.info("channel_flushed", {
+              frames_released: e.data.framesReleased,
+              last_video_pts_90k: e.data.lastVideoPts90k ?? null,
+            });
+          }
+          resolve();
+        }
+      });
+    });
+    try {
+      worker.postMessage({ type: "stop" } satisfies ToWorker);
+    } catch (err) {
+      // A worker that is already gone cannot take messages: nothing is left to free.
+      this.#log.warn("channel_stop_post_failed", { channel: ch.id, reason: String(err) });
+    }
+    return stopped;
   }
 
   #post(ch: Channel, msg: ToWorker): void {
@@ -894,26 +988,9 @@ export class ChannelManager implements ControlSurface {
   async #stopWorker(ch: Channel, reason: string): Promise<void> {
     const worker = ch.worker;
     if (!worker) return;
-    const stopped = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
-        if (e.data.type === "ts") ch.fanout.push(e.data.data);
-        if (e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
-        if (e.data.type === "as_run" || e.data.type === "as_run_closed") this.#asRun(ch, e.data);
-        if (e.data.type === "stopped") {
-          clearTimeout(timer);
-          ch.log.info("channel_flushed", {
-            frames_released: e.data.framesReleased,
-            last_video_pts_90k: e.data.lastVideoPts90k ?? null,
-          });
-          resolve();
-        }
-      });
-    });
     ch.worker = undefined;
     ch.workerReady = undefined;
-    worker.postMessage({ type: "stop" } satisfies ToWorker);
-    await stopped;
+    await this.#awaitStopped(ch, worker, true);
     this.#terminate(worker);
     ch.nothingPlayable = undefined;
     // The stream this worker muxed is over: a viewer or attach that comes later must start

@@ -55,6 +55,8 @@ export type FromWorker =
     fields: Record<string, unknown>;
   }
   | { type: "stats"; stats: ChannelStats }
+  /** The channel became degraded (repeating pictures it cannot make in time) or recovered. */
+  | { type: "health"; degraded: boolean; reason: string }
   | {
     type: "reply";
     id: number;

@@ -7,17 +7,17 @@
  */
 
 import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
-import { ChannelTimeline, type TimelineFrame } from "./channel_timeline.ts";
+import { ChannelTimeline, type ProducerFactory, type TimelineFrame } from "./channel_timeline.ts";
 import type { ChannelSpec } from "./channel_spec.ts";
 import { ControlError } from "./control_surface.ts";
 import { MasterClock, type TimeSource } from "./master_clock.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import { framesForMs, type ProgramFormat } from "./program_format.ts";
-import type { ProgramFrame } from "./program_frame.ts";
+import { FrameFlags, type ProgramFrame } from "./program_frame.ts";
 import { FileProducer } from "./producers/file_producer.ts";
 import { PadProducer } from "./producers/pad_producer.ts";
 import { PrimedProducer } from "./producers/primed_producer.ts";
-import type { Producer } from "./producers/producer.ts";
+import type { Producer, ShedLevel } from "./producers/producer.ts";
 import { TestPatternProducer } from "./producers/test_pattern_producer.ts";
 import {
   BlockSchedule,
@@ -36,6 +36,7 @@ import { type GuideSlot, scheduleSlots } from "./guide.ts";
 import type { ChannelStats } from "./control_surface.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
 import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
+import { DeadlinePacer } from "./_deadline_pacer.ts";
 
 /** Time one guide request may spend opening files for their titles, ms. */
 export const GUIDE_TITLE_BUDGET_MS = 20;
@@ -56,6 +57,8 @@ export interface ChannelRunnerSink {
   asRun?(sessionId: string, event: AsRunEvent): void;
   /** A session's as-run record is complete (no more events for it). */
   asRunClosed?(sessionId: string): void;
+  /** Told when the channel becomes degraded or recovers. */
+  health?(health: RealtimeHealth): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -68,6 +71,19 @@ export interface ChannelRunnerOptions {
   leadMs?: number;
   /** Encode TS (default true). Tests of timing may turn it off. */
   encode?: boolean;
+  /**
+   * Opens producers instead of the built-in ones (tests: a deliberately slow stand-in);
+   * `open` is the built-in factory.
+   */
+  openProducer?: (source: SourceSpec, skipFrames: number, open: ProducerFactory) => Producer;
+}
+
+/** A channel's real-time health as the runner judges it. */
+export interface RealtimeHealth {
+  /** True while the channel cannot make every picture in time (it repeats some). */
+  degraded: boolean;
+  /** Why, for operators; empty when not degraded. */
+  reason: string;
 }
 
 /** Resolved once a switch's first frame is on air and its video packet is in the TS. */
@@ -103,6 +119,26 @@ export class ChannelRunner {
    */
   #selfCheck: TsAnalyzer;
   #buffer: TimelineFrame[] = [];
+  #frameMs: number;
+  #leadMs: number;
+  #pace: DeadlinePacer;
+  #degraded = false;
+  #degradedReason = "";
+  /** Pacing-clock time of the last repeated frame. */
+  #lastRepeatAt = -Infinity;
+  #repeated = 0;
+  /** Recent frames that repeated the picture on air (no video packet of their own). */
+  #held = new Set<number>();
+  /** Pacing-clock times of the repeats of the last second. */
+  #recentRepeats: number[] = [];
+  #repeatsToDegrade: number;
+  #late = 0;
+  /** The last picture that went on air (for frame sinks, when a frame repeats it). */
+  #onAir: Uint8Array | undefined;
+  #shedding: ShedLevel = "none";
+  #utcCheckedAt = -Infinity;
+  /** A UTC offset seen but not absorbed yet (waiting for a block fence). */
+  #pendingUtcOffset: number | undefined;
   #leadFrames: number;
   #running = false;
   #stopped = false;
@@ -142,17 +178,20 @@ export class ChannelRunner {
     this.format = opts.spec.format;
     this.#out = out;
     this.clock = new MasterClock(opts.epochUtcMs, this.format.frameRate, opts.time);
-    this.#leadFrames = Math.max(
-      1,
-      framesForMs(opts.leadMs ?? 500, this.format.frameRate),
-    );
-    const frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
-    this.#selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: Math.max(40, frameMs + 1) });
+    this.clock.utcOffsetMs = Math.round(this.clock.observedUtcOffsetMs());
+    this.#leadMs = opts.leadMs ?? 500;
+    this.#leadFrames = Math.max(1, framesForMs(this.#leadMs, this.format.frameRate));
+    this.#frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
+    this.#pace = new DeadlinePacer(this.#frameMs);
+    this.#repeatsToDegrade = Math.max(2, Math.round(1000 / this.#frameMs / 8));
+    this.#selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: 40 });
+    const builtIn: ProducerFactory = (source, skip) => this.#openProducer(source, skip);
+    const custom = opts.openProducer;
     this.timeline = new ChannelTimeline(
       this.format,
       this.clock,
       this.#standaloneSchedule(0),
-      (source, skip) => this.#openProducer(source, skip),
+      custom ? (source, skip) => custom(source, skip, builtIn) : builtIn,
       { onAssetFailure: (f) => this.#assetFailed(f.source, f.reason, f.frame) },
     );
     if (opts.encode !== false) {
@@ -316,7 +355,7 @@ export class ChannelRunner {
     let joinFrame = this.clock.frameAt(join);
     if (joinFrame < this.#nextFree) {
       joinFrame = this.#nextFree;
-      join = this.clock.dueUtcMs(joinFrame);
+      join = this.clock.utcOfFrame(joinFrame);
     }
     const schedule = new BlockSchedule(this.clock, this.format.frameRate, joinFrame, blocks);
     schedule.onEvent = (e) => this.#blockEvent(e);
@@ -490,56 +529,203 @@ export class ChannelRunner {
 
   // ---- running ------------------------------------------------------------------------------
 
-  /** Produces (if needed) and releases the next frame without waiting. */
+  /** Produces (if needed) and releases the next frame without waiting (its picture always). */
   step(): TimelineFrame {
     this.#fill();
     const f = this.#buffer.shift()!;
-    this.#release(f);
+    this.#release(f, !f.hasPicture);
     return f;
   }
 
   #fill(): void {
-    while (this.#buffer.length < this.#leadFrames) {
-      if (this.#rebuildAt !== undefined && this.timeline.nextFrameNumber >= this.#rebuildAt) {
-        this.#leaveOutFailedItems();
-      }
-      this.#buffer.push(this.timeline.next());
-    }
+    while (this.#buffer.length < this.#leadFrames) this.#produce();
   }
 
-  /** Runs paced by the clock until {@link stop}. */
+  /**
+   * Frames that always get their own picture: an armed switch's first frame and the one
+   * before it (its answer compares their video PTS in the TS).
+   */
+  #mustShow(k: number): boolean {
+    const f = this.#pendingSwitch?.frame;
+    return f !== undefined && (k === f || k === f - 1);
+  }
+
+  /** Produces the next frame into the buffer, with a picture unless shedding skips it. */
+  #produce(): void {
+    if (this.#rebuildAt !== undefined && this.timeline.nextFrameNumber >= this.#rebuildAt) {
+      this.#leaveOutFailedItems();
+    }
+    const k = this.timeline.nextFrameNumber;
+    const picture = this.#pace.wantsPicture(k) || this.#mustShow(k);
+    const d = this.#pace.decimation;
+    // Far behind (few pictures a second), decode keyframes only; behind, skip what is only shown.
+    const shed: ShedLevel = d >= NONKEY_DECIMATION ? "nonkey" : d > 1 ? "nonref" : "none";
+    if (shed !== this.#shedding) {
+      this.#shedding = shed;
+      this.timeline.setShedding(shed);
+    }
+    const started = this.clock.now();
+    this.#buffer.push(this.timeline.next({ picture }));
+    this.#pace.produced(picture, this.clock.now() - started);
+  }
+
+  /**
+   * Runs paced by the clock until {@link stop}: one frame per tick, released at its due time.
+   * A frame whose picture was not made (work shed while the channel cannot keep up) or that
+   * is released too late repeats the picture on air, with its own audio, so output time stays
+   * locked to the clock; late frames are never caught up with a burst of pictures.
+   */
   async run(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    let n = 0;
+    // Late frames repeat beyond this lateness: a hiccup is caught up, a stall is not.
+    const holdBeyondMs = Math.max(2 * this.#frameMs, Math.min(this.#leadMs / 2, 250));
+    let yieldedAt = performance.now();
+    let caughtUp = false;
     while (!this.#stopped) {
-      this.#fill();
-      const f = this.#buffer.shift()!;
-      await this.clock.waitForFrame(f.frameNumber);
+      if (this.#buffer.length === 0) this.#produce();
+      const f = this.#buffer[0];
+      const due = this.clock.dueUtcMs(f.frameNumber);
+      await this.clock.time.sleepUntil(due);
       if (this.#stopped) break;
-      this.#release(f);
-      // Let control messages in; a virtual clock never sleeps on its own.
-      if (this.clock.time.virtual && ++n % 4 === 0) await new Promise((r) => setTimeout(r, 0));
+      this.#buffer.shift();
+      const lateMs = this.clock.now() - due;
+      // Start-up (worker, encoder, first file) is late by nature: it is caught up once.
+      if (lateMs <= this.#frameMs) caughtUp = true;
+      const hold = !f.hasPicture ||
+        (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber));
+      const started = this.clock.now();
+      this.#release(f, hold);
+      this.#pace.released(hold, this.clock.now() - started);
+      this.#judge(f, hold, lateMs);
+      // Production ahead, while the next frame is not due yet (always one in hand).
+      while (
+        !this.#stopped && this.#buffer.length < this.#leadFrames &&
+        (this.#buffer.length === 0 ||
+          this.clock.now() + this.#pace.produceCostMs < this.clock.dueUtcMs(f.frameNumber + 1))
+      ) this.#produce();
+      // Keep the event loop alive (stats, control calls, stop) under any load, and let a
+      // virtual clock run flat out between: timers cost a few ms each.
+      if (performance.now() - yieldedAt > 20) {
+        await macrotask();
+        yieldedAt = performance.now();
+      }
     }
     this.#running = false;
   }
 
-  #release(f: TimelineFrame): void {
+  /**
+   * Once a second: has the system's UTC clock stepped against the pacing clock? A step is
+   * logged, then absorbed — at once without a block session (nothing is placed on UTC), else
+   * at the next block fence that can still move, which lands on the right UTC again (the
+   * block before it is longer or shorter by the step). Pacing and PTS never jump.
+   */
+  #watchUtc(): void {
+    const now = this.clock.now();
+    if (now - this.#utcCheckedAt < 1000) return;
+    this.#utcCheckedAt = now;
+    const observed = Math.round(this.clock.observedUtcOffsetMs());
+    const expected = this.#pendingUtcOffset ?? this.clock.utcOffsetMs;
+    if (Math.abs(observed - expected) > UTC_STEP_MS) {
+      this.#out.log("warn", "utc_step_detected", {
+        step_ms: observed - expected,
+        utc_offset_ms: observed,
+        frame: this.#lastReleased,
+      });
+      this.#pendingUtcOffset = observed;
+    }
+    const target = this.#pendingUtcOffset;
+    if (target === undefined) return;
+    const before = this.clock.utcOffsetMs;
+    this.clock.utcOffsetMs = target;
+    const fields: Record<string, unknown> = { step_ms: target - before, utc_offset_ms: target };
+    if (this.#blocks && !this.#blocks.ended) {
+      const moved = this.#blocks.reanchor(this.timeline.nextFrameNumber + FENCE_MARGIN_FRAMES);
+      if (!moved) {
+        this.clock.utcOffsetMs = before; // no fence can move yet: the next one will
+        return;
+      }
+      Object.assign(fields, {
+        block_id: moved.blockId,
+        fence_from: moved.from,
+        fence_to: moved.to,
+      });
+    }
+    this.#pendingUtcOffset = undefined;
+    this.#out.log("info", "utc_step_absorbed", fields);
+  }
+
+  /**
+   * Counts repeats and late frames. Degraded while the channel sheds pictures or repeats
+   * more than a few a second (one hiccup is counted, not a state); ready again once it has
+   * gone 5 s without a repeat.
+   */
+  #judge(f: TimelineFrame, held: boolean, lateMs: number): void {
+    const now = this.clock.now();
+    if (lateMs > this.#frameMs) this.#late++;
+    if (held) {
+      this.#lastRepeatAt = now;
+      this.#recentRepeats.push(now);
+    }
+    while (this.#recentRepeats.length > 0 && this.#recentRepeats[0] < now - 1000) {
+      this.#recentRepeats.shift();
+    }
+    const d = this.#pace.decimation;
+    const sustained = d > 1 || this.#recentRepeats.length >= this.#repeatsToDegrade;
+    if (held && sustained && !this.#degraded) {
+      this.#degraded = true;
+      this.#degradedReason = d > 1
+        ? `cannot keep up: a picture takes ${this.#pace.pictureCostMs.toFixed(0)} ms of a ${
+          this.#frameMs.toFixed(1)
+        } ms frame; airing 1 picture in ${d}`
+        : `cannot keep up: frame ${f.frameNumber} released ${lateMs.toFixed(0)} ms late`;
+      this.#out.log("warn", "channel_degraded", {
+        reason: this.#degradedReason,
+        frame: f.frameNumber,
+        picture_cost_ms: round1(this.#pace.pictureCostMs),
+        frame_ms: round1(this.#frameMs),
+        decimation: d,
+      });
+      this.#out.health?.({ degraded: true, reason: this.#degradedReason });
+    } else if (this.#degraded && d === 1 && now - this.#lastRepeatAt > RECOVER_MS) {
+      this.#degraded = false;
+      this.#degradedReason = "";
+      this.#out.log("info", "channel_recovered", {
+        frame: f.frameNumber,
+        repeated_frames: this.#repeated,
+      });
+      this.#out.health?.({ degraded: false, reason: "" });
+    }
+  }
+
+  /** The channel's real-time health now. */
+  get health(): RealtimeHealth {
+    return { degraded: this.#degraded, reason: this.#degradedReason };
+  }
+
+  #release(f: TimelineFrame, hold: boolean): void {
     const now = this.clock.now();
     const due = this.clock.dueUtcMs(f.frameNumber);
     this.#lag = (now - due) / 1000;
-    const frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
-    if (now - due > frameMs) this.#underruns++;
+    if (now - due > this.#frameMs) this.#underruns++;
     if (this.#lastReleaseAt > 0) {
       this.#maxGap = Math.max(this.#maxGap, (now - this.#lastReleaseAt) / 1000);
     }
     this.#lastReleaseAt = now;
+    if (hold) {
+      this.#repeated++;
+      f.flags |= FrameFlags.DUPLICATED;
+      this.#held.add(f.frameNumber);
+      if (this.#held.size > 256) this.#held.delete(this.#held.values().next().value!);
+    } else {
+      this.#onAir = f.video;
+    }
 
     const contiguous = f.frameNumber === this.#lastReleased + 1;
     if (this.#lastReleased < 0) this.#firstReleased = f.frameNumber;
     this.#lastReleased = f.frameNumber;
     if (this.#encoder) {
-      const ts = this.#encoder.encode(f);
+      const ts = this.#encoder.encode(f, hold);
       this.#settleSwitch();
       this.#encodedSinceStats++;
       if (ts.length > 0) {
@@ -551,8 +737,12 @@ export class ChannelRunner {
     for (const e of f.events) this.#timelineEvent(e, f, contiguous);
     this.timeline.schedule.released?.(f.frameNumber);
     if (this.#asRun.length > 0) this.#trackAsRun(f);
+    this.#watchUtc();
     if (this.wantFrames) {
-      const { events: _events, origin: _origin, ...frame } = f;
+      const { events: _events, origin: _origin, hasPicture: _has, ...frame } = f;
+      if (hold) frame.video = this.#onAir ? this.#onAir.slice() : this.timeline.blackPicture();
+      // The picture goes to the sink with its buffer: keep a copy of what is on air.
+      else this.#onAir = frame.video.slice();
       this.#out.frame(frame);
     }
   }
@@ -608,12 +798,17 @@ export class ChannelRunner {
     let contiguous = p.released.contiguous && p.frame - 1 >= this.#firstReleased;
     if (enc) {
       const now = enc.muxedVideoPts90k(p.frame);
+      // A previous frame that repeated the picture on air has no packet of its own: the
+      // output timeline is contiguous all the same.
+      const prevHeld = this.#held.has(p.frame - 1);
       const before = enc.muxedVideoPts90k(p.frame - 1);
       // Both packets in the TS first; with B-frames the previous frame's may come after.
-      if ((now === undefined || (contiguous && before === undefined)) && !stopping) return;
+      if (
+        (now === undefined || (contiguous && !prevHeld && before === undefined)) && !stopping
+      ) return;
       const step = (90000 * this.format.frameRate.den) / this.format.frameRate.num;
-      contiguous = contiguous && now !== undefined && before !== undefined &&
-        Math.abs(now - before - step) < 1;
+      contiguous = contiguous && now !== undefined &&
+        (prevHeld || (before !== undefined && Math.abs(now - before - step) < 1));
     }
     this.#pendingSwitch = undefined;
     p.resolve({
@@ -625,8 +820,8 @@ export class ChannelRunner {
 
   #blockEvent(e: BlockEvent): void {
     if (e.kind === "block_started") {
-      // Wall-clock error of the block boundary as released.
-      this.#boundaryErrorMs = this.clock.now() - e.blockStartUtcMs;
+      // UTC error of the block boundary as released.
+      this.#boundaryErrorMs = this.clock.now() + this.clock.utcOffsetMs - e.blockStartUtcMs;
     }
     this.#out.log("info", e.kind, snakeCase(e));
     this.#out.blockEvent(e);
@@ -663,6 +858,9 @@ export class ChannelRunner {
       planUpdates: this.#planUpdates,
       restarts: 0,
       segmentBoundaryErrorMs: this.#boundaryErrorMs,
+      framesRepeated: this.#repeated,
+      framesLate: this.#late,
+      pictureDecimation: this.#pace.decimation,
       tsSelfCheckCcErrors: 0,
       tsSelfCheckPcrErrors: 0,
     };
@@ -710,6 +908,26 @@ export class ChannelRunner {
     }
     return result;
   }
+}
+
+/** From this decimation on, decoders keep only keyframes. */
+const NONKEY_DECIMATION = 8;
+
+/** A change of UTC against the pacing clock beyond this is a step (NTP, suspend), ms. */
+const UTC_STEP_MS = 100;
+/** Frames beyond those made already before a moved fence may fall (the timeline's pre-roll). */
+const FENCE_MARGIN_FRAMES = 16;
+
+/** Time a channel must go without repeating a frame before it is ready again. */
+const RECOVER_MS = 5000;
+
+/** Lets timers and messages in (a resolved promise would not). */
+function macrotask(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
 }
 
 /** Media files of a directory with one of `extensions`, sorted by name. */

@@ -15,7 +15,7 @@
 import type { MasterClock } from "./master_clock.ts";
 import { FrameFlags, type ProgramFrame } from "./program_frame.ts";
 import { i420Size, type ProgramFormat, pts90kForFrame, samplesForFrame } from "./program_format.ts";
-import type { Producer, ProducerCounters } from "./producers/producer.ts";
+import type { Producer, ProducerCounters, ShedLevel } from "./producers/producer.ts";
 import { blackI420, PadProducer } from "./producers/pad_producer.ts";
 import type { Schedule, ScheduledSegment, SourceSpec, TimelineEvent } from "./schedule.ts";
 
@@ -38,7 +38,20 @@ export interface FrameOrigin {
 export interface TimelineFrame extends ProgramFrame {
   events: TimelineEvent[];
   origin: FrameOrigin;
+  /**
+   * False when the picture was not made (shed work: the frame repeats the picture on air);
+   * `video` is then empty.
+   */
+  hasPicture: boolean;
 }
+
+/** Options of one {@link ChannelTimeline.next} call. */
+export interface NextFrameOptions {
+  /** Make the picture (default true); without it the producer only keeps its place. */
+  picture?: boolean;
+}
+
+const NO_PICTURE = new Uint8Array(0);
 
 /** Why a segment fell back to pad. */
 export interface AssetFailure {
@@ -94,6 +107,7 @@ export class ChannelTimeline {
   #next: ActiveSegment | undefined;
   #black: Uint8Array;
   #decodeLatency: number[] = [];
+  #shedding: ShedLevel = "none";
   readonly counters: TimelineCounters = {
     framesOut: 0,
     fallbackFrames: 0,
@@ -145,8 +159,24 @@ export class ChannelTimeline {
     return out;
   }
 
+  /** A fresh black picture at the program raster. */
+  blackPicture(): Uint8Array {
+    return this.#black.slice();
+  }
+
+  /**
+   * Asks producers to shed work they can (decoding frames the timeline will drop) while the
+   * channel cannot keep up, or to stop shedding.
+   */
+  setShedding(level: ShedLevel): void {
+    this.#shedding = level;
+    this.#active?.producer.setShedding?.(level);
+    this.#next?.producer.setShedding?.(level);
+  }
+
   /** Produces the next output frame. */
-  next(): TimelineFrame {
+  next(opts: NextFrameOptions = {}): TimelineFrame {
+    const wantPicture = opts.picture ?? true;
     const k = this.#frame++;
     const fmt = this.format;
     const segment = this.#schedule.segmentAt(k);
@@ -168,16 +198,18 @@ export class ChannelTimeline {
     const active = this.#active!;
     // Frames standing in for an asset that failed to open are fallback frames.
     if (active.failed) flags |= FrameFlags.FALLBACK;
-    const ctx = { frameNumber: k, dueUtcMs: this.clock.dueUtcMs(k) };
+    const ctx = { frameNumber: k, dueUtcMs: this.clock.utcOfFrame(k), skipPicture: !wantPicture };
 
     // Picture.
-    const video = new Uint8Array(i420Size(fmt.width, fmt.height));
+    const video = wantPicture ? new Uint8Array(i420Size(fmt.width, fmt.height)) : NO_PICTURE;
+    const duplicatedBefore = active.producer.counters.duplicated;
     const picture = active.producer.nextVideo(ctx);
     if (picture) {
-      video.set(picture);
+      if (wantPicture) video.set(picture);
       active.lastPicture = picture;
+      if (active.producer.counters.duplicated > duplicatedBefore) flags |= FrameFlags.DUPLICATED;
     } else {
-      video.set(active.lastPicture ?? this.#black);
+      if (wantPicture) video.set(active.lastPicture ?? this.#black);
       if (!(flags & FrameFlags.PAD)) flags |= FrameFlags.FALLBACK;
     }
 
@@ -206,7 +238,7 @@ export class ChannelTimeline {
     return {
       frameNumber: k,
       pts90k: pts90kForFrame(k, fmt.frameRate),
-      wallClockUtcUs: Math.round(this.clock.dueUtcMs(k) * 1000),
+      wallClockUtcUs: Math.round(this.clock.utcOfFrame(k) * 1000),
       video,
       audio,
       samples,
@@ -218,6 +250,7 @@ export class ChannelTimeline {
         failure: active.failure,
         title: active.producer.title,
       },
+      hasPicture: wantPicture,
     };
   }
 
@@ -277,6 +310,7 @@ export class ChannelTimeline {
       });
       producer = new PadProducer(this.format);
     }
+    if (this.#shedding !== "none") producer.setShedding?.(this.#shedding);
     return {
       segment,
       producer,
@@ -319,7 +353,9 @@ export class ChannelTimeline {
         audio[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
       }
     }
-    if (factor < 1) fadeToBlack(video, this.format.width * this.format.height, factor);
+    if (factor < 1 && video.length > 0) {
+      fadeToBlack(video, this.format.width * this.format.height, factor);
+    }
   }
 }
 

@@ -41,6 +41,7 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
       asRunClosed: (sessionId) => post({ type: "as_run_closed", sessionId }),
       log: (level, event, fields) => post({ type: "log", level, event, fields }),
       content: (playable, reason) => post({ type: "content", playable, reason }),
+      health: (h) => post({ type: "health", degraded: h.degraded, reason: h.reason }),
     },
   );
   statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
@@ -49,6 +50,18 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
 
 function run(): void {
   runner?.run().catch((err) => {
+    // Free every FFmpeg object of the channel before the main thread terminates the worker.
+    clearInterval(statsTimer);
+    try {
+      runner?.stop();
+    } catch (stopErr) {
+      post({
+        type: "log",
+        level: "error",
+        event: "channel_stop_failed",
+        fields: { reason: stopErr instanceof Error ? stopErr.message : String(stopErr) },
+      });
+    }
     post({ type: "fatal", message: err instanceof Error ? err.stack ?? err.message : String(err) });
   });
 }

@@ -10,8 +10,11 @@ import type { ProgramFormat } from "./program_format.ts";
 import type { TsFanout } from "../outputs/ts_fanout.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 
-/** Channel states as operators know them (metric values 0..3). */
-export type ChannelState = "stopped" | "buffering" | "ready" | "error";
+/**
+ * Channel states as operators know them (metric values 0..4). `degraded`: on air, but it
+ * cannot make every picture in time and repeats some (see the state reason).
+ */
+export type ChannelState = "stopped" | "buffering" | "ready" | "error" | "degraded";
 
 /** Numeric value of a state for `retrovue_playout_channel_state`. */
 export const CHANNEL_STATE_VALUE: Readonly<Record<ChannelState, number>> = Object.freeze({
@@ -19,6 +22,7 @@ export const CHANNEL_STATE_VALUE: Readonly<Record<ChannelState, number>> = Objec
   buffering: 1,
   ready: 2,
   error: 3,
+  degraded: 4,
 });
 
 /** Why a control call was refused. Maps 1:1 onto the wire's result codes. */
@@ -74,6 +78,12 @@ export interface ChannelStats {
   segmentBoundaryErrorMs: number;
   tsSelfCheckCcErrors: number;
   tsSelfCheckPcrErrors: number;
+  /** Frames that repeated the picture on air because its own was not made in time. */
+  framesRepeated: number;
+  /** Frames released more than one frame duration after their due time. */
+  framesLate: number;
+  /** Frames per new picture now (1 = every frame; more while the channel sheds work). */
+  pictureDecimation: number;
   /** Reconnects of the attached stream (Core's socket), over the channel's life. */
   attachReconnects?: number;
   /** The Renderer frame sink's counters, when the channel has one. */

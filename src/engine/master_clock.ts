@@ -11,17 +11,25 @@ import { msForFrames, type Rational } from "./program_format.ts";
 export interface TimeSource {
   /** Whether this source runs faster than real time (tests, soak runs). */
   readonly virtual: boolean;
-  /** Current UTC time, milliseconds (fractional allowed). */
+  /**
+   * Current time on the pacing clock, milliseconds (fractional allowed): monotonic, on the
+   * UTC scale as it was when the process started. Frames are paced by it.
+   */
   now(): number;
   /** Resolves once `now() >= utcMs`. */
   sleepUntil(utcMs: number): Promise<void>;
+  /** UTC as the system clock says now (it may step: NTP, suspend); watched, never paced by. */
+  utcNow(): number;
 }
 
-/** Wall-clock time. */
+/** Wall-clock time: paced by the monotonic clock, UTC from the system clock. */
 export class RealTimeSource implements TimeSource {
   readonly virtual = false;
   now(): number {
     return performance.timeOrigin + performance.now();
+  }
+  utcNow(): number {
+    return Date.now();
   }
   sleepUntil(utcMs: number): Promise<void> {
     const wait = utcMs - this.now();
@@ -30,51 +38,84 @@ export class RealTimeSource implements TimeSource {
   }
 }
 
-/** Virtual time: starts at `startUtcMs` and jumps forward whenever someone sleeps. */
+/**
+ * Virtual time: starts at `startUtcMs` and jumps forward whenever someone sleeps. Tests move
+ * it by hand too: {@link VirtualTimeSource.advance} stands for work that takes time (a slow
+ * decoder), {@link VirtualTimeSource.stepUtc} for a step of the system's UTC clock.
+ */
 export class VirtualTimeSource implements TimeSource {
   readonly virtual = true;
   #now: number;
+  #utcOffset = 0;
   constructor(startUtcMs: number) {
     this.#now = startUtcMs;
   }
   now(): number {
     return this.#now;
   }
+  utcNow(): number {
+    return this.#now + this.#utcOffset;
+  }
   sleepUntil(utcMs: number): Promise<void> {
     if (utcMs > this.#now) this.#now = utcMs;
     return Promise.resolve();
   }
+  /** Time passes by `ms` (work being done). */
+  advance(ms: number): void {
+    if (ms > 0) this.#now += ms;
+  }
+  /** The system's UTC clock steps by `ms` (positive: UTC jumps ahead); pacing is unaffected. */
+  stepUtc(ms: number): void {
+    this.#utcOffset += ms;
+  }
 }
 
 /**
- * Maps a channel's output frame numbers to UTC. Frame 0 is due at `epochUtcMs`; frame k at
- * `epochUtcMs + k · frame duration`, computed exactly from the rational frame rate so that
- * nothing drifts over any run length.
+ * Maps a channel's output frame numbers to time. Frame 0 is due at `epochUtcMs` on the
+ * pacing clock; frame k at `epochUtcMs + k · frame duration`, computed exactly from the
+ * rational frame rate so that nothing drifts over any run length. UTC is the pacing clock
+ * plus {@link MasterClock.utcOffsetMs}: 0 at start, changed only when a step of the system's
+ * UTC clock is absorbed (at a block boundary), so pacing and PTS never jump.
  */
 export class MasterClock {
+  /** UTC minus pacing-clock time, as absorbed so far, ms. */
+  utcOffsetMs = 0;
+
   constructor(
     readonly epochUtcMs: number,
     readonly frameRate: Rational,
     readonly time: TimeSource,
   ) {}
 
-  /** UTC ms at which frame `k` is due. */
+  /** Pacing-clock ms at which frame `k` is due. */
   dueUtcMs(k: number): number {
     return this.epochUtcMs + msForFrames(k, this.frameRate);
   }
 
-  /** The frame whose start is nearest to `utcMs` (frame-exact boundary for a wall-clock time). */
+  /** UTC ms at which frame `k` goes on air. */
+  utcOfFrame(k: number): number {
+    return this.dueUtcMs(k) + this.utcOffsetMs;
+  }
+
+  /** The frame whose start is nearest to UTC `utcMs` (frame-exact boundary for a UTC time). */
   frameAt(utcMs: number): number {
     return Math.round(
-      ((utcMs - this.epochUtcMs) * this.frameRate.num) / (this.frameRate.den * 1000),
+      ((utcMs - this.utcOffsetMs - this.epochUtcMs) * this.frameRate.num) /
+        (this.frameRate.den * 1000),
     );
   }
 
-  /** The frame that is on air at `utcMs` (the last frame due at or before it). */
+  /** The frame that is on air at UTC `utcMs` (the last frame due at or before it). */
   frameOnAir(utcMs: number): number {
     return Math.floor(
-      ((utcMs - this.epochUtcMs) * this.frameRate.num) / (this.frameRate.den * 1000),
+      ((utcMs - this.utcOffsetMs - this.epochUtcMs) * this.frameRate.num) /
+        (this.frameRate.den * 1000),
     );
+  }
+
+  /** UTC minus pacing-clock time as the system clock says it now, ms. */
+  observedUtcOffsetMs(): number {
+    return this.time.utcNow() - this.time.now();
   }
 
   /** Current UTC ms of the time source. */

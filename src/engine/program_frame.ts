@@ -15,7 +15,10 @@ export const FrameFlags = Object.freeze({
   FALLBACK: 4,
   /** First frame of a block (block mode). */
   BLOCK_START: 8,
-  /** Video was repeated from the previous source frame by frame-rate conversion. */
+  /**
+   * The picture repeats the previous frame's: frame-rate conversion held a source frame, or
+   * the channel could not make this frame's picture in time (a deadline repeat).
+   */
   DUPLICATED: 16,
 });
 

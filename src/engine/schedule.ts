@@ -207,9 +207,9 @@ export function placeBlock(
   plan: BlockPlan,
   clock: MasterClock,
   fps: Rational,
+  startFrame = clock.frameAt(plan.startUtcMs),
+  endFrame = clock.frameAt(plan.endUtcMs),
 ): { startFrame: number; endFrame: number; segments: ScheduledSegment[]; asRun: AsRunBlock } {
-  const startFrame = clock.frameAt(plan.startUtcMs);
-  const endFrame = clock.frameAt(plan.endUtcMs);
   const segments: ScheduledSegment[] = [];
   const asRun: AsRunBlock = { plan, startFrame, endFrame, slots: [], owner: undefined };
   let at = startFrame;
@@ -311,6 +311,57 @@ export class BlockSchedule implements Schedule {
     const segments = placed.segments;
     if (segments.length > 0) segments[0].flags |= FrameFlags.BLOCK_START;
     this.#blocks.push({ plan, startFrame: placed.startFrame, endFrame: placed.endFrame, segments });
+  }
+
+  /**
+   * Re-places the queue on the clock's current UTC mapping (after a UTC step was absorbed):
+   * the first fence after `notBefore` (frames up to it are made already) moves to where its
+   * UTC now falls — the block before it gets longer or shorter — and every later block is
+   * placed anew. Returns the fence's old and new frame, or undefined when no fence can move
+   * yet (then nothing changed).
+   */
+  reanchor(notBefore: number): { blockId: string; from: number; to: number } | undefined {
+    const i = this.#blocks.findIndex((b) =>
+      b.endFrame > notBefore && this.#clock.frameAt(b.plan.endUtcMs) > notBefore
+    );
+    if (i < 0) return undefined;
+    const b = this.#blocks[i];
+    const from = b.endFrame;
+    const start = Math.max(b.startFrame, i === 0 ? this.#joinFrame : b.startFrame);
+    const to = Math.max(start + 1, this.#clock.frameAt(b.plan.endUtcMs));
+    const placed = this.#replace(b, b.startFrame, to);
+    if (placed.segments.length > 0 && b.segments[0]?.flags & FrameFlags.BLOCK_START) {
+      placed.segments[0].flags |= FrameFlags.BLOCK_START;
+    }
+    this.#blocks[i] = placed;
+    let at = to;
+    for (let j = i + 1; j < this.#blocks.length; j++) {
+      const p = this.#replace(this.#blocks[j], at, undefined);
+      if (p.segments.length > 0) p.segments[0].flags |= FrameFlags.BLOCK_START;
+      this.#blocks[j] = p;
+      at = p.endFrame;
+    }
+    return { blockId: b.plan.blockId, from, to };
+  }
+
+  /** Places a queued block anew; its as-run record stays the same object, updated. */
+  #replace(b: PlacedBlock, startFrame: number, endFrame: number | undefined): PlacedBlock {
+    const placed = placeBlock(b.plan, this.#clock, this.#fps, startFrame, endFrame);
+    const record = b.segments.find((s) => s.asRun)?.asRun?.block;
+    if (record) {
+      record.startFrame = placed.asRun.startFrame;
+      record.endFrame = placed.asRun.endFrame;
+      record.slots = placed.asRun.slots;
+      for (const s of placed.segments) if (s.asRun) s.asRun.block = record;
+    } else {
+      placed.asRun.owner = this;
+    }
+    return {
+      plan: b.plan,
+      startFrame: placed.startFrame,
+      endFrame: placed.endFrame,
+      segments: placed.segments,
+    };
   }
 
   segmentAt(frame: number): ScheduledSegment {

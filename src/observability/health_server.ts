@@ -3,11 +3,12 @@
  * their own `Deno.serve` listener, apart from TS egress, so they stay up when egress is busy.
  *
  * - `GET /metrics` → the registry of {@link PlayoutMetrics}.
- * - `GET /healthz` → 200 when every channel that is meant to be on air is ready, 503
- *   otherwise. A channel is meant to be on air when it is configured with something to play,
- *   or was started by a control call and not stopped since; an idle `type = "none"` channel
- *   waiting for Core, or one stopped by control, does not count. The body lists every channel
- *   either way: `{"status":"ready","channels":[{"id":1,"name":"retro","state":"ready",
+ * - `GET /healthz` → 200 when every channel that is meant to be on air is on air: ready, or
+ *   degraded (on air, but repeating pictures it cannot make in time; status "degraded" then);
+ *   503 otherwise. A channel is meant to be on air when it is configured with something to
+ *   play, or was started by a control call and not stopped since; an idle `type = "none"`
+ *   channel waiting for Core, or one stopped by control, does not count. The body lists every
+ *   channel either way: `{"status":"ready","channels":[{"id":1,"name":"retro","state":"ready",
  *   "reason":"on air","on_air_expected":true}]}`. With no such channel the engine is ready.
  * - `GET /livez` → 200 `{"status":"alive"}` while the process runs.
  *
@@ -36,7 +37,7 @@ export interface HealthSource {
 
 /** Body of `/healthz`. */
 export interface HealthReport {
-  status: "ready" | "not_ready";
+  status: "ready" | "degraded" | "not_ready";
   channels: {
     id: number;
     name: string;
@@ -85,8 +86,10 @@ export function healthReport(surface: HealthSource): HealthReport {
     reason: c.stateReason,
     on_air_expected: c.meantOnAir,
   }));
-  const ready = channels.every((c) => !c.on_air_expected || c.state === "ready");
-  return { status: ready ? "ready" : "not_ready", channels };
+  const meant = channels.filter((c) => c.on_air_expected);
+  const onAir = meant.every((c) => c.state === "ready" || c.state === "degraded");
+  if (!onAir) return { status: "not_ready", channels };
+  return { status: meant.some((c) => c.state === "degraded") ? "degraded" : "ready", channels };
 }
 
 /** Starts the `/metrics`, `/healthz`, `/livez` listener. */
@@ -116,7 +119,7 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsS
       }
       if (path === "/livez") return json(200, { status: "alive" }, head);
       const report = healthReport(surface);
-      return json(report.status === "ready" ? 200 : 503, report, head);
+      return json(report.status === "not_ready" ? 503 : 200, report, head);
     } catch (error) {
       log.error("observability_request_failed", { path, error });
       return text(500, "internal error\n");

@@ -154,6 +154,8 @@ type StatCounter = keyof Pick<
   | "assetTransitions"
   | "planUpdates"
   | "tsBytesOut"
+  | "framesRepeated"
+  | "framesLate"
 >;
 
 /** Per-run totals of ChannelStats and the counters they feed. */
@@ -213,6 +215,16 @@ const STAT_COUNTERS: ReadonlyArray<{ stat: StatCounter; name: string; help: stri
     name: "retrovue_playout_ts_bytes_total",
     help: "MPEG-TS bytes produced by the channel's muxer.",
   },
+  {
+    stat: "framesRepeated",
+    name: "retrovue_playout_frames_repeated_total",
+    help: "Output frames that repeated the picture on air because theirs was not made in time.",
+  },
+  {
+    stat: "framesLate",
+    name: "retrovue_playout_frames_late_total",
+    help: "Output frames released more than one frame duration after their due time.",
+  },
 ];
 
 /** Buckets of the decode latency histogram, seconds per frame. */
@@ -260,6 +272,7 @@ export class PlayoutMetrics {
   readonly #frameGap: Gauge<ChannelLabel>;
   readonly #lag: Gauge<ChannelLabel>;
   readonly #encodeFps: Gauge<ChannelLabel>;
+  readonly #decimation: Gauge<ChannelLabel>;
   readonly #boundaryError: Gauge<ChannelLabel>;
   readonly #viewers: Gauge<ChannelLabel>;
   readonly #snapshots: Gauge<string>[];
@@ -352,6 +365,11 @@ export class PlayoutMetrics {
       "Frames encoded per second, recent rate.",
       channel,
     );
+    this.#decimation = gauge(
+      "retrovue_playout_picture_decimation",
+      "Output frames per new picture (1: every frame; more while the channel sheds work).",
+      channel,
+    );
     this.#boundaryError = gauge(
       "retrovue_playout_segment_boundary_error_seconds",
       "Error of the last segment boundary against its planned time (positive: late).",
@@ -370,6 +388,7 @@ export class PlayoutMetrics {
       this.#frameGap,
       this.#lag,
       this.#encodeFps,
+      this.#decimation,
       this.#boundaryError,
       this.#viewers,
     ] as Gauge<string>[];
@@ -470,7 +489,8 @@ export class PlayoutMetrics {
       const labels = { channel };
       this.#state.set({ channel, state: info.state }, CHANNEL_STATE_VALUE[info.state]);
       this.#info.set({ channel, name: info.name, mode: info.mode }, 1);
-      const running = (info.state === "ready" || info.state === "buffering") &&
+      const running =
+        (info.state === "ready" || info.state === "degraded" || info.state === "buffering") &&
         info.startedAtMs !== undefined;
       this.#uptime.set(labels, running ? Math.max(0, (nowMs - info.startedAtMs!) / 1000) : 0);
 
@@ -528,6 +548,7 @@ export class PlayoutMetrics {
     this.#frameGap.set(labels, stats.frameGapSeconds);
     this.#lag.set(labels, stats.lagSeconds);
     this.#encodeFps.set(labels, stats.encodeFps);
+    this.#decimation.set(labels, stats.pictureDecimation);
     this.#boundaryError.set(labels, stats.segmentBoundaryErrorMs / 1000);
 
     for (const { stat, counter } of this.#statCounters) {

@@ -8,11 +8,15 @@
 
 import { AudioEncoder, type EncodedPacket, Muxer, VideoEncoder } from "../../ffi/mod.ts";
 import type { AudioEncoderSettings, VideoEncoderSettings } from "../engine/channel_spec.ts";
-import type { ProgramFormat } from "../engine/program_format.ts";
+import { i420Size, type ProgramFormat } from "../engine/program_format.ts";
 import type { ProgramFrame } from "../engine/program_frame.ts";
+import { TsCadence } from "./_ts_cadence.ts";
 
 /**
- * mpegts muxer options chosen for broadcast timing: PCR every 20 ms, PAT/PMT every 50 ms
+ * mpegts muxer options chosen for broadcast timing: PCR every 20 ms (FFmpeg's VBR muxer
+ * manages one per video frame; PCR-only packets fill in between, see `_ts_cadence.ts`),
+ * PAT/PMT every 50 ms (each audio frame is its own PES, so they never wait long for a PES
+ * start)
  * (and before every IDR, which FFmpeg does for video keyframes), SDT every 500 ms, no mux
  * delay so that PCR tracks the output clock.
  */
@@ -23,6 +27,9 @@ export const MPEGTS_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   muxdelay: "0",
   muxpreload: "0",
   mpegts_flags: "+initial_discontinuity",
+  // Every audio frame its own PES: PAT/PMT go out at PES starts, so at low frame rates they
+  // would otherwise wait for a whole 2930-byte audio PES (about 240 ms at 96 kb/s).
+  pes_payload_size: "0",
   mpegts_service_id: "1",
 });
 
@@ -49,20 +56,53 @@ export class ProgramTsEncoder {
   #muxedPts = new Map<number, number>();
   #offsetSamples: number;
   #format: ProgramFormat;
-  /** Frames encoded so far. */
+  #cadence: TsCadence;
+  /** DTS (90 kHz, as in the TS) of video packets the muxer may not have written yet. */
+  #videoDts90k: number[] = [];
+  #lastDts: number | undefined;
+  readonly #keyint: number;
+  /** Frame numbers of pictures given to the video encoder that have not come out yet. */
+  #inFlight: number[] = [];
+  #lastFed = -1;
+  /** Pictures the encoder held when one came out (its delay), once known. */
+  #delayPictures: number | undefined;
+  readonly #maxLatencyFrames: number;
+  readonly #lastPicture: Uint8Array;
+  /** Held frames whose picture was encoded again to bound the encoder's delay. */
+  framesReencoded = 0;
+  #lastKeyFrame = -Infinity;
+  #picturesSinceKey = 0;
+  /** Frames encoded so far (pictures and held frames). */
   framesEncoded = 0;
+  /** Frames whose picture was held (not encoded; the previous picture stays on screen). */
+  framesHeld = 0;
 
   constructor(
     format: ProgramFormat,
     video: VideoEncoderSettings,
     audio: AudioEncoderSettings,
-    opts: { serviceId?: number; file?: string } = {},
+    opts: {
+      serviceId?: number;
+      file?: string;
+      /**
+       * Longest a picture may wait in the video encoder, ms (default 4000): while pictures
+       * are held, the one on air is encoded again often enough that none waits longer. (A
+       * lookahead encoder holds tens of pictures; the shorter the limit, the more re-encodes
+       * a channel that cannot keep up must afford.)
+       */
+      maxPictureLatencyMs?: number;
+    } = {},
   ) {
     this.#format = format;
     this.#offsetFrames = tsOffsetFrames(format);
     this.#offsetSamples = Math.round(
       (this.#offsetFrames * format.sampleRate * format.frameRate.den) / format.frameRate.num,
     );
+    this.#keyint = video.keyintFrames;
+    this.#maxLatencyFrames = Math.ceil(
+      ((opts.maxPictureLatencyMs ?? 4000) * format.frameRate.num) / (1000 * format.frameRate.den),
+    );
+    this.#lastPicture = new Uint8Array(i420Size(format.width, format.height));
     this.#video = new VideoEncoder({
       codec: video.codec,
       width: format.width,
@@ -74,35 +114,99 @@ export class ProgramTsEncoder {
       keyint: video.keyintFrames,
       threads: video.threads,
     });
-    this.#audio = new AudioEncoder({
-      codec: audio.codec,
-      sampleRate: format.sampleRate,
-      channels: format.channels,
-      bitrateKbps: audio.bitrateKbps,
-    });
-    const options: Record<string, string> = { ...MPEGTS_OPTIONS };
-    if (opts.serviceId !== undefined) options.mpegts_service_id = String(opts.serviceId);
-    this.#muxer = new Muxer({ format: "mpegts", options, file: opts.file });
-    this.#vIndex = this.#muxer.addStream(this.#video);
-    this.#aIndex = this.#muxer.addStream(this.#audio);
-    this.#muxer.writeHeader();
+    // What opened before a failure is freed (a channel worker that fails here is retried).
+    let audioEncoder: AudioEncoder | undefined;
+    let muxer: Muxer | undefined;
+    try {
+      audioEncoder = new AudioEncoder({
+        codec: audio.codec,
+        sampleRate: format.sampleRate,
+        channels: format.channels,
+        bitrateKbps: audio.bitrateKbps,
+      });
+      const options: Record<string, string> = { ...MPEGTS_OPTIONS };
+      if (opts.serviceId !== undefined) options.mpegts_service_id = String(opts.serviceId);
+      muxer = new Muxer({ format: "mpegts", options, file: opts.file });
+      this.#vIndex = muxer.addStream(this.#video);
+      this.#aIndex = muxer.addStream(audioEncoder);
+      muxer.writeHeader();
+    } catch (err) {
+      muxer?.close();
+      audioEncoder?.close();
+      this.#video.close();
+      throw err;
+    }
+    this.#audio = audioEncoder;
+    this.#muxer = muxer;
+    this.#cadence = new TsCadence(format.frameRate.den / format.frameRate.num);
   }
 
-  /** Encodes one frame; returns the TS bytes muxed so far (possibly empty). */
-  encode(frame: ProgramFrame): Uint8Array {
-    this.#writeVideo(this.#video.encode(frame.video, frame.frameNumber));
+  /**
+   * Encodes one frame; returns the TS bytes muxed so far (possibly empty). With `holdPicture`
+   * only its audio is encoded: no new picture enters the stream, so the previous one stays on
+   * screen until the next (a repeat that costs no video encoding; video PTS skips the frame).
+   */
+  encode(frame: ProgramFrame, holdPicture = false): Uint8Array {
+    const k = frame.frameNumber;
+    if (!holdPicture) {
+      this.#lastPicture.set(frame.video.subarray(0, this.#lastPicture.length));
+      this.#encodePicture(this.#lastPicture, k);
+    } else if (this.#inFlight.length > 0 && k - this.#lastFed >= this.#keepaliveSpacing()) {
+      // The encoder holds its pictures until more come: while pictures are held its delay
+      // (counted in pictures) stretches in time. Pictures are kept at most limit / pictures
+      // in flight apart — the one on air encoded again — so none waits longer than the limit.
+      this.framesReencoded++;
+      this.#encodePicture(this.#lastPicture, k);
+    } else {
+      this.framesHeld++;
+    }
     this.#writeAudio(this.#audio.encode(frame.audio));
     this.framesEncoded++;
-    return this.#muxer.takeOutput();
+    return this.#cadence.push(this.#muxer.takeOutput(), this.#videoDts90k, this.#nextDts90k());
   }
 
   /** Drains the encoders and writes the trailer; returns the last bytes. */
   finish(): Uint8Array {
     this.#writeVideo(this.#video.encode(null, 0));
     this.#writeAudio(this.#audio.encode(null));
-    const rest = this.#muxer.finish();
+    const rest = this.#cadence.push(this.#muxer.finish(), this.#videoDts90k);
     this.close();
     return rest;
+  }
+
+  /** Frames between pictures so that the encoder's delay (in pictures) spans the limit. */
+  #keepaliveSpacing(): number {
+    // Until the first packet comes out the delay is unknown: assume a long lookahead.
+    const delay = Math.max(this.#inFlight.length, this.#delayPictures ?? 40);
+    return Math.max(1, Math.floor(this.#maxLatencyFrames / delay));
+  }
+
+  #encodePicture(picture: Uint8Array, k: number): void {
+    this.#inFlight.push(k);
+    this.#lastFed = k;
+    this.#writeVideo(this.#video.encode(picture, k, this.#keyframeDue(k)));
+  }
+
+  /**
+   * Whether the picture of output frame `k` must be forced to a keyframe: the encoder counts
+   * its GOP in pictures, so while pictures are held a GOP would stretch in time (viewers join
+   * and recover at keyframes). Its own keyframes come every `keyint` pictures.
+   */
+  #keyframeDue(k: number): boolean {
+    const natural = this.#picturesSinceKey === 0 || this.#picturesSinceKey >= this.#keyint;
+    const late = k - this.#lastKeyFrame >= this.#keyint;
+    if (natural || late) {
+      this.#lastKeyFrame = k;
+      this.#picturesSinceKey = 1;
+      return late && !natural;
+    }
+    this.#picturesSinceKey++;
+    return false;
+  }
+
+  /** Least DTS (90 kHz) of a video packet the encoder has not handed out: DTS only increase. */
+  #nextDts90k(): number | undefined {
+    return this.#lastDts === undefined ? undefined : this.videoPts90k(this.#lastDts + 1);
   }
 
   /** The PTS (90 kHz, as written in the TS) of output frame `frameNumber`. */
@@ -128,6 +232,10 @@ export class ProgramTsEncoder {
       if (this.#muxedPts.size > 256) {
         this.#muxedPts.delete(this.#muxedPts.keys().next().value!);
       }
+      this.#lastDts = p.dts;
+      this.#delayPictures = Math.max(this.#delayPictures ?? 0, this.#inFlight.length);
+      this.#inFlight.shift();
+      this.#videoDts90k.push(this.videoPts90k(p.dts));
     }
   }
 

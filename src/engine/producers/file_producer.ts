@@ -16,7 +16,12 @@ import {
   Scaler,
 } from "../../../ffi/mod.ts";
 import type { ProgramFormat } from "../program_format.ts";
-import { type FrameContext, newProducerCounters, type Producer } from "./producer.ts";
+import {
+  type FrameContext,
+  newProducerCounters,
+  type Producer,
+  type ShedLevel,
+} from "./producer.ts";
 
 /** Thrown when a file cannot be played at all (missing, unreadable, no usable stream). */
 export class AssetOpenError extends Error {
@@ -36,7 +41,19 @@ export interface FileProducerOptions {
   onDecodeError?: (path: string, err: unknown) => void;
 }
 
-const MAX_QUEUED_VIDEO = 8;
+/** Most decoded pictures queued ahead while audio is being looked for (bounds memory). */
+const MAX_QUEUED_VIDEO = 32;
+/** Most seconds of audio buffered ahead while a picture is being looked for. */
+const MAX_AUDIO_AHEAD_SECONDS = 2;
+/** Source timestamps off their expected place by more than this are a gap or an overlap. */
+const AV_TOLERANCE_SECONDS = 0.04;
+/**
+ * ... and by more than this a discontinuity (a spliced or wrapped file): the stream is
+ * re-anchored on them. Shorter holes are real gaps and keep their place.
+ */
+const JUMP_SECONDS = 5;
+/** A first audio frame this late is filled with silence; later still, it is re-anchored. */
+const MAX_LATE_START_SECONDS = 10;
 
 /** Decodes one file for the timeline. */
 export class FileProducer implements Producer {
@@ -64,8 +81,18 @@ export class FileProducer implements Producer {
   /** Resampled audio waiting to be taken. */
   #audioFifo: Int16Array[] = [];
   #audioFifoSamples = 0;
-  /** Audio samples (per channel) still to discard before the in-point. */
-  #audioSkip = -1;
+  /** Samples (per channel) handed out so far: the output's audio position. */
+  #audioOut = 0;
+  /** Added to the sample position the source's audio timestamps give (re-anchoring). */
+  #audioShift = 0;
+  #audioStarted = false;
+  /** Added to the source's video timestamps (re-anchoring after a jump). */
+  #videoShift = 0;
+  #lastVideoPts: number | undefined;
+  #videoStep: number;
+  /** A picture chosen while pictures were skipped, not converted yet. */
+  #pendingChoice: DecodedFrame | undefined;
+  #shedding: ShedLevel = "none";
   #closed = false;
   #onDecodeError: (path: string, err: unknown) => void;
 
@@ -73,6 +100,7 @@ export class FileProducer implements Producer {
     this.description = path;
     this.#fmt = format;
     this.#frameDuration = format.frameRate.den / format.frameRate.num;
+    this.#videoStep = this.#frameDuration;
     this.#onDecodeError = opts.onDecodeError ?? (() => {});
     try {
       this.#demuxer = Demuxer.open(path);
@@ -126,7 +154,7 @@ export class FileProducer implements Producer {
     return starts.length ? Math.min(...starts) : 0;
   }
 
-  nextVideo(_ctx: FrameContext): Uint8Array | undefined {
+  nextVideo(ctx: FrameContext): Uint8Array | undefined {
     if (!this.#videoDecoder) {
       this.#outputIndex++;
       return undefined;
@@ -135,11 +163,19 @@ export class FileProducer implements Producer {
     const t = this.#origin + (this.#outputIndex + 0.5) * this.#frameDuration;
     this.#outputIndex++;
     let chosen: DecodedFrame | undefined;
+    let stalled = false;
     for (;;) {
-      while (this.#videoQueue.length === 0 && !this.#videoEnded) this.#pump();
+      while (this.#videoQueue.length === 0 && !this.#videoEnded) {
+        // Audio piling up with no picture: the video has a gap or ended before the audio.
+        if (this.#audioFifoSamples > MAX_AUDIO_AHEAD_SECONDS * this.#fmt.sampleRate) {
+          stalled = true;
+          break;
+        }
+        this.#pump();
+      }
       const head = this.#videoQueue[0];
       if (!head) break;
-      const pts = head.ptsSeconds ?? t;
+      const pts = head.ptsSeconds === undefined ? t : head.ptsSeconds + this.#videoShift;
       if (pts > t) break;
       this.#videoQueue.shift();
       if (chosen) {
@@ -149,13 +185,22 @@ export class FileProducer implements Producer {
       chosen = head;
     }
     if (chosen) {
-      const started = performance.now();
-      this.#picture = this.#scaler!.scale(chosen, this.#picture);
-      chosen.free();
-      this.counters.latencySamples.push((performance.now() - started) / 1000);
-      return this.#picture;
+      this.#pendingChoice?.free();
+      this.#pendingChoice = undefined;
+      if (ctx.skipPicture) {
+        // Nobody will see this picture: keep it, convert it only if a later frame repeats it.
+        this.#pendingChoice = chosen;
+        return this.#picture;
+      }
+      return this.#convert(chosen);
     }
-    if (this.#videoEnded && this.#videoQueue.length === 0) return undefined;
+    if (this.#pendingChoice && !ctx.skipPicture) {
+      const pending = this.#pendingChoice;
+      this.#pendingChoice = undefined;
+      this.counters.duplicated++;
+      return this.#convert(pending);
+    }
+    if ((this.#videoEnded && this.#videoQueue.length === 0) || stalled) return undefined;
     if (this.#picture) {
       // The next source picture starts later: repeat the current one.
       this.counters.duplicated++;
@@ -165,12 +210,27 @@ export class FileProducer implements Producer {
     return undefined;
   }
 
+  #convert(frame: DecodedFrame): Uint8Array {
+    const started = performance.now();
+    try {
+      this.#picture = this.#scaler!.scale(frame, this.#picture);
+    } finally {
+      frame.free();
+    }
+    this.counters.latencySamples.push((performance.now() - started) / 1000);
+    return this.#picture;
+  }
+
   nextAudio(samples: number): Int16Array {
     const ch = this.#fmt.channels;
     if (!this.#audioDecoder) return new Int16Array(0);
-    while (this.#audioFifoSamples < samples && !this.#audioEnded) this.#pump();
+    // Pictures piling up with no audio: the audio has a gap or ended before the video.
+    while (
+      this.#audioFifoSamples < samples && !this.#audioEnded &&
+      this.#videoQueue.length < MAX_QUEUED_VIDEO
+    ) this.#pump();
     const take = Math.min(samples, this.#audioFifoSamples);
-    const out = new Int16Array(take * ch);
+    const out = new Int16Array(samples * ch);
     let filled = 0;
     while (filled < take * ch) {
       const head = this.#audioFifo[0];
@@ -186,7 +246,32 @@ export class FileProducer implements Producer {
       }
     }
     this.#audioFifoSamples -= take;
+    if (take < samples && this.#audioEnded) {
+      this.#audioOut += take;
+      return out.subarray(0, take * ch);
+    }
+    // Short of audio that may still come (a gap, a late start, audio interleaved far behind):
+    // silence keeps the place, and what comes later for this place is cut, so sync holds.
+    this.#audioOut += samples;
     return out;
+  }
+
+  /** Decoded pictures and seconds of audio waiting in the producer (bounded by design). */
+  get buffered(): { pictures: number; audioSeconds: number } {
+    return {
+      pictures: this.#videoQueue.length,
+      audioSeconds: this.#audioFifoSamples / this.#fmt.sampleRate,
+    };
+  }
+
+  setShedding(level: ShedLevel): void {
+    if (level === this.#shedding || !this.#videoDecoder) return;
+    this.#shedding = level;
+    try {
+      this.#videoDecoder.setSkipFrames(level);
+    } catch (err) {
+      this.#skip(err);
+    }
   }
 
   /** Reads one packet and decodes what it yields. */
@@ -245,7 +330,21 @@ export class FileProducer implements Producer {
 
   #acceptVideo(frame: DecodedFrame): void {
     this.counters.decoded++;
-    const pts = frame.ptsSeconds;
+    const raw = frame.ptsSeconds;
+    if (raw !== undefined) {
+      const last = this.#lastVideoPts;
+      if (last !== undefined) {
+        const expected = last + this.#videoStep;
+        if (raw - expected > JUMP_SECONDS || raw < last - this.#videoStep / 2) {
+          // A timestamp discontinuity: this picture follows the last one.
+          this.#videoShift += expected - raw;
+        } else if (raw > last) {
+          this.#videoStep = Math.min(raw - last, 1);
+        }
+      }
+      this.#lastVideoPts = raw;
+    }
+    const pts = raw === undefined ? undefined : raw + this.#videoShift;
     // Before the in-point (seek lands on a keyframe earlier): keep only the latest such frame.
     if (pts !== undefined && pts + this.#frameDuration / 2 <= this.#origin) {
       const prev = this.#videoQueue.pop();
@@ -270,31 +369,41 @@ export class FileProducer implements Producer {
       return;
     }
     frame.free();
+    this.#placeAudio(pcm, pts);
+  }
+
+  /**
+   * Puts resampled audio where its timestamp says (relative to the in-point): small jitter
+   * is ignored, a gap becomes silence, an overlap (or audio before the in-point) is cut, and
+   * a jump beyond {@link JUMP_SECONDS} re-anchors the stream so it plays on contiguously.
+   */
+  #placeAudio(pcm: Int16Array, pts: number | undefined): void {
     const ch = this.#fmt.channels;
-    if (this.#audioSkip < 0) {
-      // First audio after open/seek: drop what lies before the in-point, pad a late start.
-      const lead = pts === undefined ? 0 : this.#origin - pts;
-      this.#audioSkip = Math.max(0, Math.round(lead * this.#fmt.sampleRate));
-      if (lead < 0) {
-        const silence = Math.round(-lead * this.#fmt.sampleRate);
-        if (silence > 0 && silence < this.#fmt.sampleRate * 10) {
-          this.#pushAudio(new Int16Array(silence * ch));
-        }
+    const rate = this.#fmt.sampleRate;
+    const end = this.#audioOut + this.#audioFifoSamples;
+    if (pts !== undefined) {
+      const at = Math.round((pts - this.#origin) * rate) + this.#audioShift;
+      const delta = at - end;
+      const jump = (this.#audioStarted ? JUMP_SECONDS : MAX_LATE_START_SECONDS) * rate;
+      if (Math.abs(delta) >= jump && (this.#audioStarted || delta > 0)) {
+        this.#audioShift -= delta;
+      } else if (delta > AV_TOLERANCE_SECONDS * rate) {
+        this.#pushAudio(new Int16Array(delta * ch));
+      } else if (delta < -AV_TOLERANCE_SECONDS * rate || (!this.#audioStarted && delta < 0)) {
+        const drop = Math.min(-delta, pcm.length / ch);
+        pcm = pcm.subarray(drop * ch);
       }
     }
-    if (this.#audioSkip > 0) {
-      const drop = Math.min(this.#audioSkip, pcm.length / ch);
-      pcm = pcm.subarray(drop * ch);
-      this.#audioSkip -= drop;
-    }
-    if (pcm.length > 0) this.#pushAudio(pcm);
+    if (pcm.length === 0) return;
+    this.#audioStarted = true;
+    this.#pushAudio(pcm);
   }
 
   #flushAudio(): void {
     if (!this.#resampler) return;
     try {
       const rest = this.#resampler.convert(null);
-      if (rest.length > 0 && this.#audioSkip <= 0) this.#pushAudio(rest);
+      if (rest.length > 0 && this.#audioStarted) this.#pushAudio(rest);
     } catch (err) {
       this.#skip(err);
     }
@@ -316,6 +425,8 @@ export class FileProducer implements Producer {
     this.#closed = true;
     for (const f of this.#videoQueue) f.free();
     this.#videoQueue = [];
+    this.#pendingChoice?.free();
+    this.#pendingChoice = undefined;
     this.#scaler?.close();
     this.#resampler?.close();
     this.#videoDecoder?.close();

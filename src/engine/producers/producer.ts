@@ -12,6 +12,11 @@ export interface FrameContext {
   frameNumber: number;
   /** UTC ms at which the frame is due. */
   dueUtcMs: number;
+  /**
+   * The picture will not be used (the channel sheds work): keep the source's place, skip
+   * converting it; any return value is fine.
+   */
+  skipPicture?: boolean;
 }
 
 /** Counters a producer keeps (cumulative for its life). */
@@ -27,6 +32,9 @@ export interface ProducerCounters {
   /** Seconds spent decoding+scaling per produced picture (recent samples, drained by the reader). */
   latencySamples: number[];
 }
+
+/** Decoding work a producer may skip while its channel cannot keep up. */
+export type ShedLevel = "none" | "nonref" | "nonkey";
 
 /** A source of program frames. */
 export interface Producer {
@@ -47,6 +55,12 @@ export interface Producer {
   nextAudio(samples: number): Int16Array;
   /** Counters for metrics. */
   readonly counters: ProducerCounters;
+  /**
+   * How much decoding work to skip for pictures the timeline is likely to drop: none,
+   * non-reference frames, or all but keyframes (the channel is far behind). Optional: sources
+   * with nothing to shed ignore it.
+   */
+  setShedding?(level: ShedLevel): void;
   /** Frees native resources. Idempotent. */
   close(): void;
 }
