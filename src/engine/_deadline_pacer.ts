@@ -2,9 +2,10 @@
  * How much picture work a channel can afford per tick. It keeps running averages of what a
  * frame costs on the channel's own clock — making it (decode, scale) and releasing it
  * (encode, mux) — with and without a new picture, and picks a decimation d: one frame in d
- * gets a new picture, the others repeat it with their own audio. d rises at once when
- * pictures cost more than the frame budget and falls back one step a second when they
- * stop.
+ * gets a new picture, the others repeat it with their own audio. d rises when pictures cost
+ * more than the frame budget while the channel's lead has drained below half (a lead that
+ * holds means production still keeps up: a busy machine's passing contention is absorbed by
+ * the lead, not shed), and falls back one step a second when they stop.
  *
  * @module
  */
@@ -72,8 +73,11 @@ export class DeadlinePacer {
     else this.#produceHeld = ewma(this.#produceHeld, ms);
   }
 
-  /** A frame was released (new picture or repeat) in `ms`; may change the decimation. */
-  released(held: boolean, ms: number): void {
+  /**
+   * A frame was released (new picture or repeat) in `ms`; may change the decimation.
+   * `behind`: the frames produced ahead have fallen below half the channel's lead.
+   */
+  released(held: boolean, ms: number, behind = true): void {
     // The first encodes set the encoder up: not a steady cost.
     if (++this.#releasedCount <= SKIP_FIRST) return;
     if (held) this.#releaseHeld = ewma(this.#releaseHeld, ms);
@@ -81,6 +85,7 @@ export class DeadlinePacer {
     if (++this.#samples <= this.#warmup) return;
     const need = this.#needed();
     if (need > this.#d) {
+      if (!behind) return;
       this.#d = need;
       this.#framesSinceLower = 0;
     } else if (need < this.#d && ++this.#framesSinceLower >= this.#stepDown) {

@@ -596,7 +596,11 @@ export class ChannelRunner {
         (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber));
       const started = this.clock.now();
       this.#release(f, hold);
-      this.#pace.released(hold, this.clock.now() - started);
+      this.#pace.released(
+        hold,
+        this.clock.now() - started,
+        this.#buffer.length < this.#leadFrames / 2,
+      );
       this.#judge(f, hold, lateMs);
       // Production ahead, while the next frame is not due yet (always one in hand).
       while (
