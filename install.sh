@@ -137,8 +137,11 @@ if [ "$(readlink -f /usr/local/bin/deno 2>/dev/null)" != "$(readlink -f "$deno_b
 fi
 
 # npm modules of the project, into node_modules/ and Deno's cache, as pinned by deno.lock.
+# Deno trusts only its built-in (Mozilla) roots by default; adding the system store lets it reach
+# the npm registry where the host trusts a local CA (e.g. a TLS-inspecting proxy's, installed in
+# /usr/local/share/ca-certificates), as apt's and npm's own downloads already do.
 owner="$(stat -c %U "$HERE")"
-cache_cmd=(/usr/local/bin/deno install --frozen --quiet)
+cache_cmd=(env DENO_TLS_CA_STORE=system,mozilla /usr/local/bin/deno install --frozen --quiet)
 if [ "$owner" != "root" ] && [ "$owner" != "UNKNOWN" ]; then
   (cd "$HERE" && su "$owner" -s /bin/bash -c "${cache_cmd[*]}") || die "deno install (npm modules) failed"
 else
