@@ -45,12 +45,20 @@ export class RootCommandError extends Error {
 
 /** Options of a command run in a root. */
 export interface RootRunOptions {
-  /** "host": the host's network (apt, npm); "own": a network namespace with loopback only. */
+  /**
+   * "host": the caller's network (the host's: apt, npm); "own": a new network namespace with
+   * loopback only.
+   */
   network?: "host" | "own";
   /** Working directory inside the root. */
   cwd?: string;
   /** Environment inside the root, added to PATH, HOME, LANG and TERM. */
   env?: Record<string, string>;
+  /**
+   * false: no pid namespace, and the command replaces the calling process (same pid, its
+   * signals and exit code), for a program that someone else spawns and stops. Default true.
+   */
+  ownPids?: boolean;
 }
 
 /** Runs a host command; returns stdout+stderr; throws {@link RootCommandError} on failure. */
@@ -300,9 +308,7 @@ export class Root {
       "--mount",
       "--propagation",
       "private",
-      "--pid",
-      "--fork",
-      "--kill-child=SIGKILL",
+      ...(opts.ownPids === false ? [] : ["--pid", "--fork", "--kill-child=SIGKILL"]),
       ...(opts.network === "own" ? ["--net"] : []),
       "/bin/sh",
       "-ec",
@@ -318,6 +324,29 @@ export class Root {
       opts.cwd ?? "/",
       ...argv,
     ];
+  }
+
+  /**
+   * A host shell script that runs `program` in the root with the script's own arguments, in
+   * the caller's working directory and network, as the same process (so whoever spawns the
+   * script signals and reaps `program` itself). Paths the caller passes must be valid inside
+   * the root: see {@link linkSelf}.
+   */
+  wrapperScript(program: string, opts: RootRunOptions = {}): string {
+    const CWD = "\u0000cwd";
+    const cmd = this.command([program], { ...opts, ownPids: false, cwd: CWD });
+    const words = cmd.map((a) => a === CWD ? '"$PWD"' : `'${a.replaceAll("'", `'\\''`)}'`);
+    return `#!/bin/sh\nexec ${words.join(" ")} "$@"\n`;
+  }
+
+  /**
+   * Makes the root's host path name its own "/" inside the root (a relative symlink), so a host
+   * path under the root (media, sockets, a checkout) names the same file inside and out.
+   */
+  async linkSelf(): Promise<void> {
+    const self = this.hostPath(this.path);
+    await Deno.mkdir(self.slice(0, self.lastIndexOf("/")), { recursive: true });
+    await Deno.symlink("../".repeat(this.path.split("/").length - 2) + ".", self);
   }
 
   /** Starts `argv` in the root; stdout and stderr go to `logPath` on the host. */

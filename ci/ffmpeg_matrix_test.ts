@@ -1,0 +1,274 @@
+/**
+ * The FFmpeg matrix (`deno task test:ffmpeg`): the engine on FFmpeg 7.1 (Debian 13), 8.1 and
+ * 9.0 (Debian unstable's libav*62 and libav*63 runtime packages), each in its own root made
+ * with `debootstrap --variant=minbase` plus exactly that generation's five libraries (cached
+ * outside the clone). Into a fresh copy go this host's Deno binary, the committed checkout
+ * (`git archive HEAD`) with its npm modules and test fixtures, and the host's ffmpeg/ffprobe
+ * CLIs as a self-contained bundle (for the tests' fixtures and judgements). Then, with loopback
+ * as the only network:
+ *
+ * 1. the ffi tests (`deno test tests/ffi_*_test.ts`) inside the root; the layout probe compiles
+ *    against the root's own `-dev` headers where the suite has that version's (7.1, 9.0);
+ * 2. one block session driven by Core's flow (tests/grpc_client/e2e_block_session.py run on
+ *    the host, in the engine's network namespace, spawning the engine in the root); its TS is
+ *    judged on the host: frames decoded, no decode errors, 0 CC errors;
+ * 3. the embedded demo channel (`deno task start`), judged the same way.
+ *
+ * A generation the engine has no verified layout table for (not in SUPPORTED_AVCODEC_MAJORS)
+ * is run too: there the engine must refuse to start, naming the unsupported version.
+ */
+
+import { assert } from "../tests/assert.ts";
+import { generateStubs } from "../tests/grpc_client/python_runner.ts";
+import { SUPPORTED_AVCODEC_MAJORS } from "../ffi/layout.ts";
+import { playDemo } from "./demo_channel.ts";
+import { installHostFfmpeg } from "./host_tools.ts";
+import { host, preparedRoot, Root, WORK_DIR } from "./root.ts";
+import { describe, judgeTs, problems } from "./ts_judge.ts";
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const CHECKOUT = "/opt/retrovue-playout";
+const DEV = [
+  "libavformat-dev",
+  "libavcodec-dev",
+  "libavutil-dev",
+  "libswscale-dev",
+  "libswresample-dev",
+];
+const HEADER_TEST = "layout tables match offsetof/sizeof";
+
+interface Variant {
+  /** FFmpeg release, e.g. "7.1". */
+  ffmpeg: string;
+  suite: string;
+  avcodecMajor: number;
+  /** The five runtime libraries of that one generation. */
+  libs: string[];
+  /** That version's -dev headers exist in the suite (the layout probe compiles there). */
+  headers: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  {
+    ffmpeg: "7.1",
+    suite: "trixie",
+    avcodecMajor: 61,
+    libs: ["libavformat61", "libavcodec61", "libavutil59", "libswscale8", "libswresample5"],
+    headers: true,
+  },
+  {
+    ffmpeg: "8.1",
+    suite: "sid",
+    avcodecMajor: 62,
+    libs: ["libavformat62", "libavcodec62", "libavutil60", "libswscale9", "libswresample6"],
+    headers: false, // no Debian suite has 8.1's -dev packages
+  },
+  {
+    ffmpeg: "9.0",
+    suite: "sid",
+    avcodecMajor: 63,
+    libs: ["libavformat63", "libavcodec63", "libavutil61", "libswscale10", "libswresample7"],
+    headers: true,
+  },
+];
+
+/** A fresh copy of the variant's root with Deno, the checkout and the host's CLIs in it. */
+async function matrixRoot(v: Variant, tag: string): Promise<Root> {
+  const packages = [...v.libs, ...(v.headers ? ["gcc", "libc6-dev", ...DEV] : [])];
+  const cached = await preparedRoot(`ffmpeg-${v.ffmpeg}`, v.suite, packages);
+  console.log(
+    `${tag} root ${v.suite} + ${packages.join(" ")}: ${
+      cached.built ? `built in ${cached.seconds.toFixed(0)} s` : "cached"
+    }`,
+  );
+  const root = await Root.fromTar(cached.tar, `ffmpeg-${v.ffmpeg}`);
+  try {
+    await root.copyCheckout(REPO, CHECKOUT);
+    await host(["cp", "-a", `${REPO}/node_modules`, root.hostPath(CHECKOUT)]);
+    const fixtures = `${REPO}/tests/.fixtures`;
+    if (await exists(fixtures)) {
+      await host(["cp", "-a", fixtures, root.hostPath(`${CHECKOUT}/tests/`)]);
+    }
+    await Deno.mkdir(root.hostPath("/usr/local/bin"), { recursive: true });
+    await host(["cp", Deno.execPath(), root.hostPath("/usr/local/bin/deno")]);
+    await installHostFfmpeg(root);
+    await root.linkSelf();
+    const libs = await root.exec(["sh", "-c", "ldconfig -p | grep -E 'lib(av|sw)[a-z]*\\.so\\.'"]);
+    console.log(
+      `${tag} FFmpeg libraries in the root: ${
+        libs.split("\n").filter((l) => l.includes("x86-64")).map((l) => l.trim().split(" ")[0])
+          .join(" ")
+      }`,
+    );
+  } catch (err) {
+    await root.dispose();
+    throw err;
+  }
+  return root;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** `deno test tests/ffi_*_test.ts` inside the root, offline; returns deno's summary line. */
+async function ffiTests(root: Root, v: Variant, tag: string, workdir: string): Promise<void> {
+  const files = [...Deno.readDirSync(`${REPO}/tests`)].map((e) => e.name)
+    .filter((n) => /^ffi_.*_test\.ts$/.test(n)).sort().map((n) => `tests/${n}`);
+  const filter = v.headers ? [] : ["--filter", `/^(?!${HEADER_TEST})/`];
+  if (!v.headers) {
+    console.log(
+      `${tag} no ${v.ffmpeg} -dev headers in any Debian suite: '${HEADER_TEST}…' is not run here ` +
+        `(its table is checked against FFmpeg's own headers on the host; see ffi/README.md)`,
+    );
+  }
+  const log = `${workdir}/ffi-tests.log`;
+  const proc = root.spawn(
+    ["deno", "test", "--allow-all", "--no-prompt", ...filter, ...files],
+    log,
+    { cwd: CHECKOUT, network: "own", env: { NO_COLOR: "1" } },
+  );
+  const status = await proc.done;
+  const text = await Deno.readTextFile(log);
+  const summary = text.match(/(ok|FAILED) \| \d+ passed.*\| \d+ failed.*/g)?.pop() ?? "no summary";
+  console.log(`${tag} ffi tests in the root (${files.length} files): ${summary}`);
+  const failures = text.split("\n").filter((l) => /\.\.\. FAILED/.test(l));
+  assert(
+    status.success,
+    `${tag} ffi tests failed in the root:\n${failures.join("\n")}\n${text.slice(-6000)}`,
+  );
+}
+
+interface ScenarioReport {
+  ok: boolean;
+  checks: { check: string; ok: boolean; detail: unknown }[];
+  values: Record<string, unknown>;
+}
+
+/** Core's block-session flow against the engine in the root, judged on the host. */
+async function blockSession(root: Root, tag: string): Promise<void> {
+  const stubs = await generateStubs();
+  const inner = `/tmp/e2e-block-session`;
+  const workdir = root.hostPath(inner);
+  await Deno.mkdir(workdir, { recursive: true });
+  try {
+    // The "deno" the scenario spawns: the root's deno, run in the root, same pid (SIGTERM and
+    // the exit code are the engine's), in the scenario's own network namespace.
+    const wrapper = `${workdir}/deno-in-root`;
+    await Deno.writeTextFile(wrapper, root.wrapperScript("deno"));
+    await Deno.chmod(wrapper, 0o755);
+    const script = root.hostPath(`${CHECKOUT}/tests/grpc_client/e2e_block_session.py`);
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "--net",
+        "--pid",
+        "--fork",
+        "--kill-child=SIGKILL",
+        "/bin/sh",
+        "-c",
+        'ip link set lo up && exec "$@"',
+        "sh",
+        "/usr/bin/python3",
+        script,
+        stubs,
+        wrapper,
+        workdir,
+      ],
+      cwd: root.hostPath(`${CHECKOUT}/tests/grpc_client`),
+      env: { PYTHONDONTWRITEBYTECODE: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    let report: ScenarioReport;
+    try {
+      report = JSON.parse(stdout);
+    } catch {
+      throw new Error(`${tag} block session printed no report (exit ${out.code}):\n${stderr}`);
+    }
+    const failed = report.checks.filter((c) => !c.ok);
+    console.log(
+      `${tag} block session (Core's flow, 4 blocks fed, stop after c): ` +
+        `${report.checks.length - failed.length}/${report.checks.length} checks hold; ` +
+        `capture ${report.values.capture_duration_s} s, ${report.values.socket_bytes} bytes`,
+    );
+    let engineLog = "";
+    if (failed.length > 0) {
+      engineLog = await Deno.readTextFile(`${workdir}/engine.log`).catch(() => "");
+    }
+    assert(
+      report.ok,
+      `${tag} block session failed:\n` +
+        failed.map((c) => `  - ${c.check}: ${JSON.stringify(c.detail)}`).join("\n") +
+        `\nengine log:\n${engineLog.slice(-4000)}`,
+    );
+    const verdict = await judgeTs(`${workdir}/capture.ts`);
+    console.log(`${tag} block session TS, judged on the host: ${describe(verdict)}`);
+    // Blocks a and b (4 s each at 25 fps) are on air in full before the stop.
+    const found = problems(verdict, 200, 300);
+    assert(found.length === 0, `${tag} block session TS: ${found.join("; ")}`);
+  } finally {
+    await Deno.remove(stubs, { recursive: true });
+  }
+}
+
+/** An unsupported generation: `deno task start` must fail, naming the version found. */
+async function refusesToStart(root: Root, v: Variant, tag: string, workdir: string) {
+  const log = `${workdir}/refusal.log`;
+  const status = await root.spawn(["deno", "task", "start"], log, {
+    cwd: CHECKOUT,
+    network: "own",
+  }).done;
+  const text = await Deno.readTextFile(log);
+  const line = text.split("\n").find((l) => /unsupported/i.test(l)) ?? "";
+  console.log(
+    `${tag} the engine has no verified layout table for libavcodec ${v.avcodecMajor} ` +
+      `(supported: ${SUPPORTED_AVCODEC_MAJORS.join(", ")}): start exits ${status.code}: ` +
+      line.trim().slice(0, 300),
+  );
+  assert(!status.success, `${tag} the engine started on an unsupported FFmpeg:\n${text}`);
+  assert(line !== "", `${tag} the refusal does not say "unsupported":\n${text.slice(-3000)}`);
+}
+
+for (const v of VARIANTS) {
+  const supported = SUPPORTED_AVCODEC_MAJORS.includes(v.avcodecMajor);
+  const what = supported
+    ? "ffi tests, a block session and the demo channel"
+    : "refused at start (no verified layout table yet)";
+  Deno.test(`FFmpeg ${v.ffmpeg} (${v.suite} root, libavcodec${v.avcodecMajor}): ${what}`, async (t) => {
+    const tag = `[ffmpeg ${v.ffmpeg} ${v.suite}]`;
+    const t0 = performance.now();
+    const root = await matrixRoot(v, tag);
+    await Deno.mkdir(WORK_DIR, { recursive: true });
+    const workdir = await Deno.makeTempDir({ dir: WORK_DIR, prefix: `ffmpeg-${v.ffmpeg}-logs-` });
+    try {
+      if (!supported) {
+        await refusesToStart(root, v, tag, workdir);
+        return;
+      }
+      const timed = async (name: string, fn: () => Promise<void>) => {
+        const s = performance.now();
+        await t.step(name, fn);
+        console.log(`${tag} ${name}: ${((performance.now() - s) / 1000).toFixed(0)} s`);
+      };
+      await timed("ffi tests", () => ffiTests(root, v, tag, workdir));
+      await timed("block session", () => blockSession(root, tag));
+      await timed("demo channel", async () => {
+        const demo = await playDemo(root, "deno task start", CHECKOUT, workdir);
+        console.log(`${tag} demo channel (deno task start), judged on the host: ${demo.summary}`);
+        assert(demo.problems.length === 0, `${tag} demo channel: ${demo.problems.join("; ")}`);
+      });
+    } finally {
+      await root.dispose();
+      await Deno.remove(workdir, { recursive: true });
+      console.log(`${tag} total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  });
+}
