@@ -3,7 +3,7 @@
 #
 #   ./install.sh            runtime: FFmpeg libraries, pinned Deno, npm modules
 #   ./install.sh --test     also what the test suite needs (ffmpeg CLI, libav*-dev headers, gcc,
-#                           Python gRPC tools, promtool, lintian, systemd-analyze)
+#                           Python gRPC tools, promtool, lintian, systemd-analyze, debootstrap)
 #   ./install.sh --system   also build the .deb and install it with apt (systemd service)
 #
 # Idempotent: a second run checks and changes nothing. Re-runs itself with sudo when not root.
@@ -106,7 +106,7 @@ command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ "$want_test" -eq 1 ] || [ "$want_system" -eq 1 ]; then
   packages+=(ffmpeg gcc libc6-dev xz-utils libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev python3-grpcio python3-grpc-tools prometheus lintian systemd dpkg-dev
-    fakeroot iproute2 man-db nginx chromium python3-jsonschema)
+    fakeroot iproute2 man-db nginx chromium python3-jsonschema debootstrap curl)
 fi
 
 missing=()
