@@ -1,15 +1,14 @@
 /**
  * The FFmpeg matrix (`deno task test:ffmpeg`): the engine on FFmpeg 7.1 (Debian 13), 8.1 and
  * 9.0 (Debian unstable's libav*62 and libav*63 runtime packages), each in its own root made
- * with `debootstrap --variant=minbase` plus exactly that generation's five libraries (cached
- * outside the clone). Into a fresh copy go this host's Deno binary, the committed checkout
- * (`git archive HEAD`) with its npm modules and test fixtures, and the host's ffmpeg/ffprobe
- * CLIs as a self-contained bundle (for the tests' fixtures and judgements). Then, with loopback
- * as the only network:
+ * with `debootstrap --variant=minbase` plus exactly that generation's five libraries, gcc, and
+ * where the suite has them that release's headers and ffmpeg/ffprobe CLIs (cached outside the
+ * clone). Into a fresh copy go this host's Deno binary and the committed checkout
+ * (`git archive HEAD`) with its npm modules and test fixtures; for 8.1, whose CLI no suite has,
+ * the host's ffmpeg/ffprobe as a self-contained bundle. Then, with loopback as the only network:
  *
- * 1. the ffi tests (`deno test tests/ffi_*_test.ts`) inside the root (the 7.1 root also has
- *    gcc and 7.1's headers, for the layout probe; every table is checked against its release's
- *    headers on the host by `deno task test`);
+ * 1. the ffi tests (`deno test tests/ffi_*_test.ts`) inside the root (every layout table is
+ *    also checked against its release's headers on the host by `deno task test`);
  * 2. one block session driven by Core's flow (tests/grpc_client/e2e_block_session.py run on
  *    the host, in the engine's network namespace, spawning the engine in the root); its TS is
  *    judged on the host: frames decoded, no decode errors, 0 CC errors;
@@ -29,7 +28,7 @@ import { describe, judgeTs, problems } from "./ts_judge.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CHECKOUT = "/opt/retrovue-playout";
-/** FFmpeg's -dev packages (headers), for the layout probe. */
+/** FFmpeg's -dev packages (headers). */
 const DEV = [
   "libavformat-dev",
   "libavcodec-dev",
@@ -45,8 +44,14 @@ interface Variant {
   avcodecMajor: number;
   /** The five runtime libraries of that one generation. */
   libs: string[];
-  /** More packages: gcc and this release's headers where tests/ffi_layout_test.ts compiles. */
+  /** More packages (this release's headers, its CLIs). */
   extra: string[];
+  /**
+   * Whose ffmpeg/ffprobe the tests in the root use: "root", the suite's own CLI of the same
+   * release (tests that compare the engine's decode with ffprobe need the same libavcodec);
+   * "host", the host's bundled CLI, where the suite has no CLI of that release (8.1).
+   */
+  cli: "root" | "host";
 }
 
 const VARIANTS: Variant[] = [
@@ -55,27 +60,31 @@ const VARIANTS: Variant[] = [
     suite: "trixie",
     avcodecMajor: 61,
     libs: ["libavformat61", "libavcodec61", "libavutil59", "libswscale8", "libswresample5"],
-    extra: ["gcc", "libc6-dev", ...DEV],
+    extra: [...DEV, "ffmpeg"],
+    cli: "root",
   },
   {
     ffmpeg: "8.1",
     suite: "sid",
     avcodecMajor: 62,
     libs: ["libavformat62", "libavcodec62", "libavutil60", "libswscale9", "libswresample6"],
-    extra: [],
+    extra: [], // sid's -dev packages and ffmpeg CLI are 9.0's
+    cli: "host",
   },
   {
     ffmpeg: "9.0",
     suite: "sid",
     avcodecMajor: 63,
     libs: ["libavformat63", "libavcodec63", "libavutil61", "libswscale10", "libswresample7"],
-    extra: [],
+    extra: [...DEV, "ffmpeg"],
+    cli: "root",
   },
 ];
 
 /** A fresh copy of the variant's root with Deno, the checkout and the host's CLIs in it. */
 async function matrixRoot(v: Variant, tag: string): Promise<Root> {
-  const packages = [...v.libs, ...v.extra];
+  // gcc: tests/ffi_layout_test.ts compiles its probe (against whatever headers it has).
+  const packages = [...v.libs, "gcc", "libc6-dev", ...v.extra];
   const cached = await preparedRoot(`ffmpeg-${v.ffmpeg}`, v.suite, packages);
   console.log(
     `${tag} root ${v.suite} + ${packages.join(" ")}: ${
@@ -92,7 +101,9 @@ async function matrixRoot(v: Variant, tag: string): Promise<Root> {
     }
     await Deno.mkdir(root.hostPath("/usr/local/bin"), { recursive: true });
     await host(["cp", Deno.execPath(), root.hostPath("/usr/local/bin/deno")]);
-    await installHostFfmpeg(root);
+    if (v.cli === "host") await installHostFfmpeg(root);
+    const cli = await root.exec(["sh", "-c", "ffprobe -version | head -n 1"]);
+    console.log(`${tag} ffmpeg/ffprobe the tests use: ${v.cli}'s, ${cli.trim()}`);
     await root.linkSelf();
     const libs = await root.exec(["sh", "-c", "ldconfig -p | grep -E 'lib(av|sw)[a-z]*\\.so\\.'"]);
     console.log(
