@@ -143,6 +143,9 @@ async function ffiTests(root: Root, tag: string, workdir: string): Promise<void>
   const text = await Deno.readTextFile(log);
   const summary = text.match(/(ok|FAILED) \| \d+ passed.*\| \d+ failed.*/g)?.pop() ?? "no summary";
   console.log(`${tag} ffi tests in the root (${files.length} files): ${summary}`);
+  for (const l of text.split("\n").filter((l) => /\.\.\. ignored/.test(l))) {
+    console.log(`${tag}   ignored in the root: ${l.replace(/ \.\.\. ignored.*/, "").trim()}`);
+  }
   const failures = text.split("\n").filter((l) => /\.\.\. FAILED/.test(l));
   assert(
     status.success,
