@@ -23,7 +23,7 @@ import { generateStubs } from "../tests/grpc_client/python_runner.ts";
 import { SUPPORTED_AVCODEC_MAJORS } from "../ffi/layout.ts";
 import { playDemo } from "./demo_channel.ts";
 import { installHostFfmpeg } from "./host_tools.ts";
-import { host, preparedRoot, Root, WORK_DIR } from "./root.ts";
+import { type CachedRoot, host, preparedRoot, Root, WORK_DIR } from "./root.ts";
 import { describe, judgeTs, problems } from "./ts_judge.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -81,11 +81,30 @@ const VARIANTS: Variant[] = [
   },
 ];
 
+const preparing = new Map<Variant, Promise<{ packages: string[]; cached: CachedRoot }>>();
+
+/**
+ * The variant's cached root, built when missing; started at most once, so a test can have the
+ * next variant's root built (downloads, dpkg) while its own tests run.
+ */
+function prepare(v: Variant): Promise<{ packages: string[]; cached: CachedRoot }> {
+  let p = preparing.get(v);
+  if (!p) {
+    // gcc: tests/ffi_layout_test.ts compiles its probe (against whatever headers it has).
+    const packages = [...v.libs, "gcc", "libc6-dev", ...v.extra];
+    p = preparedRoot(`ffmpeg-${v.ffmpeg}`, v.suite, packages).then((cached) => ({
+      packages,
+      cached,
+    }));
+    p.catch(() => {}); // reported by the test that awaits it
+    preparing.set(v, p);
+  }
+  return p;
+}
+
 /** A fresh copy of the variant's root with Deno, the checkout and the host's CLIs in it. */
 async function matrixRoot(v: Variant, tag: string): Promise<Root> {
-  // gcc: tests/ffi_layout_test.ts compiles its probe (against whatever headers it has).
-  const packages = [...v.libs, "gcc", "libc6-dev", ...v.extra];
-  const cached = await preparedRoot(`ffmpeg-${v.ffmpeg}`, v.suite, packages);
+  const { packages, cached } = await prepare(v);
   console.log(
     `${tag} root ${v.suite} + ${packages.join(" ")}: ${
       cached.built ? `built in ${cached.seconds.toFixed(0)} s` : "cached"
@@ -250,9 +269,16 @@ for (const v of VARIANTS) {
   const what = supported
     ? "ffi tests, a block session and the demo channel"
     : "refused at start (no verified layout table yet)";
-  Deno.test(`FFmpeg ${v.ffmpeg} (${v.suite} root, libavcodec${v.avcodecMajor}): ${what}`, async (t) => {
+  const next = VARIANTS[VARIANTS.indexOf(v) + 1];
+  Deno.test({
+    name: `FFmpeg ${v.ffmpeg} (${v.suite} root, libavcodec${v.avcodecMajor}): ${what}`,
+    // The next variant's root is built while this one runs (ops outlive the test).
+    sanitizeOps: false,
+    sanitizeResources: false,
+  }, async (t) => {
     const tag = `[ffmpeg ${v.ffmpeg} ${v.suite}]`;
     const t0 = performance.now();
+    if (next) prepare(next);
     const root = await matrixRoot(v, tag);
     await Deno.mkdir(WORK_DIR, { recursive: true });
     const workdir = await Deno.makeTempDir({ dir: WORK_DIR, prefix: `ffmpeg-${v.ffmpeg}-logs-` });

@@ -232,6 +232,27 @@ async function removeTree(path: string): Promise<void> {
 }
 
 let copies = 0;
+let swept = false;
+
+/**
+ * Removes root copies left by runs that were killed (their pid, in the copy's name, is gone);
+ * nothing of theirs is mounted, since mounts live only in the namespaces that died with them.
+ */
+async function sweepStale(): Promise<void> {
+  if (swept) return;
+  swept = true;
+  for await (const e of Deno.readDir(WORK_DIR)) {
+    const pid = e.name.match(/^.+-(\d+)-\d+$/)?.[1];
+    if (!e.isDirectory || !pid || Number(pid) === Deno.pid) continue;
+    try {
+      await Deno.stat(`/proc/${pid}`);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      console.log(`removing ${WORK_DIR}/${e.name}, left by a run that is gone`);
+      await removeTree(`${WORK_DIR}/${e.name}`);
+    }
+  }
+}
 
 /** One copy of a root, for one test. */
 export class Root {
@@ -250,6 +271,7 @@ export class Root {
   /** A fresh copy of a cached root tarball. */
   static async fromTar(tar: string, name: string): Promise<Root> {
     await Deno.mkdir(WORK_DIR, { recursive: true });
+    await sweepStale();
     const path = `${WORK_DIR}/${name}-${Deno.pid}-${++copies}`;
     await removeTree(path).catch((err) => {
       if (!(err instanceof RootCommandError)) throw err;
