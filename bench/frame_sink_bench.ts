@@ -10,13 +10,9 @@
  */
 
 import process from "node:process";
-import {
-  i420Size,
-  type ProgramFormat,
-  pts90kForFrame,
-  samplesForFrame,
-} from "../src/engine/program_format.ts";
-import type { ProgramFrame } from "../src/engine/program_frame.ts";
+import { i420Size } from "../media/program_frame.ts";
+import { type ProgramFormat, pts90kForFrame, samplesForFrame } from "../media/program_format.ts";
+import type { ProgramFrame } from "../media/program_frame.ts";
 import {
   formatFrameSinkEndpoint,
   FrameSink,

@@ -25,7 +25,7 @@ import { connect, Pusher, SMALL_FORMAT } from "../tests/frame_sink_fixtures.ts";
 import { FrameSink } from "../src/outputs/frame_sink.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import { RealTimeSource } from "../src/engine/master_clock.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { EngineProcess, freePort, processState } from "../tests/core_managed_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;

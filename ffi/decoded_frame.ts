@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Rational } from "../src/engine/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 import { FfmpegArgumentError, FfmpegClosedError } from "./errors.ts";
 import { ffmpeg } from "./library.ts";
 import { layout, PointerCell, type Ptr, StructView } from "./native.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Rational } from "../src/engine/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 import { FfmpegArgumentError, FfmpegClosedError, FfmpegError } from "./errors.ts";
 import { type DecodedFrame, NativeFrame } from "./decoded_frame.ts";
 import { type Demuxer, demuxerStream } from "./demuxer.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Rational } from "../src/engine/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 import { FfmpegClosedError, FfmpegError } from "./errors.ts";
 import { cString, ffmpeg } from "./library.ts";
 import {

@@ -8,7 +8,7 @@
 import { FfmpegError } from "./errors.ts";
 import { ffmpeg } from "./library.ts";
 import type { LayoutTable, StructLayout } from "./layout.ts";
-import type { Rational } from "../src/engine/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 
 /** A non-null native pointer. */
 export type Ptr = Deno.PointerObject;

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type AspectPolicy, i420Size } from "../src/engine/program_format.ts";
+import type { AspectPolicy } from "../media/program_format.ts";
+import { i420Size } from "../media/program_frame.ts";
 import { FfmpegArgumentError, FfmpegClosedError, FfmpegError } from "./errors.ts";
 import { type DecodedFrame, nativeFrame } from "./decoded_frame.ts";
 import { ffmpeg } from "./library.ts";

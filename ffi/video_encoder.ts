@@ -5,7 +5,8 @@
  * @module
  */
 
-import { i420Size, type Rational } from "../src/engine/program_format.ts";
+import { i420Size } from "../media/program_frame.ts";
+import type { Rational } from "../media/rational.ts";
 import { FfmpegArgumentError, FfmpegError } from "./errors.ts";
 import { type EncodedPacket, EncoderCore, registerCore, setOption } from "./encoded_packet.ts";
 import { ffmpeg } from "./library.ts";

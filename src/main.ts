@@ -47,7 +47,7 @@ import {
 } from "./config/mod.ts";
 import { applyWindowsDefaults } from "./config/windows_defaults.ts";
 import { hostSignals } from "./host_signals.ts";
-import { type LogFormat, Logger } from "./observability/log.ts";
+import { type LogFormat, Logger } from "./log/log.ts";
 import type { PlayoutHandle } from "./playout.ts";
 import { type ParentWatch, watchParent } from "./parent_watch.ts";
 

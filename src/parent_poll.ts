@@ -9,7 +9,7 @@
  */
 
 import { watchProcess, WindowsProcessError } from "../ffi/windows_process.ts";
-import type { Logger } from "./observability/log.ts";
+import type { Logger } from "./log/log.ts";
 
 /** Whether the parent process is still there. */
 export interface ParentProbe {

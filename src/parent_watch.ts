@@ -19,7 +19,7 @@
  */
 
 import { processControls, ProcessControlsUnavailableError } from "../ffi/process.ts";
-import type { Logger } from "./observability/log.ts";
+import type { Logger } from "./log/log.ts";
 import { pollParent, windowsParentProbe } from "./parent_poll.ts";
 
 /** How often the parent pid is checked, ms. */

@@ -29,7 +29,7 @@ import { instanceName } from "./config/instance.ts";
 import { type MetricsTarget, publishMetricsTarget } from "./observability/metrics_targets.ts";
 import { processControls } from "../ffi/process.ts";
 import { EvidenceHub } from "./evidence/hub.ts";
-import type { Logger } from "./observability/log.ts";
+import type { Logger } from "./log/log.ts";
 import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { startMetricsServer } from "./observability/health_server.ts";
 import { serveHttpEgress } from "./outputs/http_egress.ts";

@@ -9,10 +9,10 @@ import { ffmpegCli, ffprobe } from "./fixtures.ts";
 import { block, segment } from "./plan_builders.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { programmesFrom } from "../src/outputs/xmltv.ts";
 
 const TITLE_A = 'Show A & <Friends> "Live"';

@@ -21,7 +21,7 @@ import {
 } from "../src/outputs/http_egress.ts";
 import { TsFanout, type TsViewer } from "../src/outputs/ts_fanout.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egress_http_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

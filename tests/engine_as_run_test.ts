@@ -7,7 +7,7 @@
 import { assertEquals } from "./assert.ts";
 import { fixture } from "./fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import type { AsRunEvent } from "../src/engine/as_run.ts";
 import type { BlockSegment } from "../src/engine/plan.ts";

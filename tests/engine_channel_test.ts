@@ -7,12 +7,12 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ffmpegCli, fixture, FIXTURE_DIR, frameNumberFromI420 } from "./fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import type { BlockEvent } from "../src/engine/plan.ts";
 import { block as blockOf, segment as seg } from "./plan_builders.ts";
-import { FrameFlags } from "../src/engine/program_frame.ts";
-import { framesForMs, type ProgramFormat } from "../src/engine/program_format.ts";
+import { FrameFlags } from "../media/program_frame.ts";
+import { framesForMs, type ProgramFormat } from "../media/program_format.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
 import { readFrameStrip } from "../src/engine/producers/test_pattern_producer.ts";

@@ -5,12 +5,12 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { ChannelManager } from "../src/engine/channel_manager.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import { RealTimeSource } from "../src/engine/master_clock.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
-import { FrameFlags } from "../src/engine/program_frame.ts";
-import { Logger } from "../src/observability/log.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+import { FrameFlags } from "../media/program_frame.ts";
+import { Logger } from "../src/log/log.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { concatBytes, until } from "./egress_fixtures.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";

@@ -9,7 +9,7 @@
 import { assertEquals } from "./assert.ts";
 import { fixture, frameNumberFromI420 } from "./fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 

@@ -3,12 +3,12 @@ import { ChannelTimeline, type ProducerFactory } from "../src/engine/channel_tim
 import { MasterClock, VirtualTimeSource } from "../src/engine/master_clock.ts";
 import type { BlockEvent, BlockPlan } from "../src/engine/plan.ts";
 import { block, segment } from "./plan_builders.ts";
-import { FrameFlags } from "../src/engine/program_frame.ts";
+import { FrameFlags } from "../media/program_frame.ts";
 import {
   DEFAULT_PROGRAM_FORMAT,
   type ProgramFormat,
   samplesBeforeFrame,
-} from "../src/engine/program_format.ts";
+} from "../media/program_format.ts";
 import { PadProducer } from "../src/engine/producers/pad_producer.ts";
 import {
   readFrameStrip,

@@ -6,7 +6,7 @@
 
 import { assertEquals } from "./assert.ts";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
 
 Deno.test("evidence counters and gauges per channel", async () => {

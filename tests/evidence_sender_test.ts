@@ -9,7 +9,7 @@ import { assertEquals } from "./assert.ts";
 import { loadPlayoutProto, serviceDefinition } from "../src/control/playout_proto.ts";
 import { EVIDENCE_SERVICE_NAME, EvidenceSender } from "../src/evidence/sender.ts";
 import { EvidenceSpool } from "../src/evidence/spool.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 
 type Msg = Record<string, unknown> & { sequence: string; hello?: Record<string, string> };
 

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FrameStreamParser, type ReceivedFrame } from "../src/outputs/frame_protocol.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";

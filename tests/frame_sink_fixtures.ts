@@ -6,12 +6,8 @@
  * @module
  */
 
-import {
-  type ProgramFormat,
-  pts90kForFrame,
-  samplesForFrame,
-} from "../src/engine/program_format.ts";
-import { FrameFlags, type ProgramFrame } from "../src/engine/program_frame.ts";
+import { type ProgramFormat, pts90kForFrame, samplesForFrame } from "../media/program_format.ts";
+import { FrameFlags, type ProgramFrame } from "../media/program_frame.ts";
 import {
   type FrameHeader,
   FrameStreamParser,

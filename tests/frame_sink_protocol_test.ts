@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { type ProgramFormat, samplesForFrame } from "../src/engine/program_format.ts";
+import { type ProgramFormat, samplesForFrame } from "../media/program_format.ts";
 import {
   crc32,
   decodeFrameHeader,

@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
 import { streamHeaderFor } from "../src/outputs/frame_protocol.ts";
 import { FrameSink, type FrameSinkEndpoint } from "../src/outputs/frame_sink.ts";
 import {

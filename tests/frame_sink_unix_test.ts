@@ -12,7 +12,7 @@ import {
   parseFrameSinkEndpoint,
 } from "../src/outputs/frame_sink.ts";
 import type { ChannelFrameConsumer } from "../src/engine/channel_manager.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { connect, makeFrame, SMALL_FORMAT, TestReader, waitFor } from "./frame_sink_fixtures.ts";
 import {
   deliversPushedFrames,

@@ -9,9 +9,9 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { BlockPlan, SegmentItem } from "../src/engine/plan.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
 import { startGrpcServer } from "../src/control/grpc_server.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeControlSurface } from "./grpc_client/fake_control_surface.ts";
 import {
   generateStubs,

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcBindError, startGrpcServer } from "../src/control/grpc_server.ts";
 import { SocketInUseError, SocketPathOccupiedError } from "../src/control/unix_socket_path.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeControlSurface } from "./grpc_client/fake_control_surface.ts";
 import {
   type CallError,

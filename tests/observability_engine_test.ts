@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { ChannelManager } from "../src/engine/channel_manager.ts";
-import { defaultEncoders } from "../src/engine/channel_spec.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
+import { defaultEncoders } from "../media/channel_spec.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
 import { type HealthReport, startMetricsServer } from "../src/observability/health_server.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { ffmpegVersions } from "../ffi/library.ts";
 import { parsePromText, sampleValue } from "./observability_fixtures.ts";
 

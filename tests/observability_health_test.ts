@@ -6,7 +6,7 @@ import {
   type MetricsServer,
   startMetricsServer,
 } from "../src/observability/health_server.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
 import type { ControlSurface } from "../src/engine/control_surface.ts";
 import type { MetricsSource } from "../src/observability/metrics.ts";

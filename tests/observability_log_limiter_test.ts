@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Logger } from "../src/observability/log.ts";
-import { RateLimitedLog, RateLimitOptionError } from "../src/observability/log_limiter.ts";
-import { LOG_EVENTS, RATE_LIMITED_EVENTS } from "../src/observability/log_events.ts";
+import { Logger } from "../src/log/log.ts";
+import { RateLimitedLog, RateLimitOptionError } from "../src/log/log_limiter.ts";
+import { LOG_EVENTS, RATE_LIMITED_EVENTS } from "../src/log/log_events.ts";
 
 function capture(): { log: Logger; events: () => Record<string, unknown>[] } {
   const lines: string[] = [];

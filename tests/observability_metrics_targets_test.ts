@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { PID_LABEL, publishMetricsTarget } from "../src/observability/metrics_targets.ts";
 import { processControls } from "../ffi/process.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { listDir } from "./core_managed_fixtures.ts";
 
 Deno.test("file_sd target: written 0644 with the address and labels; stale ones swept; only its own removed", async () => {

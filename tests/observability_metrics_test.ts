@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { createPlayoutMetrics, type PlayoutMetrics } from "../src/observability/metrics.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
 import { ffmpegVersions } from "../ffi/library.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
-import { Logger } from "../src/observability/log.ts";
-import { LOG_EVENTS } from "../src/observability/log_events.ts";
+import { Logger } from "../src/log/log.ts";
+import { LOG_EVENTS } from "../src/log/log_events.ts";
 import { FakeSurface, parsePromText, type PromFamily } from "./observability_fixtures.ts";
 
 const PACKAGING = new URL("../packaging/", import.meta.url);

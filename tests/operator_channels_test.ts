@@ -8,10 +8,10 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ChannelManager } from "../src/engine/channel_manager.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
-import { Logger } from "../src/observability/log.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+import { Logger } from "../src/log/log.ts";
 import { type HealthReport, startMetricsServer } from "../src/observability/health_server.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";
 import { fixture } from "./fixtures.ts";

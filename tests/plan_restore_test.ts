@@ -13,7 +13,7 @@ import { parsePlanHandle } from "../src/control/plan_handle.ts";
 import { startGrpcServer } from "../src/control/grpc_server.ts";
 import { instanceName, parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { FakeControlSurface } from "./grpc_client/fake_control_surface.ts";
 import { playoutClient, unary } from "./grpc_client/grpc_js_client.ts";
 import { CoreSocket, waitFor } from "./core_managed_fixtures.ts";

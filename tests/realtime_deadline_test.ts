@@ -7,10 +7,10 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ChannelRunner, type RealtimeHealth } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
-import { FrameFlags } from "../src/engine/program_frame.ts";
-import type { ProgramFormat } from "../src/engine/program_format.ts";
+import { FrameFlags } from "../media/program_frame.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
 import type { FrameContext, Producer } from "../src/engine/producers/producer.ts";
 import { TestPatternProducer } from "../src/engine/producers/test_pattern_producer.ts";
 import { analyzeTs, isVideoStreamType } from "../src/outputs/ts_analyzer.ts";

@@ -6,9 +6,9 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
-import type { Rational } from "../src/engine/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
 import { ProgramTsEncoder } from "../src/outputs/program_ts_encoder.ts";
 import { TestPatternProducer } from "../src/engine/producers/test_pattern_producer.ts";

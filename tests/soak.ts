@@ -15,7 +15,7 @@
  */
 
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import type { BlockPlan, BlockSegment } from "../src/engine/plan.ts";
 import { ffmpegCli, FIXTURE_DIR } from "./fixtures.ts";

@@ -9,7 +9,7 @@ import type { BlockPlan } from "../src/engine/plan.ts";
 import { block, segment } from "./plan_builders.ts";
 import { instanceName, parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 import { until } from "./egress_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;

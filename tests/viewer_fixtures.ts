@@ -9,7 +9,7 @@ import { assert } from "./assert.ts";
 import { ffmpegCli } from "./fixtures.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { type PlayoutHandle, startPlayout } from "../src/playout.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 
 /** A running engine and its HTTP base URL. */
 export interface TestEngine {

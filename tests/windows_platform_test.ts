@@ -22,7 +22,7 @@ import { applyWindowsDefaults } from "../src/config/windows_defaults.ts";
 import { hostSignals } from "../src/host_signals.ts";
 import { type ParentProbe, pollParent } from "../src/parent_poll.ts";
 import { watchParent } from "../src/parent_watch.ts";
-import { Logger } from "../src/observability/log.ts";
+import { Logger } from "../src/log/log.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 

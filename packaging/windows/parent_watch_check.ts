@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Logger } from "../../src/observability/log.ts";
+import { Logger } from "../../src/log/log.ts";
 import { watchParent } from "../../src/parent_watch.ts";
 
 const log = new Logger({ level: "info", format: "json" });

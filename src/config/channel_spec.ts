@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ChannelSpec, StandaloneSource } from "../engine/channel_spec.ts";
+import type { ChannelSpec, StandaloneSource } from "../../media/channel_spec.ts";
 import { toProgramFormat } from "./program_format.ts";
 import type { ChannelConfig, SourceConfig } from "./schema.ts";
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { parseRational, type ProgramFormat } from "../engine/program_format.ts";
+import { parseRational } from "../../media/rational.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
 import type { ChannelConfig } from "./schema.ts";
 
 /** A frame rate that is not an "N/D" rational (only reachable by bypassing the schema). */

@@ -11,7 +11,8 @@
  */
 
 import { z } from "zod";
-import { DEFAULT_PROGRAM_FORMAT, formatRational, parseRational } from "../engine/program_format.ts";
+import { DEFAULT_PROGRAM_FORMAT } from "../../media/program_format.ts";
+import { formatRational, parseRational } from "../../media/rational.ts";
 import { parsePublicUrl } from "../outputs/public_url.ts";
 
 /** Default gRPC unix socket (falls back when not writable; see `runtime_paths.ts`). */

@@ -18,7 +18,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { ControlSurface } from "../engine/control_surface.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import { HealthService } from "./health_service.ts";
 import {
   HEALTH_SERVICE_NAME,

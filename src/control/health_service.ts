@@ -13,7 +13,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { ControlSurface } from "../engine/control_surface.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import { PLAYOUT_SERVICE_NAME } from "./playout_proto.ts";
 
 /** `grpc.health.v1.HealthCheckResponse.ServingStatus` value names. */

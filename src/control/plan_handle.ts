@@ -22,7 +22,7 @@
  */
 
 import { z } from "zod";
-import { parseRational, type Rational } from "../engine/program_format.ts";
+import { parseRational, type Rational } from "../../media/rational.ts";
 import type { SegmentItem } from "../engine/plan.ts";
 
 /** Most segments a plan file may hold. */

@@ -29,8 +29,8 @@ import {
   type ControlSurface,
 } from "../engine/control_surface.ts";
 import type { BlockEvent, BlockPlan } from "../engine/plan.ts";
-import type { ProgramFormat } from "../engine/program_format.ts";
-import type { Logger } from "../observability/log.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
+import type { Logger } from "../log/log.ts";
 import { parsePlanHandle, PlanHandleError } from "./plan_handle.ts";
 import { parseProgramFormatJson, ProgramFormatJsonError } from "./program_format_json.ts";
 import {

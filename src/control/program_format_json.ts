@@ -15,12 +15,8 @@
  */
 
 import { z } from "zod";
-import {
-  type AspectPolicy,
-  parseRational,
-  type ProgramFormat,
-  type Rational,
-} from "../engine/program_format.ts";
+import type { AspectPolicy, ProgramFormat } from "../../media/program_format.ts";
+import { parseRational, type Rational } from "../../media/rational.ts";
 
 /** Largest accepted raster (8K UHD). */
 export const MAX_WIDTH = 7680;

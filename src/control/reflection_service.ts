@@ -12,7 +12,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import type {
   DecodedField,
   DecodedFileDescriptor,

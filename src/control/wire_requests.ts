@@ -20,7 +20,7 @@ import type {
   SegmentType,
   Transition,
 } from "../engine/plan.ts";
-import type { StreamTransport } from "../engine/control_surface.ts";
+import type { StreamTransport } from "../../media/channel_status.ts";
 
 /** Largest channel id (int32 max); ids start at 1. */
 export const MAX_CHANNEL_ID = 2 ** 31 - 1;

@@ -21,8 +21,9 @@
 import type { FrameOrigin } from "./channel_timeline.ts";
 import type { MasterClock } from "./master_clock.ts";
 import type { BlockSegment } from "./plan.ts";
-import { framesForMs, type Rational } from "./program_format.ts";
-import { FrameFlags } from "./program_frame.ts";
+import { framesForMs } from "../../media/program_format.ts";
+import type { Rational } from "../../media/rational.ts";
+import { FrameFlags } from "../../media/program_frame.ts";
 import type { AsRunBlock } from "./schedule.ts";
 
 /** How a segment ended. */

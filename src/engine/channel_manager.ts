@@ -6,27 +6,29 @@
  * @module
  */
 
-import type { Logger } from "../observability/log.ts";
-import { RateLimitedLog } from "../observability/log_limiter.ts";
-import { type LogEventName, RATE_LIMITED_EVENTS } from "../observability/log_events.ts";
+import type { Logger } from "../log/log.ts";
+import { RateLimitedLog } from "../log/log_limiter.ts";
+import { type LogEventName, RATE_LIMITED_EVENTS } from "../log/log_events.ts";
 import { TsFanout } from "../outputs/ts_fanout.ts";
 import { StreamAttach } from "../outputs/stream_attach.ts";
-import { type ChannelSpec, defaultEncoders } from "./channel_spec.ts";
+import { type ChannelSpec, defaultEncoders } from "../../media/channel_spec.ts";
 import type { FromWorker, RunnerMethod, ToWorker } from "./channel_messages.ts";
 import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
+import type {
+  ChannelInfo,
+  ChannelState,
+  ChannelStats,
+  StreamTransport,
+} from "../../media/channel_status.ts";
 import {
-  type ChannelInfo,
-  type ChannelState,
-  type ChannelStats,
   ControlError,
   type ControlSurface,
   type PreviewResult,
-  type StreamTransport,
   type SwitchResult,
 } from "./control_surface.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
-import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "./program_format.ts";
-import type { ProgramFrame } from "./program_frame.ts";
+import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../media/program_format.ts";
+import type { ProgramFrame } from "../../media/program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
 import type { EvidenceSessions } from "./evidence_sessions.ts";

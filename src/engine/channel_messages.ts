@@ -4,11 +4,12 @@
  * @module
  */
 
-import type { ChannelSpec } from "./channel_spec.ts";
-import type { ChannelStats, ControlErrorCode } from "./control_surface.ts";
+import type { ChannelSpec } from "../../media/channel_spec.ts";
+import type { ChannelStats } from "../../media/channel_status.ts";
+import type { ControlErrorCode } from "./control_surface.ts";
 import type { AsRunEvent } from "./as_run.ts";
 import type { BlockEvent } from "./plan.ts";
-import type { ProgramFrame } from "./program_frame.ts";
+import type { ProgramFrame } from "../../media/program_frame.ts";
 
 /** Methods of the runner callable from the main thread. */
 export type RunnerMethod =

@@ -8,12 +8,12 @@
 
 import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
 import { ChannelTimeline, type ProducerFactory, type TimelineFrame } from "./channel_timeline.ts";
-import type { ChannelSpec } from "./channel_spec.ts";
+import type { ChannelSpec } from "../../media/channel_spec.ts";
 import { ControlError } from "./control_surface.ts";
 import { MasterClock, type TimeSource } from "./master_clock.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
-import { framesForMs, type ProgramFormat } from "./program_format.ts";
-import { FrameFlags, type ProgramFrame } from "./program_frame.ts";
+import { framesForMs, type ProgramFormat } from "../../media/program_format.ts";
+import { FrameFlags, type ProgramFrame } from "../../media/program_frame.ts";
 import { FileProducer } from "./producers/file_producer.ts";
 import { PadProducer } from "./producers/pad_producer.ts";
 import { PrimedProducer } from "./producers/primed_producer.ts";
@@ -33,7 +33,7 @@ import {
 } from "./schedule.ts";
 import { Demuxer } from "../../ffi/mod.ts";
 import { type GuideSlot, scheduleSlots } from "./guide.ts";
-import type { ChannelStats } from "./control_surface.ts";
+import type { ChannelStats } from "../../media/channel_status.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
 import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
 import { DeadlinePacer } from "./_deadline_pacer.ts";

@@ -13,8 +13,9 @@
  */
 
 import type { MasterClock } from "./master_clock.ts";
-import { FrameFlags, type ProgramFrame } from "./program_frame.ts";
-import { i420Size, type ProgramFormat, pts90kForFrame, samplesForFrame } from "./program_format.ts";
+import { FrameFlags, type ProgramFrame } from "../../media/program_frame.ts";
+import { i420Size } from "../../media/program_frame.ts";
+import { type ProgramFormat, pts90kForFrame, samplesForFrame } from "../../media/program_format.ts";
 import type { Producer, ProducerCounters, ShedLevel } from "./producers/producer.ts";
 import { blackI420, PadProducer } from "./producers/pad_producer.ts";
 import type { Schedule, ScheduledSegment, SourceSpec, TimelineEvent } from "./schedule.ts";

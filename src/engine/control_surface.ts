@@ -6,24 +6,10 @@
  * @module
  */
 
-import type { ProgramFormat } from "./program_format.ts";
+import type { ChannelInfo, ChannelStats, StreamTransport } from "../../media/channel_status.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
 import type { TsFanout } from "../outputs/ts_fanout.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
-
-/**
- * Channel states as operators know them (metric values 0..4). `degraded`: on air, but it
- * cannot make every picture in time and repeats some (see the state reason).
- */
-export type ChannelState = "stopped" | "buffering" | "ready" | "error" | "degraded";
-
-/** Numeric value of a state for `retrovue_playout_channel_state`. */
-export const CHANNEL_STATE_VALUE: Readonly<Record<ChannelState, number>> = Object.freeze({
-  stopped: 0,
-  buffering: 1,
-  ready: 2,
-  error: 3,
-  degraded: 4,
-});
 
 /** Why a control call was refused. Maps 1:1 onto the wire's result codes. */
 export type ControlErrorCode =
@@ -45,72 +31,6 @@ export class ControlError extends Error {
   constructor(readonly code: ControlErrorCode, message: string, readonly value?: unknown) {
     super(message);
   }
-}
-
-/** Transport of an attached stream (Core's socket). */
-export type StreamTransport = "unix" | "tcp";
-
-/** Counters and gauges of one channel, refreshed about once a second. */
-export interface ChannelStats {
-  framesOut: number;
-  framesDecoded: number;
-  framesDropped: number;
-  framesDuplicated: number;
-  fallbackFrames: number;
-  padFrames: number;
-  bufferDepthFrames: number;
-  bufferUnderruns: number;
-  decodeFailures: number;
-  /**
-   * Seconds of decode work per frame since the previous stats refresh (for the histogram).
-   * Each refresh is a new array; metrics never count the same batch twice.
-   */
-  decodeLatencySamples: number[];
-  /** Largest gap between two frame releases in the last interval, seconds. */
-  frameGapSeconds: number;
-  /** How far the output is behind the wall clock (positive) or ahead (negative), seconds. */
-  lagSeconds: number;
-  encodeFps: number;
-  tsBytesOut: number;
-  assetTransitions: number;
-  planUpdates: number;
-  restarts: number;
-  segmentBoundaryErrorMs: number;
-  tsSelfCheckCcErrors: number;
-  tsSelfCheckPcrErrors: number;
-  /** Frames that repeated the picture on air because its own was not made in time. */
-  framesRepeated: number;
-  /** Frames released more than one frame duration after their due time. */
-  framesLate: number;
-  /** Frames per new picture now (1 = every frame; more while the channel sheds work). */
-  pictureDecimation: number;
-  /** Reconnects of the attached stream (Core's socket), over the channel's life. */
-  attachReconnects?: number;
-  /** The Renderer frame sink's counters, when the channel has one. */
-  frameSink?: { framesSent: number; framesDropped: number; readers: number };
-}
-
-/** What the outside world may read of a channel. */
-export interface ChannelInfo {
-  id: number;
-  name: string;
-  state: ChannelState;
-  stateReason: string;
-  format: ProgramFormat;
-  startedAtMs: number | undefined;
-  /**
-   * What drives the channel: "block" exactly while a block-plan session is active, "segment"
-   * once StartChannel started it (until StopChannel), "standalone" for a configured source,
-   * "idle" otherwise.
-   */
-  mode: "standalone" | "segment" | "block" | "idle";
-  /**
-   * Meant to be on air: configured with something to play (not `type = "none"`), or started
-   * by StartChannel / StartBlockPlanSession and not stopped since. Health counts only these.
-   */
-  meantOnAir: boolean;
-  /** Set exactly while a stream is attached (AttachStream until DetachStream). */
-  attached: { transport: StreamTransport; endpoint: string } | undefined;
 }
 
 /** Result of LoadPreview: whether the preview's first frame was really decoded ahead. */

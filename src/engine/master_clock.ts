@@ -5,7 +5,8 @@
  * @module
  */
 
-import { msForFrames, type Rational } from "./program_format.ts";
+import { msForFrames } from "../../media/program_format.ts";
+import type { Rational } from "../../media/rational.ts";
 
 /** A source of "now" that can wait. */
 export interface TimeSource {

@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import type { ChannelManager } from "./channel_manager.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { StreamTransport } from "./control_surface.ts";
+import type { StreamTransport } from "../../media/channel_status.ts";
 import type { BlockPlan } from "./plan.ts";
-import type { ProgramFormat } from "./program_format.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
 
 /** File name of the default instance's store inside the state directory. */
 export const ACTIVE_PLANS_FILE = "active-plans.json";

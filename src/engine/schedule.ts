@@ -6,8 +6,9 @@
  * @module
  */
 
-import { FrameFlags } from "./program_frame.ts";
-import { framesForMs, type Rational } from "./program_format.ts";
+import { FrameFlags } from "../../media/program_frame.ts";
+import { framesForMs } from "../../media/program_format.ts";
+import type { Rational } from "../../media/rational.ts";
 import type { MasterClock } from "./master_clock.ts";
 import type { BlockEvent, BlockPlan, SegmentType } from "./plan.ts";
 

@@ -16,7 +16,7 @@
 import type { AsRunEvent } from "../engine/as_run.ts";
 import { ControlError } from "../engine/control_surface.ts";
 import type { EvidenceSessions, EvidenceTarget } from "../engine/evidence_sessions.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import { EvidenceSender, type SenderCounters } from "./sender.ts";
 import { EvidenceSpool, type SpoolOptions } from "./spool.ts";
 import { type EvidencePayload, isoUtc, payloadOf, terminatedPayload } from "./wire.ts";

@@ -12,7 +12,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { loadPlayoutProto, serviceDefinition } from "../control/playout_proto.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import type { EvidenceSpool } from "./spool.ts";
 import { helloMessage, wireMessage } from "./wire.ts";
 

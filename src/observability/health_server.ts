@@ -15,8 +15,8 @@
  * @module
  */
 
-import type { ChannelState } from "../engine/control_surface.ts";
-import type { Logger } from "./log.ts";
+import type { ChannelState } from "../../media/channel_status.ts";
+import type { Logger } from "../log/log.ts";
 import type { PlayoutMetrics } from "./metrics.ts";
 
 /** What the health endpoint reads of a channel. */

@@ -24,10 +24,10 @@ import {
   CHANNEL_STATE_VALUE,
   type ChannelState,
   type ChannelStats,
-} from "../engine/control_surface.ts";
+} from "../../media/channel_status.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
-import { Logger } from "./log.ts";
-import { RateLimitedLog } from "./log_limiter.ts";
+import { Logger } from "../log/log.ts";
+import { RateLimitedLog } from "../log/log_limiter.ts";
 
 /** What metrics read of a channel: a structural subset of `ChannelInfo`. */
 export interface MetricsChannelInfo {

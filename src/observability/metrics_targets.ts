@@ -19,7 +19,7 @@
  */
 
 import { mkdirReadable } from "../config/runtime_paths.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log/log.ts";
 
 /** Label carrying the writer's pid (dropped by Prometheus after relabelling). */
 export const PID_LABEL = "__retrovue_pid";

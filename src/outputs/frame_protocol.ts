@@ -8,7 +8,8 @@
  * @module
  */
 
-import type { ProgramFormat, Rational } from "../engine/program_format.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
+import type { Rational } from "../../media/rational.ts";
 
 /** Wire format version written in both headers. */
 export const FRAME_PROTOCOL_VERSION = 1;

@@ -14,10 +14,10 @@
 
 import { defaultFrameSinkPath } from "../config/schema.ts";
 import { windowsNamedPipe } from "../config/windows_defaults.ts";
-import type { ProgramFormat } from "../engine/program_format.ts";
-import { i420Size } from "../engine/program_format.ts";
-import type { ProgramFrame } from "../engine/program_frame.ts";
-import type { Logger } from "../observability/log.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
+import { i420Size } from "../../media/program_frame.ts";
+import type { ProgramFrame } from "../../media/program_frame.ts";
+import type { Logger } from "../log/log.ts";
 import {
   COLOR_MATRIX_UNSPECIFIED,
   encodeFrameHeader,

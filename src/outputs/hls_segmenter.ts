@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import type { TsFanout, TsViewer } from "./ts_fanout.ts";
 import { PACKET, patPmtPid, pesPts, pmtVideoPid, randomAccess } from "./_ts_psi.ts";
 

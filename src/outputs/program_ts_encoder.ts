@@ -7,9 +7,10 @@
  */
 
 import { AudioEncoder, type EncodedPacket, Muxer, VideoEncoder } from "../../ffi/mod.ts";
-import type { AudioEncoderSettings, VideoEncoderSettings } from "../engine/channel_spec.ts";
-import { i420Size, type ProgramFormat } from "../engine/program_format.ts";
-import type { ProgramFrame } from "../engine/program_frame.ts";
+import type { AudioEncoderSettings, VideoEncoderSettings } from "../../media/channel_spec.ts";
+import { i420Size } from "../../media/program_frame.ts";
+import type { ProgramFormat } from "../../media/program_format.ts";
+import type { ProgramFrame } from "../../media/program_frame.ts";
 import { TsCadence } from "./_ts_cadence.ts";
 
 /**

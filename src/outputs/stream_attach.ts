@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import { type TsFanout, type TsViewer, ViewerOverflowError } from "./ts_fanout.ts";
 
 /** Transport of an attach endpoint. */

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../log/log.ts";
 import { patPmtPid, pmtVideoPid, randomAccess } from "./_ts_psi.ts";
 
 const PACKET = 188;

@@ -7,18 +7,20 @@
  * @module
  */
 
+import type {
+  ChannelInfo,
+  ChannelState,
+  ChannelStats,
+  StreamTransport,
+} from "../../media/channel_status.ts";
 import {
-  type ChannelInfo,
-  type ChannelState,
-  type ChannelStats,
   ControlError,
   type ControlSurface,
   type PreviewResult,
-  type StreamTransport,
   type SwitchResult,
 } from "../../src/engine/control_surface.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "../../src/engine/plan.ts";
-import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../src/engine/program_format.ts";
+import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../media/program_format.ts";
 import type { TsFanout } from "../../src/outputs/ts_fanout.ts";
 
 /** One recorded call. */

@@ -8,7 +8,7 @@
  */
 
 import { startGrpcServer } from "../../src/control/grpc_server.ts";
-import { Logger } from "../../src/observability/log.ts";
+import { Logger } from "../../src/log/log.ts";
 import { FakeControlSurface } from "./fake_control_surface.ts";
 
 const portAt = Deno.args.indexOf("--port");

@@ -15,7 +15,7 @@ import {
   Resampler,
   Scaler,
 } from "../../../ffi/mod.ts";
-import type { ProgramFormat } from "../program_format.ts";
+import type { ProgramFormat } from "../../../media/program_format.ts";
 import {
   type FrameContext,
   newProducerCounters,

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { i420Size, type ProgramFormat } from "../program_format.ts";
+import { i420Size } from "../../../media/program_frame.ts";
+import type { ProgramFormat } from "../../../media/program_format.ts";
 import { type FrameContext, newProducerCounters, type Producer } from "./producer.ts";
 
 /** A black I420 picture (Y=16, U=V=128: limited-range black). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProgramFormat } from "../program_format.ts";
+import type { ProgramFormat } from "../../../media/program_format.ts";
 import { type FrameContext, newProducerCounters, type Producer } from "./producer.ts";
 
 /** Number of bits in the frame-number strip at the bottom of the picture. */

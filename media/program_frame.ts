@@ -39,3 +39,8 @@ export interface ProgramFrame {
   /** {@link FrameFlags} bits. */
   flags: number;
 }
+
+/** Bytes of one tightly packed I420 picture of the program raster. */
+export function i420Size(width: number, height: number): number {
+  return width * height + 2 * ((width >> 1) * (height >> 1));
+}

@@ -6,13 +6,7 @@
  * @module
  */
 
-/** An exact rational number, e.g. a frame rate of 30000/1001. */
-export interface Rational {
-  /** Numerator. */
-  num: number;
-  /** Denominator, > 0. */
-  den: number;
-}
+import type { Rational } from "./rational.ts";
 
 /** How a source whose display aspect differs from the program's is fitted. */
 export type AspectPolicy = "preserve" | "stretch" | "crop";
@@ -36,23 +30,6 @@ export const DEFAULT_PROGRAM_FORMAT: Readonly<ProgramFormat> = Object.freeze({
   channels: 2,
   aspectPolicy: "preserve" as const,
 });
-
-/** Parses "30000/1001" or "25" into a rational; returns undefined when malformed. */
-export function parseRational(text: string): Rational | undefined {
-  const m = /^\s*(\d+)\s*(?:\/\s*(\d+)\s*)?$/.exec(text);
-  if (!m) return undefined;
-  const num = Number(m[1]);
-  const den = m[2] === undefined ? 1 : Number(m[2]);
-  if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || num <= 0 || den <= 0) {
-    return undefined;
-  }
-  return { num, den };
-}
-
-/** Formats a rational as "num/den". */
-export function formatRational(r: Rational): string {
-  return `${r.num}/${r.den}`;
-}
 
 /** Number of frames a span of `ms` milliseconds covers: round(ms · fps / 1000). */
 export function framesForMs(ms: number, fps: Rational): number {
@@ -85,9 +62,4 @@ export function samplesBeforeFrame(
   // BigInt keeps this exact for any run length (k · rate · den exceeds 2^53 after months).
   const n = BigInt(k) * BigInt(fmt.sampleRate) * BigInt(fmt.frameRate.den);
   return Number(n / BigInt(fmt.frameRate.num));
-}
-
-/** Bytes of one tightly packed I420 picture of the program raster. */
-export function i420Size(width: number, height: number): number {
-  return width * height + 2 * ((width >> 1) * (height >> 1));
 }

@@ -1,0 +1,166 @@
+/**
+ * The layer rule, checked in one place: every module of `media/`, `ffi/` and `src/` imports only
+ * from its own layer or the layers under it (docs/architecture.md, "Layers"). The test reads the
+ * import statements of the real source tree; an import that points up the stack fails it, unless
+ * it is on {@link KNOWN_UPWARD} — the short list of edges left for the next restructuring step,
+ * each with the reason it is still there. An entry that no longer occurs also fails the test, so
+ * the list only ever shrinks.
+ */
+
+import { assert, assertEquals } from "./assert.ts";
+
+const REPO = new URL("../", import.meta.url);
+
+/** Layers from the bottom up; a module may import its own layer and any lower one. */
+const LAYERS: readonly { name: string; matches: (path: string) => boolean }[] = [
+  { name: "media", matches: (p) => p.startsWith("media/") },
+  { name: "ffi", matches: (p) => p.startsWith("ffi/") },
+  { name: "log", matches: (p) => p.startsWith("src/log/") },
+  { name: "endpoints", matches: (p) => p.startsWith("src/endpoints/") },
+  { name: "config", matches: (p) => p.startsWith("src/config/") },
+  { name: "engine", matches: (p) => p.startsWith("src/engine/") },
+  { name: "outputs", matches: (p) => p.startsWith("src/outputs/") },
+  { name: "control", matches: (p) => p.startsWith("src/control/") },
+  { name: "evidence", matches: (p) => p.startsWith("src/evidence/") },
+  { name: "observability", matches: (p) => p.startsWith("src/observability/") },
+  { name: "main", matches: (p) => p.startsWith("src/cli/") || /^src\/[^/]+\.ts$/.test(p) },
+];
+
+/**
+ * Upward imports still in the tree, `from -> to`. They belong to the next step of issue #15 (the
+ * worker boundary owned once: a typed channel handle, and the channel's outputs owned by one module
+ * fed by the handle's events), which moves the fan-out, the attach link and the TS encoder out of
+ * the engine's reach.
+ */
+const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
+  [
+    "src/engine/channel_manager.ts -> src/outputs/ts_fanout.ts",
+    "the manager owns each channel's fan-out; moves to the channel-outputs module",
+  ],
+  [
+    "src/engine/channel_manager.ts -> src/outputs/stream_attach.ts",
+    "the manager owns each channel's attach link; moves to the channel-outputs module",
+  ],
+  [
+    "src/engine/control_surface.ts -> src/outputs/ts_fanout.ts",
+    "ControlSurface.fanout() hands the fan-out to HTTP egress; goes with the channel-outputs module",
+  ],
+  [
+    "src/engine/channel_runner.ts -> src/outputs/program_ts_encoder.ts",
+    "the worker encodes and muxes; the encoder's place is decided with the worker boundary",
+  ],
+  [
+    "src/engine/channel_runner.ts -> src/outputs/ts_analyzer.ts",
+    "the worker self-checks its TS; goes with the encoder",
+  ],
+  [
+    "src/config/schema.ts -> src/outputs/public_url.ts",
+    "public_url is an endpoint; moves to src/endpoints/",
+  ],
+]);
+
+function layerOf(path: string): number | undefined {
+  const i = LAYERS.findIndex((l) => l.matches(path));
+  return i < 0 ? undefined : i;
+}
+
+/** Relative module specifiers of a source text: static imports/exports and dynamic imports. */
+export function importSpecifiers(source: string): string[] {
+  const found: string[] = [];
+  const patterns = [
+    /^\s*(?:import|export)\s[^;]*?\sfrom\s*["']([^"']+)["']/gms,
+    /^\s*import\s*["']([^"']+)["']/gm,
+    /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+    /new URL\(\s*["']([^"']+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g,
+  ];
+  for (const re of patterns) {
+    for (const m of source.matchAll(re)) found.push(m[1]);
+  }
+  return found.filter((s) => s.startsWith("."));
+}
+
+function normalize(parts: string[]): string {
+  const out: string[] = [];
+  for (const p of parts) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") out.pop();
+    else out.push(p);
+  }
+  return out.join("/");
+}
+
+function resolveFrom(file: string, spec: string): string {
+  const dir = file.split("/").slice(0, -1);
+  return normalize([...dir, ...spec.split("/")]);
+}
+
+async function* sourceFiles(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(new URL(dir + "/", REPO))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) yield* sourceFiles(path);
+    else if (entry.isFile && entry.name.endsWith(".ts")) yield path;
+  }
+}
+
+/** Every `from -> to` import edge between the layered folders. */
+async function importEdges(): Promise<{ from: string; to: string }[]> {
+  const edges: { from: string; to: string }[] = [];
+  for (const dir of ["media", "ffi", "src"]) {
+    for await (const file of sourceFiles(dir)) {
+      const text = await Deno.readTextFile(new URL(file, REPO));
+      for (const spec of importSpecifiers(text)) {
+        edges.push({ from: file, to: resolveFrom(file, spec) });
+      }
+    }
+  }
+  return edges;
+}
+
+Deno.test("the import parser sees static, type, re-export, dynamic and worker imports", () => {
+  const text = [
+    'import { a } from "./a.ts";',
+    "import type {",
+    "  B,",
+    '} from "../b.ts";',
+    'export { c } from "./c.ts";',
+    'const d = await import("./d.ts");',
+    'const w = new URL("./w.ts", import.meta.url);',
+    'import { z } from "zod";',
+  ].join("\n");
+  assertEquals(importSpecifiers(text).sort(), ["../b.ts", "./a.ts", "./c.ts", "./d.ts", "./w.ts"]);
+});
+
+Deno.test("every module imports only its own layer or lower ones", async () => {
+  const edges = await importEdges();
+  // The walk really read the tree: ffi stands on media, the engine on ffi.
+  assert(edges.some((e) => e.from.startsWith("ffi/") && e.to.startsWith("media/")));
+  assert(edges.some((e) => e.from.startsWith("src/engine/") && e.to.startsWith("ffi/")));
+  const upward: string[] = [];
+  for (const { from, to } of edges) {
+    const a = layerOf(from);
+    const b = layerOf(to);
+    if (a === undefined) throw new Error(`${from} is in no layer; add its folder to LAYERS`);
+    if (b === undefined) continue; // deno.json and other files outside the layered folders
+    if (b > a) upward.push(`${from} -> ${to}`);
+  }
+  const unexpected = upward.filter((e) => !KNOWN_UPWARD.has(e));
+  assertEquals(unexpected, [], "imports that point up the layer stack");
+  const stale = [...KNOWN_UPWARD.keys()].filter((e) => !upward.includes(e));
+  assertEquals(stale, [], "KNOWN_UPWARD entries that no longer occur: remove them");
+});
+
+Deno.test("ffi/ imports nothing from src/, media/ nothing outside media/", async () => {
+  const edges = await importEdges();
+  const ffiIntoSrc = edges.filter((e) => e.from.startsWith("ffi/") && !/^(ffi|media)\//.test(e.to));
+  assertEquals(ffiIntoSrc, []);
+  const mediaOut = edges.filter((e) => e.from.startsWith("media/") && !e.to.startsWith("media/"));
+  assertEquals(mediaOut, []);
+});
+
+Deno.test("media/ uses no package: it is plain vocabulary", async () => {
+  for await (const file of sourceFiles("media")) {
+    const text = await Deno.readTextFile(new URL(file, REPO));
+    const bare = [...text.matchAll(/\sfrom\s*["']([^"'.][^"']*)["']/g)].map((m) => m[1]);
+    assertEquals(bare, [], `${file} imports a package`);
+  }
+});
