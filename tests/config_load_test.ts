@@ -190,7 +190,7 @@ Deno.test("a bad rational frame rate names the path, the expected form and what 
   );
   assert.deepEqual(
     await problemsOf('[[channels]]\nid = 1\nformat = { frame_rate = "1000/1" }\n'),
-    ['channels[0].format.frame_rate: expected a frame rate of 1..120 fps, got "1000/1"'],
+    ['channels[0].format.frame_rate: expected a frame rate of 1..240 fps, got "1000/1"'],
   );
 });
 
@@ -412,16 +412,17 @@ state_dir = ""
 port = 123456
 [[channels]]
 id = 1
-format = { frame_rate = "fast", sample_rate = 22050, channels = 6 }
+format = { frame_rate = "fast", sample_rate = 22000, channels = 9 }
 [[channels]]
 id = 1
 source = { type = "directory", path = "/definitely/not/here" }
 frame_sink = { enabled = "yes" }
 `);
   assert.deepEqual(problems, [
-    "channels[0].format.channels: expected 1 (mono) or 2 (stereo), got 6",
+    "channels[0].format.channels: expected an integer 1..8, got 9",
     'channels[0].format.frame_rate: expected "N/D" like "30000/1001", got "fast"',
-    "channels[0].format.sample_rate: expected one of 32000, 44100 or 48000, got 22050",
+    "channels[0].format.sample_rate: expected one of 8000, 11025, 12000, 16000, 22050, 24000, " +
+    "32000, 44100, 48000, 64000, 88200, 96000, got 22000",
     'channels[1].frame_sink.enabled: expected true or false, got "yes"',
     "channels[1].id: expected a unique channel id (channels[0].id is also 1), got 1",
     "http.port: expected an integer port 0..65535, got 123456",

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ChannelManager } from "../src/engine/channel_manager.ts";
-import { defaultEncoders } from "../media/channel_spec.ts";
+import { defaultEncoders } from "../media/encoder_settings.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
 import { type HealthReport, startMetricsServer } from "../src/observability/health_server.ts";

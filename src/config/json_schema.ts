@@ -25,7 +25,9 @@ export const CONFIG_SCHEMA_ID = "urn:retrovue:playout:config";
  * JSON Schema validator does not apply; `--check-config` does.
  */
 export const CHECKS_BEYOND_JSON_SCHEMA: readonly string[] = Object.freeze([
-  'channels[].format.frame_rate is "N/D" (or "N") with a rate of 1..120 fps',
+  'channels[].format.frame_rate is "N/D" (or "N") with a rate of 1..240 fps, N and D at most ' +
+  "2147483647; with video codec mpeg2video a rate MPEG-2 can code; with audio codec mp2 a " +
+  "sample_rate of 16000..48000 (16000, 22050, 24000, 32000, 44100, 48000) and 1 or 2 channels",
   'grpc.tcp[] and channels[].frame_sink.tcp are "HOST:PORT" with port 1..65535',
   'grpc.unix_socket_mode is permission bits: "0660" as a string, or a number 0..0o777',
   'http.public_url is an http(s) URL, a path prefix like "/retrovue", or ""',

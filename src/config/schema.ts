@@ -11,7 +11,28 @@
  */
 
 import { z } from "zod";
-import { DEFAULT_PROGRAM_FORMAT } from "../../media/program_format.ts";
+import {
+  AUDIO_CODECS,
+  codecFormatProblems,
+  DEFAULT_AUDIO_CODEC,
+  DEFAULT_AUDIO_KBPS,
+  DEFAULT_MPEG2_BITRATE_KBPS,
+  DEFAULT_VIDEO_CODEC,
+  DEFAULT_X264_CRF,
+  DEFAULT_X264_PRESET,
+  defaultKeyintFrames,
+  VIDEO_CODECS,
+  X264_PRESETS,
+} from "../../media/encoder_settings.ts";
+import {
+  type AspectPolicy,
+  DEFAULT_PROGRAM_FORMAT,
+  PROGRAM_FORMAT_LIMITS,
+  type ProgramFormat,
+  type ProgramFormatField,
+  type ProgramFormatProblem,
+  programFormatProblems,
+} from "../../media/program_format.ts";
 import { formatRational, parseRational } from "../../media/rational.ts";
 import { parsePublicUrl } from "../outputs/public_url.ts";
 
@@ -38,23 +59,6 @@ export const DEFAULT_SOCKET_MODE = 0o660;
 export function defaultFrameSinkPath(id: number): string {
   return `${DEFAULT_FRAME_SINK_DIR}/playout-${id}`;
 }
-
-/** Lowest and highest accepted program frame rate, frames per second. */
-export const FRAME_RATE_RANGE = Object.freeze({ min: 1, max: 120 });
-
-/** x264 presets, fastest first. */
-export const X264_PRESETS = [
-  "ultrafast",
-  "superfast",
-  "veryfast",
-  "faster",
-  "fast",
-  "medium",
-  "slow",
-  "slower",
-  "veryslow",
-  "placebo",
-] as const;
 
 /** Video files a `directory` source picks up by default (case-insensitive). */
 export const DEFAULT_MEDIA_EXTENSIONS: readonly string[] = Object.freeze([
@@ -129,17 +133,6 @@ const hostPort = () =>
   );
 
 const RATIONAL_PHRASE = '"N/D" like "30000/1001"';
-const FRAME_RATE_RANGE_PHRASE =
-  `a frame rate of ${FRAME_RATE_RANGE.min}..${FRAME_RATE_RANGE.max} fps`;
-const frameRate = () =>
-  z.string(expecting(RATIONAL_PHRASE)).superRefine((text, ctx) => {
-    const r = parseRational(text);
-    if (r === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: RATIONAL_PHRASE });
-    } else if (r.num / r.den < FRAME_RATE_RANGE.min || r.num / r.den > FRAME_RATE_RANGE.max) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: FRAME_RATE_RANGE_PHRASE });
-    }
-  });
 
 const SOCKET_MODE_PHRASE = 'permission bits like "0660" (a string) or 0o660';
 const socketMode = () =>
@@ -233,30 +226,91 @@ const EvidenceSchema = table({
 // ---------------------------------------------------------------------------------------------
 // Channels.
 
-const FormatSchema = table({
-  width: evenInteger(16, 7680).default(DEFAULT_PROGRAM_FORMAT.width),
-  height: evenInteger(16, 4320).default(DEFAULT_PROGRAM_FORMAT.height),
-  frame_rate: frameRate().default(formatRational(DEFAULT_PROGRAM_FORMAT.frameRate)),
+const LIMITS = PROGRAM_FORMAT_LIMITS;
+/** The format fields as the file spells them, each with the checks JSON Schema can publish. */
+const FORMAT_FIELDS = {
+  width: evenInteger(LIMITS.minSide, LIMITS.maxWidth),
+  height: evenInteger(LIMITS.minSide, LIMITS.maxHeight),
+  frame_rate: z.string(expecting(RATIONAL_PHRASE)).refine(
+    (text) => parseRational(text) !== undefined,
+    RATIONAL_PHRASE,
+  ),
   sample_rate: z.union(
-    [z.literal(32000), z.literal(44100), z.literal(48000)],
-    expecting("one of 32000, 44100 or 48000"),
-  ).default(48000),
-  channels: z.union([z.literal(1), z.literal(2)], expecting("1 (mono) or 2 (stereo)"))
-    .default(2),
-  aspect_policy: oneOf(["preserve", "stretch", "crop"]).default("preserve"),
+    LIMITS.sampleRates.map((r) => z.literal(r)) as unknown as [
+      z.ZodLiteral<number>,
+      z.ZodLiteral<number>,
+      ...z.ZodLiteral<number>[],
+    ],
+    expecting(`one of ${LIMITS.sampleRates.join(", ")}`),
+  ),
+  channels: integer(LIMITS.channels.min, LIMITS.channels.max),
+} as const;
+const FORMAT_KEY: Readonly<Record<ProgramFormatField, keyof typeof FORMAT_FIELDS>> = {
+  width: "width",
+  height: "height",
+  frameRate: "frame_rate",
+  sampleRate: "sample_rate",
+  channels: "channels",
+};
+
+/**
+ * Adds `problems` as issues under `prefix`, leaving out fields whose own check above already
+ * refused them (so each bad field is reported once).
+ */
+function addFormatProblems(
+  ctx: z.RefinementCtx,
+  raw: Record<string, unknown>,
+  problems: readonly ProgramFormatProblem[],
+  prefix: (string | number)[] = [],
+): void {
+  for (const p of problems) {
+    const key = FORMAT_KEY[p.field];
+    if (!FORMAT_FIELDS[key].safeParse(raw[key]).success) continue;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...prefix, key], message: p.expected });
+  }
+}
+
+/** The engine's {@link ProgramFormat} of a `[channels.format]` table, undefined if not "N/D". */
+function formatOf(f: {
+  width: number;
+  height: number;
+  frame_rate: string;
+  sample_rate: number;
+  channels: number;
+  aspect_policy: AspectPolicy;
+}): ProgramFormat | undefined {
+  const frameRate = parseRational(f.frame_rate);
+  if (frameRate === undefined) return undefined;
+  return {
+    width: f.width,
+    height: f.height,
+    frameRate,
+    sampleRate: f.sample_rate,
+    channels: f.channels,
+    aspectPolicy: f.aspect_policy,
+  };
+}
+
+// The ranges are the one validator's (media/program_format.ts): the fields publish them to JSON
+// Schema, and programFormatProblems() decides.
+const FormatSchema = table({
+  width: FORMAT_FIELDS.width.default(DEFAULT_PROGRAM_FORMAT.width),
+  height: FORMAT_FIELDS.height.default(DEFAULT_PROGRAM_FORMAT.height),
+  frame_rate: FORMAT_FIELDS.frame_rate.default(formatRational(DEFAULT_PROGRAM_FORMAT.frameRate)),
+  sample_rate: FORMAT_FIELDS.sample_rate.default(DEFAULT_PROGRAM_FORMAT.sampleRate),
+  channels: FORMAT_FIELDS.channels.default(DEFAULT_PROGRAM_FORMAT.channels),
+  aspect_policy: oneOf(["preserve", "stretch", "crop"]).default(
+    DEFAULT_PROGRAM_FORMAT.aspectPolicy,
+  ),
+}).superRefine((f, ctx) => {
+  const format = formatOf(f);
+  if (format !== undefined) addFormatProblems(ctx, f, programFormatProblems(format));
 });
 
-/** Video codecs the encoder offers. */
-export const VIDEO_CODECS = ["libx264", "mpeg2video"] as const;
-/** Default rate control when neither `crf` nor `bitrate_kbps` is set. */
-export const DEFAULT_X264_CRF = 23;
-/** Default mpeg2video bitrate (it has no CRF mode). */
-export const DEFAULT_MPEG2_BITRATE_KBPS = 6000;
-
 const VideoSchema = table({
-  codec: oneOf(VIDEO_CODECS).default("libx264"),
+  codec: oneOf(VIDEO_CODECS).default(DEFAULT_VIDEO_CODEC),
   /** x264 preset; ignored by mpeg2video. */
-  preset: oneOf(X264_PRESETS).default("veryfast"),
+  preset: oneOf(X264_PRESETS).default(DEFAULT_X264_PRESET),
   crf: integer(0, 51).optional(),
   bitrate_kbps: integer(100, 100_000).optional(),
   /** GOP length in frames; default two seconds of the program frame rate. */
@@ -284,12 +338,8 @@ const VideoSchema = table({
     : v
 );
 
-/** Audio codecs the encoder offers. */
-export const AUDIO_CODECS = ["aac", "mp2"] as const;
-const DEFAULT_AUDIO_KBPS = Object.freeze({ aac: 128, mp2: 192 });
-
 const AudioSchema = table({
-  codec: oneOf(AUDIO_CODECS).default("aac"),
+  codec: oneOf(AUDIO_CODECS).default(DEFAULT_AUDIO_CODEC),
   bitrate_kbps: integer(32, 512).optional(),
 }).transform((a) => ({
   codec: a.codec,
@@ -337,12 +387,6 @@ const FrameSinkSchema = table({
 
 const CHANNEL_ID_MAX = 2 ** 31 - 1;
 
-/** Default GOP length: two seconds of the given frame rate, in frames. */
-export function defaultKeyint(frameRate: string): number {
-  const r = parseRational(frameRate) ?? DEFAULT_PROGRAM_FORMAT.frameRate;
-  return Math.max(1, Math.round((2 * r.num) / r.den));
-}
-
 const ChannelSchema = table({
   id: integer(1, CHANNEL_ID_MAX, "an integer channel id"),
   name: z.string(expecting("a channel name")).min(1).optional(),
@@ -360,11 +404,23 @@ const ChannelSchema = table({
   logo: z.string(expecting("an http(s) URL")).url().regex(/^https?:/i).optional(),
   /** M3U `group-title`. */
   group: z.string(expecting("a group name")).min(1).optional(),
+}).superRefine((c, ctx) => {
+  // What the chosen codecs add to the format's ranges (mpeg2video rates, mp2 rates/channels).
+  const format = formatOf(c.format);
+  if (format === undefined || programFormatProblems(format).length > 0) return;
+  const codecs = { video: c.video.codec, audio: c.audio.codec };
+  addFormatProblems(ctx, c.format, codecFormatProblems(format, codecs), ["format"]);
 }).transform((c) => ({
   ...c,
   name: c.name ?? `Channel ${c.id}`,
   number: c.number ?? String(c.id),
-  video: { ...c.video, keyint: c.video.keyint ?? defaultKeyint(c.format.frame_rate) },
+  video: {
+    ...c.video,
+    keyint: c.video.keyint ??
+      defaultKeyintFrames(
+        parseRational(c.format.frame_rate) ?? DEFAULT_PROGRAM_FORMAT.frameRate,
+      ),
+  },
   frame_sink: {
     enabled: c.frame_sink.enabled,
     unix: c.frame_sink.unix ??

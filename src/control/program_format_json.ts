@@ -8,28 +8,21 @@
  * ```
  *
  * `video.width`, `video.height`, `video.frame_rate`, `audio.sample_rate` and `audio.channels`
- * are required; `aspect_policy` (top level, or inside `video`) is optional and defaults to
+ * are required and checked by the one program-format validator (`media/program_format.ts`);
+ * `aspect_policy` (top level, or inside `video`) is optional and defaults to
  * `preserve`; unknown fields are ignored.
  *
  * @module
  */
 
 import { z } from "zod";
-import type { AspectPolicy, ProgramFormat } from "../../media/program_format.ts";
+import {
+  type AspectPolicy,
+  type ProgramFormat,
+  type ProgramFormatField,
+  programFormatProblems,
+} from "../../media/program_format.ts";
 import { parseRational, type Rational } from "../../media/rational.ts";
-
-/** Largest accepted raster (8K UHD). */
-export const MAX_WIDTH = 7680;
-/** Largest accepted raster height (8K UHD). */
-export const MAX_HEIGHT = 4320;
-/** Smallest accepted raster side. */
-export const MIN_SIDE = 16;
-/** Accepted frame rates, frames per second (inclusive). */
-export const FRAME_RATE_RANGE: readonly [number, number] = Object.freeze([1, 240] as const);
-/** Accepted audio sample rates, Hz (inclusive). */
-export const SAMPLE_RATE_RANGE: readonly [number, number] = Object.freeze([8000, 192000] as const);
-/** Largest accepted audio channel count. */
-export const MAX_CHANNELS = 8;
 
 /** `program_format_json` is missing a required field or has an invalid one. */
 export class ProgramFormatJsonError extends Error {
@@ -44,12 +37,8 @@ export class ProgramFormatJsonError extends Error {
   }
 }
 
-const evenSide = (max: number) =>
-  z.number({ required_error: "is required", invalid_type_error: "must be a number" })
-    .int("must be an integer")
-    .min(MIN_SIDE, `must be at least ${MIN_SIDE}`)
-    .max(max, `must be at most ${max}`)
-    .refine((n) => n % 2 === 0, "must be even (YUV 4:2:0)");
+const number = () =>
+  z.number({ required_error: "is required", invalid_type_error: "must be a number" });
 
 const frameRate = z.union([z.string(), z.number()], {
   required_error: "is required",
@@ -58,14 +47,6 @@ const frameRate = z.union([z.string(), z.number()], {
   const r = typeof value === "number" ? integerRate(value) : parseRational(value);
   if (r === undefined) {
     ctx.addIssue({ code: "custom", message: 'must look like "30000/1001" or "25"' });
-    return z.NEVER;
-  }
-  const fps = r.num / r.den;
-  if (fps < FRAME_RATE_RANGE[0] || fps > FRAME_RATE_RANGE[1]) {
-    ctx.addIssue({
-      code: "custom",
-      message: `must be between ${FRAME_RATE_RANGE[0]} and ${FRAME_RATE_RANGE[1]} fps`,
-    });
     return z.NEVER;
   }
   return r;
@@ -81,20 +62,14 @@ const aspectPolicy = z.enum(["preserve", "stretch", "crop"], {
 
 const programFormatSchema = z.object({
   video: z.object({
-    width: evenSide(MAX_WIDTH),
-    height: evenSide(MAX_HEIGHT),
+    width: number(),
+    height: number(),
     frame_rate: frameRate,
     aspect_policy: aspectPolicy.optional(),
   }, { required_error: "is required", invalid_type_error: "must be an object" }),
   audio: z.object({
-    sample_rate: z.number({ required_error: "is required", invalid_type_error: "must be a number" })
-      .int("must be an integer")
-      .min(SAMPLE_RATE_RANGE[0], `must be at least ${SAMPLE_RATE_RANGE[0]}`)
-      .max(SAMPLE_RATE_RANGE[1], `must be at most ${SAMPLE_RATE_RANGE[1]}`),
-    channels: z.number({ required_error: "is required", invalid_type_error: "must be a number" })
-      .int("must be an integer")
-      .min(1, "must be at least 1")
-      .max(MAX_CHANNELS, `must be at most ${MAX_CHANNELS}`),
+    sample_rate: number(),
+    channels: number(),
   }, { required_error: "is required", invalid_type_error: "must be an object" }),
   aspect_policy: aspectPolicy.optional(),
 }, { invalid_type_error: "must be a JSON object" });
@@ -121,7 +96,7 @@ export function parseProgramFormatJson(text: string): ProgramFormat {
   }
   const { video, audio } = parsed.data;
   const policy: AspectPolicy = parsed.data.aspect_policy ?? video.aspect_policy ?? "preserve";
-  return {
+  const format: ProgramFormat = {
     width: video.width,
     height: video.height,
     frameRate: video.frame_rate,
@@ -129,7 +104,27 @@ export function parseProgramFormatJson(text: string): ProgramFormat {
     channels: audio.channels,
     aspectPolicy: policy,
   };
+  const problem = programFormatProblems(format)[0];
+  if (problem !== undefined) {
+    const field = JSON_FIELD[problem.field];
+    const value = valueAt(json, field.split("."));
+    throw new ProgramFormatJsonError(
+      field,
+      value,
+      `${field} must be ${problem.expected}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return format;
 }
+
+/** Where each field of a program format is in the JSON. */
+const JSON_FIELD: Readonly<Record<ProgramFormatField, string>> = {
+  width: "video.width",
+  height: "video.height",
+  frameRate: "video.frame_rate",
+  sampleRate: "audio.sample_rate",
+  channels: "audio.channels",
+};
 
 function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
   let node = root;

@@ -11,7 +11,8 @@ import { RateLimitedLog } from "../log/log_limiter.ts";
 import { type LogEventName, RATE_LIMITED_EVENTS } from "../log/log_events.ts";
 import { TsFanout } from "../outputs/ts_fanout.ts";
 import { StreamAttach } from "../outputs/stream_attach.ts";
-import { type ChannelSpec, defaultEncoders } from "../../media/channel_spec.ts";
+import type { ChannelSpec } from "../../media/channel_spec.ts";
+import { defaultEncoders } from "../../media/encoder_settings.ts";
 import type { FromWorker, RunnerMethod, ToWorker } from "./channel_messages.ts";
 import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
 import type {

@@ -7,7 +7,7 @@
  */
 
 import { AudioEncoder, type EncodedPacket, Muxer, VideoEncoder } from "../../ffi/mod.ts";
-import type { AudioEncoderSettings, VideoEncoderSettings } from "../../media/channel_spec.ts";
+import type { AudioEncoderSettings, VideoEncoderSettings } from "../../media/encoder_settings.ts";
 import { i420Size } from "../../media/program_frame.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
