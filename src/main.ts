@@ -48,6 +48,7 @@ import {
 import { applyWindowsDefaults } from "./config/windows_defaults.ts";
 import { hostSignals } from "./host_signals.ts";
 import { type LogFormat, Logger } from "./log/log.ts";
+import { removeSocketFile, removeSocketFileSync } from "./endpoints/unix_socket.ts";
 import type { PlayoutHandle } from "./playout.ts";
 import { type ParentWatch, watchParent } from "./parent_watch.ts";
 
@@ -440,11 +441,8 @@ function socketPaths(config: PlayoutConfig): string[] {
 async function removeSocketFiles(paths: Iterable<string>, log: Logger): Promise<void> {
   for (const path of paths) {
     try {
-      if (!(await Deno.lstat(path)).isSocket) continue;
-      await Deno.remove(path);
-      log.info("socket_removed", { path });
+      if (await removeSocketFile(path)) log.info("socket_removed", { path });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
       log.warn("socket_remove_failed", { path, error: e });
     }
   }
@@ -454,11 +452,8 @@ async function removeSocketFiles(paths: Iterable<string>, log: Logger): Promise<
 function removeSocketFilesNow(paths: Iterable<string>, log: Logger): void {
   for (const path of paths) {
     try {
-      if (!Deno.lstatSync(path).isSocket) continue;
-      Deno.removeSync(path);
-      log.info("socket_removed", { path });
+      if (removeSocketFileSync(path)) log.info("socket_removed", { path });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
       log.warn("socket_remove_failed", { path, error: e });
     }
   }

@@ -34,7 +34,7 @@ import { createPlayoutMetrics } from "./observability/metrics.ts";
 import { startMetricsServer } from "./observability/health_server.ts";
 import { serveHttpEgress } from "./outputs/http_egress.ts";
 import { loadDeviceId } from "./outputs/tuner_identity.ts";
-import { parsePublicUrl } from "./outputs/public_url.ts";
+import { parsePublicUrl } from "./endpoints/public_url.ts";
 import {
   FrameSink,
   type FrameSinkEndpoint,

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcBindError, startGrpcServer } from "../src/control/grpc_server.ts";
-import { SocketInUseError, SocketPathOccupiedError } from "../src/control/unix_socket_path.ts";
+import { SocketInUseError, SocketPathOccupiedError } from "../src/endpoints/unix_socket.ts";
 import { Logger } from "../src/log/log.ts";
 import { FakeControlSurface } from "./grpc_client/fake_control_surface.ts";
 import {
@@ -110,6 +110,39 @@ Deno.test("unix socket: configured mode is applied", async () => {
     assertEquals((await Deno.lstat(socket)).mode! & 0o777, 0o600);
     await server.close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unix socket: never created at its path, it arrives there already at its mode", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grpc_server_test_" });
+  const watcher = Deno.watchFs(dir, { recursive: true });
+  try {
+    const socket = `${dir}/playout.sock`;
+    const marker = `${dir}/marker`;
+    const seen: Deno.FsEvent[] = [];
+    const drained = (async () => {
+      for await (const event of watcher) {
+        seen.push(event);
+        if (event.paths.includes(marker)) return;
+      }
+    })();
+    const server = await startGrpcServer({
+      surface: new FakeControlSurface(),
+      listen: { unix: { path: socket, mode: 0o600 } },
+      log: testLogger().log,
+    });
+    await Deno.writeTextFile(marker, ""); // events arrive in order: this one comes last
+    await drained;
+    const atPath = seen.filter((e) => e.paths.includes(socket));
+    assert(atPath.length > 0, `no event for the socket: ${JSON.stringify(seen)}`);
+    // A socket bound at its path shows up as "create" there (then chmod as "modify"): a moment
+    // with the process umask's bits. Renamed in, it only ever appears with its final mode.
+    assertEquals(atPath.filter((e) => e.kind === "create"), [], JSON.stringify(seen));
+    assertEquals((await Deno.lstat(socket)).mode! & 0o777, 0o600);
+    await server.close();
+  } finally {
+    watcher.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -53,10 +53,6 @@ const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
     "src/engine/channel_runner.ts -> src/outputs/ts_analyzer.ts",
     "the worker self-checks its TS; goes with the encoder",
   ],
-  [
-    "src/config/schema.ts -> src/outputs/public_url.ts",
-    "public_url is an endpoint; moves to src/endpoints/",
-  ],
 ]);
 
 function layerOf(path: string): number | undefined {

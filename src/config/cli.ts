@@ -14,10 +14,10 @@ import {
   DEFAULT_METRICS_TARGETS_DIR,
   LOG_FORMAT_VALUES,
   LOG_LEVEL_VALUES,
-  parseHostPort,
   type PlayoutConfig,
 } from "./schema.ts";
 import type { ConfigProblem } from "./problems.ts";
+import { parseHostPort } from "../endpoints/host_port.ts";
 
 /** Name the program is installed as. */
 export const PROGRAM_NAME = "retrovue_playout";
@@ -211,14 +211,14 @@ function nonEmpty(flag: string, text: string, arg: string): string {
 /** `--metrics-port N` → port N (bind kept); `HOST:PORT` → both. Throws {@link CliUsageError}. */
 export function parseMetricsPortFlag(text: string): { bind?: string; port: number } {
   if (/^\d{1,5}$/.test(text) && Number(text) <= 65535) return { port: Number(text) };
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(text);
-  if (m === null || Number(m[3]) > 65535) {
+  const hp = parseHostPort(text, { minPort: 0 });
+  if (hp === undefined) {
     throw new CliUsageError(
       `--metrics-port: expected a port 0..65535 or "HOST:PORT", got ${JSON.stringify(text)}`,
       text,
     );
   }
-  return { bind: m[1] ?? m[2], port: Number(m[3]) };
+  return { bind: hp.host, port: hp.port };
 }
 
 /** `--port N` → "127.0.0.1:N"; `--port HOST:PORT` as is. Throws {@link CliUsageError}. */

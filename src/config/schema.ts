@@ -34,7 +34,8 @@ import {
   programFormatProblems,
 } from "../../media/program_format.ts";
 import { formatRational, parseRational } from "../../media/rational.ts";
-import { parsePublicUrl } from "../outputs/public_url.ts";
+import { parseHostPort } from "../endpoints/host_port.ts";
+import { parsePublicUrl } from "../endpoints/public_url.ts";
 
 /** Default gRPC unix socket (falls back when not writable; see `runtime_paths.ts`). */
 export const DEFAULT_GRPC_SOCKET = "/var/run/retrovue/playout.sock";
@@ -115,15 +116,6 @@ const port = () => integer(0, 65535, "an integer port");
 
 const PATH_PHRASE = "a non-empty path";
 const path = () => z.string(expecting(PATH_PHRASE)).min(1);
-
-/** Splits "host:port" / "[v6]:port"; undefined when malformed or the port is out of 1..65535. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1] ?? m[2], port };
-}
 
 const HOST_PORT_PHRASE = '"HOST:PORT" with port 1..65535, like "127.0.0.1:50051"';
 const hostPort = () =>

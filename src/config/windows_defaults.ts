@@ -23,9 +23,9 @@ import {
   DEFAULT_METRICS_PORT,
   DEFAULT_STATE_DIR,
   defaultFrameSinkPath,
-  parseHostPort,
   type PlayoutConfig,
 } from "./schema.ts";
+import { parseHostPort } from "../endpoints/host_port.ts";
 
 /** gRPC listen address on Windows when the configuration names none. */
 export const WINDOWS_GRPC_TCP = "127.0.0.1:50051";

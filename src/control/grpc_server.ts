@@ -29,7 +29,7 @@ import {
 } from "./playout_proto.ts";
 import { PlayoutService } from "./playout_service.ts";
 import { ReflectionService } from "./reflection_service.ts";
-import { prepareUnixSocketPath, removeSocketFile } from "./unix_socket_path.ts";
+import { bindUnixSocket, removeSocketFile } from "../endpoints/unix_socket.ts";
 
 /** Default Unix socket path. */
 export const DEFAULT_SOCKET_PATH = "/var/run/retrovue/playout.sock";
@@ -111,23 +111,28 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   }
 
   const addresses: string[] = [];
-  let socketPath: string | undefined;
+  let socket: { path: string; ino: number | null } | undefined;
   const shutdown = async () => {
     playout.close();
     health.close();
     reflection.close();
     await shutdownServer(server);
-    if (socketPath !== undefined) await removeSocketFile(socketPath);
+    if (socket !== undefined) await removeSocketFile(socket.path, { ino: socket.ino });
   };
 
   try {
     if (listen.unix !== undefined) {
       const { path } = listen.unix;
-      const state = await prepareUnixSocketPath(path);
-      if (state === "stale_removed") log.warn("grpc_stale_socket_removed", { path });
-      await bind(server, `unix:${path}`);
-      socketPath = path;
-      await Deno.chmod(path, listen.unix.mode ?? DEFAULT_SOCKET_MODE);
+      // Bound in a private directory, given its mode, then renamed into place: never
+      // reachable with looser permissions than configured.
+      const bound = await bindUnixSocket(
+        path,
+        listen.unix.mode ?? DEFAULT_SOCKET_MODE,
+        (bindPath) => bind(server, `unix:${bindPath}`),
+        () => {}, // the catch below shuts the server down
+      );
+      if (bound.previous === "stale") log.warn("grpc_stale_socket_removed", { path });
+      socket = { path, ino: bound.ino };
       addresses.push(`unix:${path}`);
     }
     for (const address of tcp) {

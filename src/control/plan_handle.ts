@@ -24,6 +24,8 @@
 import { z } from "zod";
 import { parseRational, type Rational } from "../../media/rational.ts";
 import type { SegmentItem } from "../engine/plan.ts";
+import { pathOfLocation } from "../endpoints/file_uri.ts";
+import { valueAt } from "../config/problems.ts";
 
 /** Most segments a plan file may hold. */
 export const MAX_PLAN_SEGMENTS = 10_000;
@@ -205,10 +207,7 @@ function handleToPath(handle: string): string {
 
 /** An absolute path for `asset`, or undefined for a malformed `file:` URI. */
 function resolveAssetPath(asset: string, baseDir: string): string | undefined {
-  if (asset.startsWith("file:")) {
-    if (!URL.canParse(asset)) return undefined;
-    return decodeURIComponent(new URL(asset).pathname);
-  }
+  if (asset.startsWith("file:")) return pathOfLocation(asset);
   return asset.startsWith("/") ? asset : baseDir + asset;
 }
 
@@ -226,13 +225,4 @@ function deepestIssue(error: z.ZodError): z.ZodIssue {
   };
   for (const issue of error.issues) visit(issue);
   return best;
-}
-
-function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
-  let node = root;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
 }

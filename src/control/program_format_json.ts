@@ -23,6 +23,7 @@ import {
   programFormatProblems,
 } from "../../media/program_format.ts";
 import { parseRational, type Rational } from "../../media/rational.ts";
+import { valueAt } from "../config/problems.ts";
 
 /** `program_format_json` is missing a required field or has an invalid one. */
 export class ProgramFormatJsonError extends Error {
@@ -125,12 +126,3 @@ const JSON_FIELD: Readonly<Record<ProgramFormatField, string>> = {
   sampleRate: "audio.sample_rate",
   channels: "audio.channels",
 };
-
-function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
-  let node = root;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
-}

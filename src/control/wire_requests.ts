@@ -21,6 +21,9 @@ import type {
   Transition,
 } from "../engine/plan.ts";
 import type { StreamTransport } from "../../media/channel_status.ts";
+import { parseHostPort } from "../endpoints/host_port.ts";
+import { UNIX_SOCKET_PATH_MAX_BYTES, unixSocketPathFits } from "../endpoints/unix_socket.ts";
+import { valueAt } from "../config/problems.ts";
 
 /** Largest channel id (int32 max); ids start at 1. */
 export const MAX_CHANNEL_ID = 2 ** 31 - 1;
@@ -38,8 +41,6 @@ export const MAX_ID_LENGTH = 256;
 export const GAIN_DB_RANGE: readonly [number, number] = Object.freeze([-100, 30] as const);
 /** Largest accepted `max_queue_depth`. */
 export const MAX_QUEUE_DEPTH = 1000;
-/** Longest Unix socket path (sun_path holds 108 bytes including the NUL). */
-export const MAX_UNIX_SOCKET_PATH_BYTES = 107;
 
 /** A request field is missing, malformed or out of range. */
 export class WireValidationError extends Error {
@@ -221,15 +222,6 @@ function parseWith<T extends z.ZodTypeAny>(
   const path = [...prefix, ...issue.path];
   const field = path.join(".");
   throw new WireValidationError(field, valueAt(raw, issue.path), `${field} ${issue.message}`);
-}
-
-function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
-  let node = root;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
 }
 
 function requestObject(raw: unknown): Record<string, unknown> {
@@ -419,23 +411,14 @@ const attachStreamSchema = z.object({
 function endpointProblem(transport: StreamTransport, endpoint: string): string | undefined {
   if (transport === "unix") {
     if (!endpoint.startsWith("/")) return "must be an absolute socket path";
-    if (new TextEncoder().encode(endpoint).length > MAX_UNIX_SOCKET_PATH_BYTES) {
-      return `must be at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes (a Unix socket path)`;
+    if (!unixSocketPathFits(endpoint)) {
+      return `must be at most ${UNIX_SOCKET_PATH_MAX_BYTES} bytes (a Unix socket path)`;
     }
     return undefined;
   }
   return parseHostPort(endpoint) === undefined
     ? "must be host:port with a port between 1 and 65535"
     : undefined;
-}
-
-/** Splits "host:port" / "[v6]:port"; undefined when malformed. */
-export function parseHostPort(endpoint: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]\s]+)):(\d{1,5})$/.exec(endpoint);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1] ?? m[2], port };
 }
 
 /** Validates an AttachStreamRequest. */

@@ -9,6 +9,7 @@
 import { FrameFlags } from "../../media/program_frame.ts";
 import { framesForMs } from "../../media/program_format.ts";
 import type { Rational } from "../../media/rational.ts";
+import { pathOfLocation } from "../endpoints/file_uri.ts";
 import type { MasterClock } from "./master_clock.ts";
 import type { BlockEvent, BlockPlan, SegmentType } from "./plan.ts";
 
@@ -256,10 +257,9 @@ export function placeBlock(
   return { startFrame, endFrame, segments: segments.filter((s) => s.frameCount > 0), asRun };
 }
 
-/** `file:///x` → `/x`; anything else is taken as a path. */
+/** `file:///x` → `/x`; anything else (a malformed `file:` URI too) is taken as a path. */
 export function assetPath(uri: string): string {
-  if (uri.startsWith("file://")) return decodeURIComponent(new URL(uri).pathname);
-  return uri;
+  return pathOfLocation(uri) ?? uri;
 }
 
 /**

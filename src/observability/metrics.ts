@@ -25,6 +25,7 @@ import {
   type ChannelState,
   type ChannelStats,
 } from "../../media/channel_status.ts";
+import type { EvidenceChannelStats } from "../evidence/hub.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
 import { Logger } from "../log/log.ts";
 import { RateLimitedLog } from "../log/log_limiter.ts";
@@ -127,16 +128,7 @@ export interface PlayoutMetricsOptions {
 
 /** Per-channel evidence counters, as `src/evidence/hub.ts` reports them. */
 export interface EvidenceMetricsSource {
-  stats(): {
-    channel: number;
-    channelId: string;
-    eventsSpooled: number;
-    eventsSent: number;
-    eventsAcked: number;
-    eventsRefused: number;
-    spoolBytes: number;
-    sessionsConnected: number;
-  }[];
+  stats(): Omit<EvidenceChannelStats, "sessionsOpen">[];
 }
 
 type ChannelLabel = "channel";

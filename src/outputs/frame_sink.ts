@@ -17,6 +17,8 @@ import { windowsNamedPipe } from "../config/windows_defaults.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import { i420Size } from "../../media/program_frame.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
+import { formatHostPort, parseHostPort } from "../endpoints/host_port.ts";
+import { bindUnixSocket, removeSocketFile } from "../endpoints/unix_socket.ts";
 import type { Logger } from "../log/log.ts";
 import {
   COLOR_MATRIX_UNSPECIFIED,
@@ -74,11 +76,11 @@ export class FrameSinkEndpointError extends Error {
 export function parseFrameSinkEndpoint(text: string): FrameSinkEndpoint {
   if (text.startsWith("\\\\.\\pipe\\")) return { transport: "pipe", name: text };
   if (text.includes("/")) return { transport: "unix", path: text };
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(text);
-  if (!m) throw new FrameSinkEndpointError(text, "expected a socket path or HOST:PORT");
-  const port = Number(m[3]);
-  if (port > 65535) throw new FrameSinkEndpointError(text, "port out of range");
-  return { transport: "tcp", hostname: m[1] ?? m[2], port };
+  const hp = parseHostPort(text, { minPort: 0 });
+  if (hp === undefined) {
+    throw new FrameSinkEndpointError(text, "expected a socket path or HOST:PORT (port 0..65535)");
+  }
+  return { transport: "tcp", hostname: hp.host, port: hp.port };
 }
 
 /** The endpoint as a user writes it (`/run/retrovue/playout-1`, `127.0.0.1:9000`). */
@@ -89,7 +91,7 @@ export function formatFrameSinkEndpoint(e: FrameSinkEndpoint): string {
     case "pipe":
       return e.name;
     case "tcp":
-      return e.hostname.includes(":") ? `[${e.hostname}]:${e.port}` : `${e.hostname}:${e.port}`;
+      return formatHostPort(e.hostname, e.port);
   }
 }
 
@@ -491,9 +493,6 @@ function describeError(e: unknown): string {
 
 // --- Listeners ------------------------------------------------------------------------------
 
-/** Longest unix socket path (sun_path is 108 bytes with the terminating NUL). */
-const UNIX_PATH_MAX = 107;
-
 async function openListener(endpoint: FrameSinkEndpoint, mode: number): Promise<OpenListener> {
   const where = formatFrameSinkEndpoint(endpoint);
   switch (endpoint.transport) {
@@ -521,64 +520,19 @@ async function openListener(endpoint: FrameSinkEndpoint, mode: number): Promise<
   }
 }
 
-/**
- * Binds the socket in a private (0700) directory next to `path`, sets `mode`, then renames
- * it over `path`: no moment with looser permissions, and a stale socket file is replaced
- * atomically.
- */
+/** Binds the socket atomically with `mode` (see {@link bindUnixSocket}). */
 async function openUnixListener(path: string, mode: number): Promise<OpenListener> {
-  if (new TextEncoder().encode(path).length > UNIX_PATH_MAX) {
-    throw new FrameSinkListenError(path, `path longer than ${UNIX_PATH_MAX} bytes`);
-  }
-  await refuseIfInUse(path);
-  const dir = dirname(path);
   try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw new FrameSinkListenError(path, `cannot create ${dir}: ${describeError(e)}`, {
-      cause: e,
-    });
-  }
-  let privateDir: string | undefined;
-  let listener: Deno.Listener | undefined;
-  try {
-    privateDir = await Deno.makeTempDir({ dir, prefix: ".rv" });
-    const tempPath = `${privateDir}/s`;
-    const bindPath = new TextEncoder().encode(tempPath).length <= UNIX_PATH_MAX ? tempPath : path;
-    listener = Deno.listen({ transport: "unix", path: bindPath });
-    await Deno.chmod(bindPath, mode);
-    if (bindPath !== path) await Deno.rename(bindPath, path);
-    const ino = (await Deno.lstat(path)).ino;
+    const { bound: listener, ino } = await bindUnixSocket(
+      path,
+      mode,
+      (bindPath) => Deno.listen({ transport: "unix", path: bindPath }),
+      (listener) => listener.close(),
+    );
     return { listener, endpoint: { transport: "unix", path }, ino };
   } catch (e) {
-    listener?.close();
-    throw new FrameSinkListenError(path, describeError(e), { cause: e });
-  } finally {
-    if (privateDir !== undefined) await Deno.remove(privateDir, { recursive: true });
-  }
-}
-
-/** Throws when `path` is a live socket or not a socket; removes nothing. */
-async function refuseIfInUse(path: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
     throw new FrameSinkListenError(path, describeError(e), { cause: e });
   }
-  if (!info.isSocket) throw new FrameSinkListenError(path, "a file that is not a socket is there");
-  let probe: Deno.Conn;
-  try {
-    probe = await Deno.connect({ transport: "unix", path });
-  } catch (e) {
-    if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.NotFound) return;
-    throw new FrameSinkListenError(path, `cannot probe existing socket: ${describeError(e)}`, {
-      cause: e,
-    });
-  }
-  probe.close();
-  throw new FrameSinkListenError(path, "another process is listening there");
 }
 
 async function closeListener(l: OpenListener): Promise<void> {
@@ -588,15 +542,5 @@ async function closeListener(l: OpenListener): Promise<void> {
     if (!(e instanceof Deno.errors.BadResource)) throw e;
   }
   if (l.endpoint.transport !== "unix" || l.ino === null) return;
-  const path = l.endpoint.path;
-  try {
-    if ((await Deno.lstat(path)).ino === l.ino) await Deno.remove(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? (i === 0 ? "/" : ".") : path.slice(0, i);
+  await removeSocketFile(l.endpoint.path, { ino: l.ino });
 }

@@ -35,7 +35,7 @@
 import type { GuideSlot } from "../engine/guide.ts";
 import type { Logger } from "../log/log.ts";
 import { HlsSegmenter } from "./hls_segmenter.ts";
-import { parsePublicUrl, type PublicUrl } from "./public_url.ts";
+import { parsePublicUrl, type PublicUrl } from "../endpoints/public_url.ts";
 import { HLS_JS, HLS_JS_PATH, type StatusChannel, statusPageHtml } from "./status_page.ts";
 import type { TsFanout, TsViewer } from "./ts_fanout.ts";
 import {

@@ -19,6 +19,7 @@
  */
 
 import type { Logger } from "../log/log.ts";
+import { parseHostPort } from "../endpoints/host_port.ts";
 import { type TsFanout, type TsViewer, ViewerOverflowError } from "./ts_fanout.ts";
 
 /** Transport of an attach endpoint. */
@@ -305,13 +306,11 @@ export function parseEndpoint(transport: AttachTransport, endpoint: string): Att
   if (transport !== "tcp") {
     throw new AttachEndpointError(transport, endpoint, "unknown transport");
   }
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(endpoint);
-  if (m === null) throw new AttachEndpointError(transport, endpoint, "expected host:port");
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) {
-    throw new AttachEndpointError(transport, endpoint, "port out of range 1..65535");
+  const hp = parseHostPort(endpoint);
+  if (hp === undefined) {
+    throw new AttachEndpointError(transport, endpoint, "expected host:port with port 1..65535");
   }
-  return { transport, hostname: m[1] ?? m[2], port };
+  return { transport, hostname: hp.host, port: hp.port };
 }
 
 function dial(target: AttachTarget, timeoutMs: number): Promise<Deno.Conn> {
