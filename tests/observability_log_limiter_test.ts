@@ -54,7 +54,7 @@ Deno.test("keys are per event and per channel", () => {
 Deno.test("the summary is written when the window ends, without further events", async () => {
   const { log, events } = capture();
   const rl = new RateLimitedLog(log, { limit: 2, windowMs: 50 });
-  for (let i = 0; i < 5; i++) rl.warn("attach_reconnecting", { channel: 9, attempt: i });
+  for (let i = 0; i < 5; i++) rl.warn("stream_attach_retry_failed", { channel: 9, attempt: i });
   assert.equal(events().length, 2);
   const deadline = Date.now() + 10_000;
   while (!events().some((e) => e.event === "log_suppressed")) {
@@ -64,10 +64,10 @@ Deno.test("the summary is written when the window ends, without further events",
   const summary = events()[2];
   assert.equal(summary.level, "warn");
   assert.equal(summary.suppressed, 3);
-  assert.equal(summary.suppressed_event, "attach_reconnecting");
+  assert.equal(summary.suppressed_event, "stream_attach_retry_failed");
   assert.equal(summary.channel, 9);
   // A new window allows events again and nothing is pending.
-  assert.equal(rl.warn("attach_reconnecting", { channel: 9 }), true);
+  assert.equal(rl.warn("stream_attach_retry_failed", { channel: 9 }), true);
   rl.flush();
   assert.equal(events().filter((e) => e.event === "log_suppressed").length, 1);
 });

@@ -128,13 +128,13 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
   try {
     await until(
       () =>
-        lines.some((l) => l.event === "block_session_start") && received.length > 0 &&
+        lines.some((l) => l.event === "block_session_started") && received.length > 0 &&
         received.reduce((n, c) => n + c.length, 0) > 188 * 10,
       "the restored session's TS at Core's socket",
     );
     const restored = lines.filter((l) => l.event === "plan_restored").map((l) => l.what);
     assertEquals(restored, ["attach", "block_session"]);
-    const started = lines.find((l) => l.event === "block_session_start");
+    const started = lines.find((l) => l.event === "block_session_started");
     assertEquals(started?.blocks, ["B"]); // the block that was already over is dropped
     const bytes = received.reduce((n, c) => n + c.length, 0);
     assert(bytes > 188 * 10, `only ${bytes} TS bytes reached Core's socket`);

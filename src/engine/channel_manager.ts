@@ -532,11 +532,7 @@ export class ChannelManager implements ControlSurface {
     ch.meantOnAir = true;
     ch.sessionBlocks = [...blocks];
     this.#plansChanged();
-    this.#log.info("block_session_start", {
-      channel: id,
-      blocks: blocks.map((b) => b.blockId),
-      join_utc_ms: joinUtcMs,
-    });
+    // block_session_started is logged by the worker when the session is set up there.
   }
 
   async feedBlock(id: number, block: BlockPlan): Promise<void> {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { LogEventName } from "../log/log_events.ts";
 import type { ChannelSpec } from "../../media/channel_spec.ts";
 import type { ChannelStats } from "../../media/channel_status.ts";
 import type { ControlErrorCode } from "./control_surface.ts";
@@ -52,7 +53,7 @@ export type FromWorker =
   | {
     type: "log";
     level: "info" | "warn" | "error";
-    event: string;
+    event: LogEventName;
     fields: Record<string, unknown>;
   }
   | { type: "stats"; stats: ChannelStats }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { LogEventName } from "../log/log_events.ts";
 import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
 import { ChannelTimeline, type ProducerFactory, type TimelineFrame } from "./channel_timeline.ts";
 import type { ChannelSpec } from "../../media/channel_spec.ts";
@@ -50,7 +51,7 @@ export interface ChannelRunnerSink {
   /** Block events, in order. */
   blockEvent(event: BlockEvent): void;
   /** Other timeline events and notable happenings, for logs. */
-  log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
+  log(level: "info" | "warn" | "error", event: LogEventName, fields: Record<string, unknown>): void;
   /** Whether the source now in force has anything playable (and why not). */
   content?(playable: boolean, reason: string): void;
   /** As-run events of a session that asked for evidence, in order. */

@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { LogEventName } from "../log/log_events.ts";
 import {
   EVIDENCE_SCHEMA_VERSION,
   type EvidencePayload,
@@ -42,7 +43,7 @@ export interface SpoolOptions {
   /** Compact once the acked prefix is this many bytes. Default 256 KiB. */
   compactBytes?: number;
   /** Told of problems that do not stop the spool (a corrupt line, a failed write). */
-  onProblem?: (event: string, fields: Record<string, unknown>) => void;
+  onProblem?: (event: LogEventName, fields: Record<string, unknown>) => void;
 }
 
 /** A spool file is not what it should be; carries the path. */
@@ -62,7 +63,7 @@ export class EvidenceSpool {
   readonly path: string;
   readonly #base: string;
   readonly #opts: Required<Omit<SpoolOptions, "onProblem">>;
-  readonly #onProblem: (event: string, fields: Record<string, unknown>) => void;
+  readonly #onProblem: (event: LogEventName, fields: Record<string, unknown>) => void;
   #lock: Deno.FsFile;
   #file: Deno.FsFile | undefined;
   /** Spooled and not yet acked, in sequence order, with their line sizes. */

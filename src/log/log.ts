@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { LogEventName } from "./log_events.ts";
+
 /** Log levels, lowest first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** A log level name. */
@@ -60,7 +62,7 @@ export class Logger {
   }
 
   /** Logs `event` at `level`. */
-  log(level: LogLevel, event: string, fields: LogFields = {}): void {
+  log(level: LogLevel, event: LogEventName, fields: LogFields = {}): void {
     if (LOG_LEVELS.indexOf(level) < this.#level) return;
     const record: LogFields = {
       time: new Date().toISOString(),
@@ -73,19 +75,19 @@ export class Logger {
   }
 
   /** Debug event. */
-  debug(event: string, fields?: LogFields): void {
+  debug(event: LogEventName, fields?: LogFields): void {
     this.log("debug", event, fields);
   }
   /** Info event. */
-  info(event: string, fields?: LogFields): void {
+  info(event: LogEventName, fields?: LogFields): void {
     this.log("info", event, fields);
   }
   /** Warning event. */
-  warn(event: string, fields?: LogFields): void {
+  warn(event: LogEventName, fields?: LogFields): void {
     this.log("warn", event, fields);
   }
   /** Error event. */
-  error(event: string, fields?: LogFields): void {
+  error(event: LogEventName, fields?: LogFields): void {
     this.log("error", event, fields);
   }
 }

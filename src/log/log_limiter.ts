@@ -15,7 +15,7 @@
  */
 
 import { LOG_LEVELS, type LogFields, type Logger, type LogLevel } from "./log.ts";
-import { LOG_EVENTS } from "./log_events.ts";
+import { LOG_EVENTS, type LogEventName } from "./log_events.ts";
 
 /** Options of {@link RateLimitedLog}. */
 export interface RateLimitOptions {
@@ -78,7 +78,7 @@ export class RateLimitedLog {
    * Logs `event` unless its key has used up the window's allowance.
    * Returns whether the event was written.
    */
-  log(level: LogLevel, event: string, fields: LogFields = {}): boolean {
+  log(level: LogLevel, event: LogEventName, fields: LogFields = {}): boolean {
     const now = performance.now();
     const key = keyOf(event, fields.channel);
     let win = this.#windows.get(key);
@@ -120,19 +120,19 @@ export class RateLimitedLog {
   }
 
   /** Debug event, rate-limited. */
-  debug(event: string, fields?: LogFields): boolean {
+  debug(event: LogEventName, fields?: LogFields): boolean {
     return this.log("debug", event, fields);
   }
   /** Info event, rate-limited. */
-  info(event: string, fields?: LogFields): boolean {
+  info(event: LogEventName, fields?: LogFields): boolean {
     return this.log("info", event, fields);
   }
   /** Warning event, rate-limited. */
-  warn(event: string, fields?: LogFields): boolean {
+  warn(event: LogEventName, fields?: LogFields): boolean {
     return this.log("warn", event, fields);
   }
   /** Error event, rate-limited. */
-  error(event: string, fields?: LogFields): boolean {
+  error(event: LogEventName, fields?: LogFields): boolean {
     return this.log("error", event, fields);
   }
 
