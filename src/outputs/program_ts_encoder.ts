@@ -73,8 +73,6 @@ export class ProgramTsEncoder {
   framesReencoded = 0;
   #lastKeyFrame = -Infinity;
   #picturesSinceKey = 0;
-  /** Frames encoded so far (pictures and held frames). */
-  framesEncoded = 0;
   /** Frames whose picture was held (not encoded; the previous picture stays on screen). */
   framesHeld = 0;
 
@@ -162,7 +160,6 @@ export class ProgramTsEncoder {
       this.framesHeld++;
     }
     this.#writeAudio(this.#audio.encode(frame.audio));
-    this.framesEncoded++;
     return this.#cadence.push(this.#muxer.takeOutput(), this.#videoDts90k, this.#nextDts90k());
   }
 
