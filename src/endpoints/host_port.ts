@@ -27,3 +27,12 @@ export function parseHostPort(text: string, opts: { minPort?: 0 | 1 } = {}): Hos
 export function formatHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * Whether `text` is a gRPC target the engine can dial: `host:port` / `[v6]:port` (port
+ * 1..65535, no `/` in the host) or `unix:/path`.
+ */
+export function isDialTarget(text: string): boolean {
+  if (text.startsWith("unix:/")) return text.length > "unix:/".length;
+  return !text.includes("/") && parseHostPort(text) !== undefined;
+}

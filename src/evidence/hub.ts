@@ -16,6 +16,7 @@
 import type { AsRunEvent } from "../engine/as_run.ts";
 import { ControlError } from "../engine/control_surface.ts";
 import type { EvidenceSessions, EvidenceTarget } from "../engine/evidence_sessions.ts";
+import { isDialTarget } from "../endpoints/host_port.ts";
 import type { Logger } from "../log/log.ts";
 import { EvidenceSender, type SenderCounters } from "./sender.ts";
 import { EvidenceSpool, type SpoolOptions } from "./spool.ts";
@@ -23,8 +24,6 @@ import { type EvidencePayload, isoUtc, payloadOf, terminatedPayload } from "./wi
 
 /** Default disk cap of one channel's spools, bytes. */
 export const DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024;
-/** `host:port`, `[v6]:port` or `unix:/path` (what a gRPC target may be here). */
-const ENDPOINT = /^(unix:\/.+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[^\s:/\[\]]+:\d{1,5})$/;
 /** Room kept below the cap for a session's closing ChannelTerminated, bytes. */
 const RESERVE_BYTES = 2048;
 
@@ -164,7 +163,7 @@ export class EvidenceHub implements EvidenceSessions {
   async open(target: EvidenceTarget): Promise<string> {
     if (this.#closed) throw new ControlError("FAILED", "evidence is shutting down");
     const channelId = target.channelIdStr !== "" ? target.channelIdStr : String(target.channel);
-    if (!ENDPOINT.test(target.endpoint)) {
+    if (!isDialTarget(target.endpoint)) {
       throw new ControlError(
         "FAILED",
         `evidence_endpoint ${JSON.stringify(target.endpoint)} is not host:port`,
