@@ -472,6 +472,19 @@ function printError(text: string): void {
   console.error(text);
 }
 
+/**
+ * How long the process may live on after {@link main} returned, ms, when something other than
+ * channel workers that are closing keeps its event loop alive.
+ */
+export const EXIT_LINGER_MS = 5000;
+
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  // The process ends when its event loop does, not by Deno.exit(): the loop lives on until
+  // every stopped channel worker has closed itself and its thread has ended. Deno.exit() ends
+  // the process at once, while a worker thread may still be tearing down (its isolate, its
+  // FFmpeg libraries): the engine died with SIGSEGV on SIGTERM that way.
+  Deno.exitCode = code;
+  const linger = setTimeout(() => Deno.exit(code), EXIT_LINGER_MS);
+  Deno.unrefTimer(linger);
 }

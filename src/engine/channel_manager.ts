@@ -140,6 +140,14 @@ export class ChannelManager implements ControlSurface {
   readonly #lockOwners = new WeakMap<Worker, number>();
   #limited: RateLimitedLog;
   #closing = false;
+  /**
+   * Stops in progress, whichever path started them (shutdown, StopBlockPlanSession in the
+   * background, a failed worker retiring, a restart): {@link close} waits for all of them, so
+   * the process never ends while a worker still owns FFmpeg objects or is inside FFmpeg.
+   */
+  readonly #stops = new Set<Promise<void>>();
+  /** Workers that raised an error event (possibly dead: not waited for past the grace). */
+  readonly #errored = new WeakSet<Worker>();
   /** Channels a plan restore holds, and what releases them. */
   #holds = new Map<number, Promise<void>>();
 
@@ -217,7 +225,11 @@ export class ChannelManager implements ControlSurface {
     this.#post(ch, { type: "want_frames", value: consumer?.hasReaders ?? false });
   }
 
-  /** Stops every channel and closes every output. */
+  /**
+   * Stops every channel and closes every output. Resolves only once every worker this manager
+   * started has answered its stop (freed its FFmpeg objects) or was found dead: workers being
+   * stopped by another path are waited for too, and no new worker starts from here on.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     for (const ch of this.#channels.values()) clearTimeout(ch.restartTimer);
@@ -235,6 +247,8 @@ export class ChannelManager implements ControlSurface {
       }
       this.#dropAttach(ch);
     }));
+    // Stops started elsewhere (a session stopped in the background, a failed worker retiring).
+    while (this.#stops.size > 0) await Promise.all(this.#stops);
   }
 
   // ---- ControlSurface: reading --------------------------------------------------------------
@@ -681,6 +695,8 @@ export class ChannelManager implements ControlSurface {
   async #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
     // A failed worker frees everything before its successor allocates anything.
     if (ch.retiring) await ch.retiring;
+    // A worker started now would outlive close(): the process would end with it in FFmpeg.
+    if (this.#closing) throw new ControlError("NOT_READY", "engine is shutting down", ch.id);
     ch.spec = spec;
     ch.startedAtMs = Date.now();
     ch.stats = undefined;
@@ -697,6 +713,7 @@ export class ChannelManager implements ControlSurface {
     });
     worker.onerror = (e) => {
       e.preventDefault();
+      this.#errored.add(worker);
       this.#fail(ch, worker, `worker error: ${e.message}`);
     };
     const owner = this.#nextLockOwner++;
@@ -842,11 +859,14 @@ export class ChannelManager implements ControlSurface {
   }
 
   /**
-   * Terminates `worker` and frees the FFmpeg open lock if it died holding it (terminate() runs
-   * no `finally`): the other channels' next open would otherwise wait forever.
+   * Ends `worker` after its stop. One that answered has freed everything and closes itself:
+   * it is not terminated, so that its thread ends on its own (the process does not exit before
+   * a worker that was not terminated has ended). One that did not answer is terminated (it may
+   * be stuck, or dead), and the FFmpeg open lock is freed if it died holding it (terminate()
+   * runs no `finally`): the other channels' next open would otherwise wait forever.
    */
-  #terminate(worker: Worker): void {
-    worker.terminate();
+  #end(worker: Worker, answered: boolean): void {
+    if (!answered) worker.terminate();
     const owner = this.#lockOwners.get(worker);
     if (owner !== undefined && releaseOpenLockOf(owner)) {
       this.#log.warn("ffmpeg_open_lock_released", { owner });
@@ -936,40 +956,57 @@ export class ChannelManager implements ControlSurface {
     });
   }
 
-  /** Stops a failed worker: it frees its channel, then it is terminated (after the grace). */
+  /** Stops a failed worker: it frees its channel and closes (terminated if it does not answer). */
   async #retire(ch: Channel, worker: Worker): Promise<void> {
-    await this.#awaitStopped(ch, worker, false);
-    this.#terminate(worker);
+    this.#end(worker, await this.#awaitStopped(ch, worker, false));
     ch.retiring = undefined;
   }
 
-  /** Posts stop and resolves on "stopped" or after the grace; forwards last TS when `flush`. */
-  #awaitStopped(ch: Channel, worker: Worker, flush: boolean): Promise<void> {
-    const stopped = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+  /**
+   * Posts stop; resolves true on "stopped" (the worker freed everything and closes itself),
+   * false when the worker died or, outside shutdown, did not answer within the grace. While the
+   * engine shuts down a slow worker is waited for (the stop deadline of main.ts bounds it):
+   * terminating it could end the process with the worker inside FFmpeg. Forwards the last TS
+   * when `flush`.
+   */
+  #awaitStopped(ch: Channel, worker: Worker, flush: boolean): Promise<boolean> {
+    const grace = this.#opts.stopGraceMs ?? 2000;
+    const stopped = new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = (answered: boolean) => {
+        clearTimeout(timer);
+        worker.removeEventListener("message", onMessage);
+        resolve(answered);
+      };
+      const onGrace = () => {
+        // A worker that raised an error may be dead: it would never answer.
+        const wait = this.#closing && !this.#errored.has(worker);
         this.#log.warn("channel_stop_timeout", {
           channel: ch.id,
-          grace_ms: this.#opts.stopGraceMs ?? 2000,
+          grace_ms: grace,
+          action: wait ? "waiting (shutdown)" : "terminating",
         });
-        resolve();
-      }, this.#opts.stopGraceMs ?? 2000);
-      worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
+        if (wait) timer = undefined;
+        else done(false);
+      };
+      timer = setTimeout(onGrace, grace);
+      const onMessage = (e: MessageEvent<FromWorker>) => {
         if (flush && e.data.type === "ts") ch.fanout.push(e.data.data);
         if (flush && e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
         if (flush && (e.data.type === "as_run" || e.data.type === "as_run_closed")) {
           this.#asRun(ch, e.data);
         }
         if (e.data.type === "stopped") {
-          clearTimeout(timer);
           if (flush) {
             ch.log.info("channel_flushed", {
               frames_released: e.data.framesReleased,
               last_video_pts_90k: e.data.lastVideoPts90k ?? null,
             });
           }
-          resolve();
+          done(true);
         }
-      });
+      };
+      worker.addEventListener("message", onMessage);
     });
     try {
       worker.postMessage({ type: "stop" } satisfies ToWorker);
@@ -977,6 +1014,9 @@ export class ChannelManager implements ControlSurface {
       // A worker that is already gone cannot take messages: nothing is left to free.
       this.#log.warn("channel_stop_post_failed", { channel: ch.id, reason: String(err) });
     }
+    const tracked = stopped.then(() => {});
+    this.#stops.add(tracked);
+    void tracked.then(() => this.#stops.delete(tracked));
     return stopped;
   }
 
@@ -989,8 +1029,7 @@ export class ChannelManager implements ControlSurface {
     if (!worker) return;
     ch.worker = undefined;
     ch.workerReady = undefined;
-    await this.#awaitStopped(ch, worker, true);
-    this.#terminate(worker);
+    this.#end(worker, await this.#awaitStopped(ch, worker, true));
     ch.nothingPlayable = undefined;
     // The stream this worker muxed is over: a viewer or attach that comes later must start
     // with the next stream's PAT/PMT and IDR, never with this one's last GOP.

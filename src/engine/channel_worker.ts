@@ -84,6 +84,31 @@ async function call(msg: Extract<ToWorker, { type: "call" }>): Promise<void> {
   }
 }
 
+/**
+ * Frees every FFmpeg object of the channel, answers "stopped" and closes the worker — also
+ * when freeing failed (reported first): the main thread waits for this answer before the
+ * process may end, and ends a worker that answered by letting it close itself.
+ */
+function stop(): void {
+  clearInterval(statsTimer);
+  let result: { framesReleased: number; lastVideoPts90k: number | undefined } = {
+    framesReleased: 0,
+    lastVideoPts90k: undefined,
+  };
+  try {
+    if (runner) result = runner.stop();
+  } catch (err) {
+    post({
+      type: "log",
+      level: "error",
+      event: "channel_stop_failed",
+      fields: { reason: err instanceof Error ? err.message : String(err) },
+    });
+  }
+  post({ type: "stopped", ...result });
+  self.close();
+}
+
 self.onmessage = (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   try {
@@ -101,12 +126,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
         if (runner) runner.wantFrames = msg.value;
         break;
       case "stop":
-        clearInterval(statsTimer);
-        post({
-          type: "stopped",
-          ...(runner?.stop() ?? { framesReleased: 0, lastVideoPts90k: undefined }),
-        });
-        self.close();
+        stop();
         break;
     }
   } catch (err) {
