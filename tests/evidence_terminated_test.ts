@@ -1,0 +1,228 @@
+/**
+ * How a session's as-run record ends when its channel goes away, and `primed_success`, as the
+ * spool (what is streamed to Core) holds them: a real ChannelManager with real Workers and the
+ * real EvidenceHub (Core unreachable, so every event stays in the spool), virtual clock.
+ *
+ * - A worker hung inside FFmpeg (the next segment's asset is a FIFO nobody writes: its open
+ *   blocks, as on a hung network mount) cannot answer a stop: after the stop grace it is
+ *   terminated and the record ends with ChannelTerminated `CHANNEL_STOPPED`, nothing after.
+ * - A block whose first segment's asset is missing was not primed: `primed_success` false on
+ *   its BlockStart and BlockFence, true on the next block.
+ */
+
+import { assert, assertEquals } from "./assert.ts";
+import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { EvidenceHub } from "../src/evidence/hub.ts";
+import type { EvidenceRecord } from "../src/evidence/wire.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+import { Logger } from "../src/log/log.ts";
+import { parsePlanHandle } from "../src/control/plan_handle.ts";
+import { block, segment } from "./plan_builders.ts";
+
+const FMT: ProgramFormat = {
+  width: 160,
+  height: 90,
+  frameRate: { num: 25, den: 1 },
+  sampleRate: 48000,
+  channels: 2,
+  aspectPolicy: "preserve",
+};
+const CHANNEL = 7;
+const CHANNEL_STR = "terminated-test";
+/** Nothing listens there: Core is down, the spool keeps everything. */
+const CORE_DOWN = "127.0.0.1:9";
+
+interface Rig {
+  dir: string;
+  manager: ChannelManager;
+  hub: EvidenceHub;
+  /** Whole records of the channel's spools, by session, in file order. */
+  spools(): Promise<Map<string, EvidenceRecord[]>>;
+  /** The first session's records once `done` holds for them (polled, bounded at 30 s). */
+  recordsUntil(done: (records: EvidenceRecord[]) => boolean): Promise<EvidenceRecord[]>;
+  close(): Promise<void>;
+}
+
+async function rig(opts: { stopGraceMs?: number } = {}): Promise<Rig> {
+  const dir = await Deno.makeTempDir({ prefix: "evidence_terminated_" });
+  const log = new Logger({ level: "error", write: () => {} });
+  const hub = new EvidenceHub({ stateDir: `${dir}/state`, log, minBackoffMs: 60_000 });
+  await hub.start();
+  const manager = new ChannelManager({
+    log,
+    parsePlanHandle,
+    virtualClock: true,
+    leadMs: 200,
+    evidence: hub,
+    stopGraceMs: opts.stopGraceMs,
+  });
+  const listener = Deno.listen({ transport: "unix", path: `${dir}/core.sock` });
+  const drain = (async () => {
+    for await (const conn of listener) conn.readable.pipeTo(new WritableStream()).catch(() => {});
+  })().catch(() => {});
+  await manager.attachStream(CHANNEL, "unix", `${dir}/core.sock`, true);
+  const spoolDir = hub.dirFor(CHANNEL_STR);
+  const rigged: Rig = {
+    dir,
+    manager,
+    hub,
+    async spools() {
+      const out = new Map<string, EvidenceRecord[]>();
+      let names: string[] = [];
+      try {
+        for await (const e of Deno.readDir(spoolDir)) names.push(e.name);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return out;
+        throw err;
+      }
+      names = names.filter((n) => n.endsWith(".jsonl")).sort();
+      for (const n of names) {
+        const text = await Deno.readTextFile(`${spoolDir}/${n}`);
+        const whole = text.slice(0, text.lastIndexOf("\n") + 1);
+        out.set(
+          n.replace(/\.jsonl$/, ""),
+          whole.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l)),
+        );
+      }
+      return out;
+    },
+    async recordsUntil(done: (records: EvidenceRecord[]) => boolean) {
+      const deadline = Date.now() + 30_000;
+      let records: EvidenceRecord[] = [];
+      while (true) {
+        records = [...(await rigged.spools()).values()][0] ?? [];
+        if (done(records)) return records;
+        assert(Date.now() < deadline, `gave up waiting; spool holds ${records.map(brief)}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    },
+    async close() {
+      await manager.close();
+      await hub.close();
+      listener.close();
+      await drain;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+  return rigged;
+}
+
+function payload(r: EvidenceRecord): Record<string, unknown> {
+  return r[r.payload_type] as Record<string, unknown>;
+}
+
+/** Kind, block and segment of a record (and status/reason, or the termination reason). */
+function brief(r: EvidenceRecord): string {
+  const p = payload(r);
+  switch (r.payload_type) {
+    case "block_start":
+      return `BS ${p.block_id}`;
+    case "segment_start":
+      return `SS ${p.block_id}/${p.event_id}`;
+    case "segment_end":
+      return `SE ${p.block_id}/${p.event_id_ref} ${p.status}${p.reason ? "/" + p.reason : ""}`;
+    case "block_fence":
+      return `BF ${p.block_id}`;
+    case "channel_terminated":
+      return `CT ${p.reason}`;
+    default:
+      return r.payload_type;
+  }
+}
+
+function assertContiguous(records: EvidenceRecord[]): void {
+  assertEquals(records.map((r) => r.sequence), records.map((_, i) => i + 1), "sequences");
+  assertEquals(new Set(records.map((r) => r.event_uuid)).size, records.length, "uuids unique");
+  for (const r of records) {
+    assertEquals(r.schema_version, 1);
+    assertEquals(r.channel_id, CHANNEL_STR);
+  }
+}
+
+async function mkfifo(path: string): Promise<void> {
+  const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert(r.success, `mkfifo ${path}: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+Deno.test("a worker hung in FFmpeg is terminated at stop: the record ends with ChannelTerminated CHANNEL_STOPPED", async () => {
+  const r = await rig({ stopGraceMs: 300 });
+  const fifo = `${r.dir}/hung.ts`;
+  await mkfifo(fifo);
+  let writer: Deno.FsFile | undefined;
+  try {
+    const t0 = Date.now() + 1000;
+    // 2 s of pad airs; the FIFO segment's open (its pre-roll, before the pad ends) hangs.
+    const a = block("A", t0, [segment(0, "", 2000), segment(1, fifo, 2000)], CHANNEL);
+    const b = block("B", a.endUtcMs, [segment(0, "", 1000)], CHANNEL);
+    await r.manager.startBlockSession(CHANNEL, [a, b], 0, FMT, 2, {
+      endpoint: CORE_DOWN,
+      channelIdStr: CHANNEL_STR,
+    });
+    // Resolves once the worker has opened the FIFO for reading: it now blocks in FFmpeg's
+    // first read, and answers nothing.
+    writer = await Deno.open(fifo, { write: true });
+    await r.manager.stopChannel(CHANNEL);
+    // Spooled within 250 ms; polled (a bound, not a timing judgement).
+    const records = await r.recordsUntil((rs) =>
+      rs.some((x) => x.payload_type !== "block_start" && x.payload_type !== "segment_start")
+    );
+    assertEquals((await r.spools()).size, 1, "one session spooled");
+    assertContiguous(records);
+    assertEquals(records.map(brief), ["BS A", "SS A/ev0", "CT CHANNEL_STOPPED"]);
+    const ct = payload(records[2]);
+    assert(String(ct.detail).includes("before its record closed"), String(ct.detail));
+    assert(Number(ct.termination_utc_ms) > 0, "termination_utc_ms");
+    assertEquals(records[2].final, true, "ChannelTerminated is the session's final event");
+    // The hung open ends (EOF); the terminated worker adds nothing, also once all is closed.
+    writer.close();
+    writer = undefined;
+    await r.manager.close();
+    await r.hub.close();
+    assertEquals([...(await r.spools()).values()][0].map(brief), records.map(brief));
+  } finally {
+    writer?.close();
+    await r.close();
+  }
+});
+
+Deno.test("primed_success is false for a block whose first asset is missing, true for the next", async () => {
+  const r = await rig();
+  try {
+    const t0 = Date.now() + 1000;
+    const a = block("A", t0, [
+      segment(0, `${r.dir}/no-such-file.mp4`, 1000),
+      segment(1, "", 1000),
+    ], CHANNEL);
+    const b = block("B", a.endUtcMs, [segment(0, "", 1000)], CHANNEL);
+    await r.manager.startBlockSession(CHANNEL, [a, b], 0, FMT, 2, {
+      endpoint: CORE_DOWN,
+      channelIdStr: CHANNEL_STR,
+    });
+    const records = await r.recordsUntil((rs) =>
+      rs.some((x) => x.payload_type === "block_fence" && payload(x).block_id === "B")
+    );
+    assertContiguous(records);
+    assertEquals(records.map(brief), [
+      "BS A",
+      "SE A/ev0 ERROR/ASSET_MISSING",
+      "SS A/ev1",
+      "SE A/ev1 AIRED",
+      "BF A",
+      "BS B",
+      "SS B/ev0",
+      "SE B/ev0 AIRED",
+      "BF B",
+    ]);
+    const primed = records
+      .filter((x) => x.payload_type === "block_start" || x.payload_type === "block_fence")
+      .map((x) => `${brief(x)} primed=${payload(x).primed_success}`);
+    assertEquals(primed, [
+      "BS A primed=false",
+      "BF A primed=false",
+      "BS B primed=true",
+      "BF B primed=true",
+    ]);
+  } finally {
+    await r.close();
+  }
+});
