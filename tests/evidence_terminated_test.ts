@@ -8,6 +8,12 @@
  *   terminated and the record ends with ChannelTerminated `CHANNEL_STOPPED`, nothing after.
  * - A block whose first segment's asset is missing was not primed: `primed_success` false on
  *   its BlockStart and BlockFence, true on the next block.
+ * - A channel that fails mid-session ends the record with ChannelTerminated `CHANNEL_FAILED`,
+ *   nothing after (not a stop's TRUNCATED/SESSION_STOPPED and final BlockFence): the worker is
+ *   the real one wrapped by tests/evidence/failing_channel_worker.ts (ChannelManager's
+ *   `workerUrl`), whose output throws (the runner's loop rejects: `fatal`) or which crashes
+ *   (the Worker's `error` event; Deno prints the uncaught error). No product code fails on
+ *   purpose.
  */
 
 import { assert, assertEquals } from "./assert.ts";
@@ -43,7 +49,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(opts: { stopGraceMs?: number } = {}): Promise<Rig> {
+async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promise<Rig> {
   const dir = await Deno.makeTempDir({ prefix: "evidence_terminated_" });
   const log = new Logger({ level: "error", write: () => {} });
   const hub = new EvidenceHub({ stateDir: `${dir}/state`, log, minBackoffMs: 60_000 });
@@ -55,6 +61,7 @@ async function rig(opts: { stopGraceMs?: number } = {}): Promise<Rig> {
     leadMs: 200,
     evidence: hub,
     stopGraceMs: opts.stopGraceMs,
+    workerUrl: opts.workerUrl,
   });
   const listener = Deno.listen({ transport: "unix", path: `${dir}/core.sock` });
   const drain = (async () => {
@@ -226,3 +233,32 @@ Deno.test("primed_success is false for a block whose first asset is missing, tru
     await r.close();
   }
 });
+
+for (const [mode, how] of [["output", "its output throws"], ["crash", "it crashes"]]) {
+  Deno.test(`a channel that fails mid-session (${how}): the record ends with ChannelTerminated CHANNEL_FAILED`, async () => {
+    const r = await rig({
+      workerUrl: new URL(`./evidence/failing_channel_worker.ts?fail=${mode}`, import.meta.url),
+    });
+    try {
+      const t0 = Date.now() + 1000;
+      const a = block("A", t0, [segment(0, "", 10_000), segment(1, "", 2000)], CHANNEL);
+      const b = block("B", a.endUtcMs, [segment(0, "", 1000)], CHANNEL);
+      await r.manager.startBlockSession(CHANNEL, [a, b], 0, FMT, 2, {
+        endpoint: CORE_DOWN,
+        channelIdStr: CHANNEL_STR,
+      });
+      const records = await r.recordsUntil((rs) => rs.some((x) => x.final === true));
+      assertContiguous(records);
+      assertEquals(records.map(brief), ["BS A", "SS A/ev0", "CT CHANNEL_FAILED"]);
+      const ct = payload(records[2]);
+      assert(String(ct.detail).includes("stand-in:"), String(ct.detail));
+      assertEquals(r.manager.get(CHANNEL)?.state, "error");
+      // Nothing follows the ChannelTerminated, also once the failed worker is gone.
+      await r.manager.close();
+      await r.hub.close();
+      assertEquals([...(await r.spools()).values()][0].map(brief), records.map(brief));
+    } finally {
+      await r.close();
+    }
+  });
+}

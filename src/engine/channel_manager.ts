@@ -68,6 +68,12 @@ export interface ChannelManagerOptions {
   callTimeoutMs?: number;
   /** How long a stopping worker may take to free everything before it is terminated, ms. */
   stopGraceMs?: number;
+  /**
+   * Module the channel workers run (default `channel_worker.ts`). It must speak the worker
+   * messages of `channel_messages.ts`; tests use stand-ins that wrap the real worker (e.g. one
+   * whose output fails mid-session) to drive the manager's failure paths.
+   */
+  workerUrl?: URL;
 }
 
 interface Pending {
@@ -702,7 +708,7 @@ export class ChannelManager implements ControlSurface {
     ch.stats = undefined;
     ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
-    const worker = new Worker(WORKER_URL, { type: "module" });
+    const worker = new Worker(this.#opts.workerUrl ?? WORKER_URL, { type: "module" });
     ch.worker = worker;
     ch.workerReady = new Promise<void>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {

@@ -881,8 +881,14 @@ export class ChannelRunner {
   /**
    * Stops the loop, ends any session, flushes encoder and muxer (the last TS bytes go out
    * through the sink). Returns the number of frames released and the video PTS of the last.
+   *
+   * With `failed` (the channel failed: its loop threw) open as-run records are left open
+   * rather than ended as a stop: nothing more is emitted for them, and their owner ends them
+   * with ChannelTerminated (`CHANNEL_FAILED`).
    */
-  stop(): { framesReleased: number; lastVideoPts90k: number | undefined } {
+  stop(
+    opts: { failed?: boolean } = {},
+  ): { framesReleased: number; lastVideoPts90k: number | undefined } {
     const result = {
       framesReleased: this.#lastReleased + 1,
       lastVideoPts90k: this.#lastReleased >= 0
@@ -895,7 +901,8 @@ export class ChannelRunner {
     this.#primed?.producer.close();
     this.#primed = undefined;
     // Frames still buffered never air: the as-run record ends after the last released one.
-    for (const a of this.#asRun) {
+    // A failed channel did not stop: its records are not closed as if it had.
+    for (const a of opts.failed ? [] : this.#asRun) {
       a.tracker.finish(this.#lastReleased + 1);
       this.#out.asRunClosed?.(a.sessionId);
     }

@@ -51,9 +51,10 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
 function run(): void {
   runner?.run().catch((err) => {
     // Free every FFmpeg object of the channel before the main thread terminates the worker.
+    // Open as-run records stay open: the main thread ends them with ChannelTerminated.
     clearInterval(statsTimer);
     try {
-      runner?.stop();
+      runner?.stop({ failed: true });
     } catch (stopErr) {
       post({
         type: "log",
