@@ -277,12 +277,15 @@ export class EvidenceHub implements EvidenceSessions {
     return out;
   }
 
-  /** Writes every spool and stops sending (spools stay for the next start). */
+  /**
+   * Writes every spool and stops sending (spools stay for the next start). For engine
+   * shutdown: connections to Core are left to the process's exit (see `EvidenceSender.stop`).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
-    for (const s of sessions) s.sender?.stop();
+    for (const s of sessions) s.sender?.stop({ abandon: true });
     await Promise.all(sessions.map((s) => s.spool.close()));
   }
 

@@ -147,11 +147,24 @@ export class EvidenceSender {
     this.#reconnectLater(0);
   }
 
-  /** Stops sending (the spool stays). */
-  stop(): void {
+  /**
+   * Stops sending (the spool stays). `abandon` (engine shutdown): the connection is left to
+   * the process's exit instead of being cancelled and closed. Deno 2.9's `node:http2` client
+   * can crash the whole process (SIGSEGV inside nghttp2) while it tears a session down and the
+   * peer answers with GOAWAY; at exit nothing is lost by not closing, since every record is on
+   * disk and Core acknowledges by sequence.
+   */
+  stop(opts: { abandon?: boolean } = {}): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearTimeout(this.#helloTimer);
     clearInterval(this.#watchdog);
+    if (opts.abandon) {
+      this.#call?.removeAllListeners("data");
+      this.#call?.on("error", () => {}); // the process ends the connection
+      this.#live = false;
+      return;
+    }
     this.#drop("stopped");
     this.#client?.close();
     this.#client = undefined;
