@@ -33,6 +33,7 @@ import type { ProgramFrame } from "../../media/program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
 import type { EvidenceSessions } from "./evidence_sessions.ts";
+import { availableCores, channelThreads } from "./thread_policy.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -68,6 +69,8 @@ export interface ChannelManagerOptions {
   callTimeoutMs?: number;
   /** How long a stopping worker may take to free everything before it is terminated, ms. */
   stopGraceMs?: number;
+  /** Cores the channels share, for the thread policy (default: this machine's). */
+  cores?: number;
 }
 
 interface Pending {
@@ -142,6 +145,8 @@ export class ChannelManager implements ControlSurface {
   #closing = false;
   /** Channels a plan restore holds, and what releases them. */
   #holds = new Map<number, Promise<void>>();
+  /** Configured channels with a standalone source (they all get a worker). */
+  #configuredRunning = 0;
 
   constructor(opts: ChannelManagerOptions) {
     this.#opts = opts;
@@ -158,6 +163,7 @@ export class ChannelManager implements ControlSurface {
   async applyConfig(specs: ChannelSpec[]): Promise<number[]> {
     const changed: number[] = [];
     const wanted = new Map(specs.map((s) => [s.id, s]));
+    this.#configuredRunning = specs.filter((s) => s.source.kind !== "none").length;
     for (const ch of this.#channels.values()) {
       if (ch.configured && !wanted.has(ch.id)) {
         changed.push(ch.id);
@@ -709,12 +715,24 @@ export class ChannelManager implements ControlSurface {
       epochUtcMs: Math.round(Date.now()),
       virtual: this.#opts.virtualClock ?? false,
       leadMs: this.#opts.leadMs ?? 500,
+      threads: channelThreads(this.#channelCount(), this.#opts.cores ?? availableCores()),
     };
     worker.postMessage(init);
     if (ch.frames) this.#post(ch, { type: "want_frames", value: ch.frames.hasReaders });
     return ch.workerReady.catch((err) => {
       throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));
     });
+  }
+
+  /**
+   * Channels sharing the machine, for the thread policy: every channel with a worker (this one
+   * included) or about to get one from the configuration. Threads are fixed when a worker
+   * starts; channels started later by control calls get a smaller share as the count grows.
+   */
+  #channelCount(): number {
+    let workers = 0;
+    for (const ch of this.#channels.values()) if (ch.worker) workers++;
+    return Math.max(workers, this.#configuredRunning);
   }
 
   #onMessage(ch: Channel, worker: Worker, msg: FromWorker): void {

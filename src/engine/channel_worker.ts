@@ -28,7 +28,13 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
   setFfmpegLogLevel(AV_LOG_QUIET);
   const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
   runner = new ChannelRunner(
-    { spec: msg.spec, time, epochUtcMs: msg.epochUtcMs, leadMs: msg.leadMs },
+    {
+      spec: msg.spec,
+      time,
+      epochUtcMs: msg.epochUtcMs,
+      leadMs: msg.leadMs,
+      threads: msg.threads,
+    },
     {
       ts: (data) => post({ type: "ts", data }, [data.buffer as ArrayBuffer]),
       frame: (frame) =>
