@@ -558,7 +558,7 @@ async function cpuPerMinute(dir: string, clip: string, seconds: number) {
 }
 
 /** RSS of 1 vs 3 channels of 480p30. */
-async function rssPerChannel(dir: string, clip: string) {
+export async function rssPerChannel(dir: string, clip: string) {
   const at = async (n: number) => {
     const e = await startEngine(dir, clip, n, R480, "ultrafast");
     try {

@@ -609,12 +609,19 @@ export class ChannelRunner {
       const hold = !f.hasPicture ||
         (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber));
       const started = this.clock.now();
+      const aired = this.#onAir;
       this.#release(f, hold);
       this.#pace.released(
         hold,
         this.clock.now() - started,
         this.#buffer.length < this.#leadFrames / 2,
       );
+      if (!this.wantFrames) {
+        // Pictures nobody reads any more go back to the timeline: the one a new picture
+        // replaced on air, or a held frame's own (never aired). A frame sink owns its copies.
+        if (aired && aired !== this.#onAir) this.timeline.recycle(aired);
+        if (f.video !== this.#onAir) this.timeline.recycle(f.video);
+      }
       this.#judge(f, hold, lateMs);
       // Production ahead, while the next frame is not due yet (always one in hand).
       while (
