@@ -22,7 +22,7 @@
  * 6. `viewer_start`: first byte and first decodable frame for a new viewer (one channel).
  *
  * Run alone: `deno run -A bench/engine_bench.ts [--quick]` (`--quick`: one run, short windows,
- * a smoke test of the bench itself, not a measurement).
+ * at most 2 channels: a smoke test of the bench itself, not a measurement).
  *
  * @module
  */
@@ -449,7 +449,14 @@ function guessFrom(one: Probe): number {
 type Side = "engine" | "ffmpeg" | "ffmpeg_engine_threads";
 
 /** Three runs (or one) of the max-channel search at one raster, all three sides. */
-async function maxChannels(dir: string, clip: string, raster: Raster, runs: number, w: Window) {
+async function maxChannels(
+  dir: string,
+  clip: string,
+  raster: Raster,
+  runs: number,
+  w: Window,
+  cap: number,
+) {
   const probe: Record<Side, (n: number) => Promise<Probe>> = {
     engine: (n) => probeEngine(dir, clip, raster, n, w),
     ffmpeg: (n) => probeFfmpeg(dir, clip, raster, n, w),
@@ -466,7 +473,7 @@ async function maxChannels(dir: string, clip: string, raster: Raster, runs: numb
         allProbes[side].push(one);
         guess = one.ok ? guessFrom(one) : 1;
       }
-      const { max, probes } = await searchMax(guess, 32, probe[side]);
+      const { max, probes } = await searchMax(guess, cap, probe[side]);
       maxima[side].push(max);
       allProbes[side].push(...probes);
       console.log(`  ${raster.name} run ${run + 1} ${side}: ${max}`);
@@ -692,14 +699,15 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
   const started = { load1: load1(), at: new Date().toISOString() };
   try {
     const clip = await filmClip();
-    const m480 = await maxChannels(dir, clip, R480, runs, w);
-    const m720 = await maxChannels(dir, clip, R720, runs, w);
+    const cap = quick ? 2 : 32;
+    const m480 = await maxChannels(dir, clip, R480, runs, w, cap);
+    const m720 = await maxChannels(dir, clip, R720, runs, w, cap);
     const engineMax = [...m480.maxima.engine].sort((a, b) => a - b)[Math.floor(runs / 2)];
     const atMax = engineMax > 0
       ? await probeEngine(dir, clip, R480, engineMax, w, responsiveness)
       : undefined;
     return {
-      source: { file: FILM_NAME, cores: CORES, window: w, runs },
+      source: { file: FILM_NAME, cores: CORES, window: w, runs, cap },
       load_at_start: started,
       max_channels_480p30: m480.result,
       max_channels_720p30: m720.result,
