@@ -352,7 +352,9 @@ export async function probeEngine(
     const rss = rssBytes(engine.process.pid);
     const fps = [...out1.entries()].map(([k, v]) => (v - (out0.get(k) ?? 0)) / dt);
     const maxLag = Math.max(...lag.values());
-    const ok = fps.length === n && fps.every((f) => f >= minFps(w)) && maxLag < 0.25;
+    // A channel without stats at the start of the window (still catching up) does not pass.
+    const ok = out0.size === n && fps.length === n && fps.every((f) => f >= minFps(w)) &&
+      maxLag < 0.25;
     const cores = (cpu1 - cpu0) / dt;
     return {
       n,
