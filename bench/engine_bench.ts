@@ -322,7 +322,19 @@ interface Probe {
   rss_mb: number;
   max_lag_s?: number;
   load1: number;
+  /** Why the probe could not run. */
+  error?: string;
 }
+
+const FAILED: Probe = {
+  n: 0,
+  ok: false,
+  fps: [],
+  cores_used: NaN,
+  cpu_cores_per_channel: NaN,
+  rss_mb: NaN,
+  load1: 0,
+};
 
 function minFps(w: Window): number {
   return 30 * (1 - 1.1 / w.seconds);
@@ -428,7 +440,13 @@ async function searchMax(
   const seen = new Map<number, boolean>();
   const at = async (n: number) => {
     if (!seen.has(n)) {
-      const p = await probe(n);
+      let p: Probe;
+      try {
+        p = await probe(n);
+      } catch (err) {
+        // A probe that breaks (an engine that did not come up) is a failed probe, kept with why.
+        p = { ...FAILED, n, error: String(err), load1: load1() };
+      }
       probes.push(p);
       seen.set(n, p.ok);
     }
