@@ -489,7 +489,12 @@ async function maxChannels(
     for (const side of Object.keys(probe) as Side[]) {
       let guess = maxima[side].at(-1);
       if (guess === undefined) {
-        const one = await probe[side](1);
+        const one = await probe[side](1).catch((err): Probe => ({
+          ...FAILED,
+          n: 1,
+          error: String(err),
+          load1: load1(),
+        }));
         allProbes[side].push(one);
         guess = one.ok ? guessFrom(one) : 1;
       }
