@@ -11,7 +11,8 @@
  *    `ffmpeg -re` processes with ffmpeg's default threads, and ffmpeg with the engine's thread
  *    settings; three runs, each probe recorded. Kept real time = every channel delivered at
  *    least 30·(1 − 1.1/window) frames per second over the window (frame counters are known to
- *    ±0.5 s) and, for the engine, lags the wall clock by under 0.25 s at the end.
+ *    ±0.5 s) and, for the engine, repeated at most 1 % of its frames for lack of a picture in
+ *    time and lags the wall clock by under 0.25 s at the end.
  * 2. `cpu_per_channel`: CPU cores per channel at the same channel count on both sides (the
  *    larger count both kept real time at 480p30), from the probes above.
  * 3. `cpu_720p30`: CPU seconds per output minute of one 720p30 veryfast channel, engine vs
@@ -321,6 +322,8 @@ interface Probe {
   cpu_cores_per_channel: number;
   rss_mb: number;
   max_lag_s?: number;
+  /** Engine: share of the window's frames that repeated the picture on air (not made in time). */
+  repeated_share?: number[];
   load1: number;
   /** Why the probe could not run. */
   error?: string;
@@ -353,20 +356,28 @@ export async function probeEngine(
   try {
     await sleep(w.warmup * 1000);
     const out0 = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
+    const rep0 = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
     const cpu0 = cpuSeconds(engine.process.pid);
     const t0 = performance.now();
     const extra = during ? during(engine) : undefined;
     await sleep(w.seconds * 1000);
     const out1 = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
+    const rep1 = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
     const cpu1 = cpuSeconds(engine.process.pid);
     const dt = (performance.now() - t0) / 1000;
     const lag = await metric(engine.metricsPort, "retrovue_playout_wallclock_lag_seconds");
     const rss = rssBytes(engine.process.pid);
     const fps = [...out1.entries()].map(([k, v]) => (v - (out0.get(k) ?? 0)) / dt);
     const maxLag = Math.max(...lag.values());
+    // Frames that repeated the picture on air because theirs was not made in time: the engine
+    // keeps its clock by repeating, so a channel that cannot keep up shows here, not as lag.
+    const repeated = [...out1.keys()].map((k) =>
+      ((rep1.get(k) ?? 0) - (rep0.get(k) ?? 0)) /
+      Math.max(1, (out1.get(k) ?? 0) - (out0.get(k) ?? 0))
+    );
     // A channel without stats at the start of the window (still catching up) does not pass.
     const ok = out0.size === n && fps.length === n && fps.every((f) => f >= minFps(w)) &&
-      maxLag < 0.25;
+      maxLag < 0.25 && repeated.every((r) => r <= 0.01);
     const cores = (cpu1 - cpu0) / dt;
     return {
       n,
@@ -376,6 +387,7 @@ export async function probeEngine(
       cpu_cores_per_channel: round(cores / n),
       rss_mb: round(rss / 2 ** 20, 1),
       max_lag_s: round(maxLag),
+      repeated_share: repeated.map((r) => round(r, 4)),
       load1: load1(),
       during: extra ? await extra : undefined,
     };
