@@ -640,7 +640,10 @@ export async function rssPerChannel(dir: string, clip: string) {
 }
 
 /** GetVersion latency and new viewers' first TS byte while the engine runs. */
-export async function responsiveness(e: EngineRun): Promise<Record<string, unknown>> {
+export async function responsiveness(
+  e: EngineRun,
+  channels: number,
+): Promise<Record<string, unknown>> {
   const client = playoutClient(`127.0.0.1:${e.grpcPort}`);
   try {
     const rtt: number[] = [];
@@ -654,7 +657,7 @@ export async function responsiveness(e: EngineRun): Promise<Record<string, unkno
     const firstByte: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      const res = await fetch(`http://127.0.0.1:${e.httpPort}/channel/${(i % 2) + 1}.ts`);
+      const res = await fetch(`http://127.0.0.1:${e.httpPort}/channel/${(i % channels) + 1}.ts`);
       const reader = res.body!.getReader();
       const { value } = await reader.read();
       firstByte.push(performance.now() - t0);
@@ -742,6 +745,11 @@ async function viewerStart(dir: string, clip: string) {
   };
 }
 
+/** A measurement, or why it could not be made (the rest of the run is kept either way). */
+function kept<T>(p: Promise<T>): Promise<T | { error: string }> {
+  return p.catch((err) => ({ error: String(err) }));
+}
+
 /** Runs the engine benchmark; returns the results. */
 export async function runEngineBench(opts: { quick?: boolean } = {}) {
   const quick = opts.quick ?? false;
@@ -758,7 +766,8 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
     // The smoke test exercises this part even when the box kept nothing real time.
     const engineMax = quick ? Math.max(1, median) : median;
     const atMax = engineMax > 0
-      ? await probeEngine(dir, clip, R480, engineMax, w, responsiveness)
+      ? await probeEngine(dir, clip, R480, engineMax, w, (e) => responsiveness(e, engineMax))
+        .catch((err) => ({ ok: false, during: { error: String(err) } }))
       : undefined;
     return {
       source: { file: FILM_NAME, cores: CORES, window: w, runs, cap },
@@ -770,9 +779,9 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
       while_max_channels: atMax
         ? { channels: engineMax, kept_real_time: atMax.ok, ...atMax.during }
         : null,
-      cpu_720p30: await cpuPerMinute(dir, clip, quick ? 5 : 20),
-      rss: await rssPerChannel(dir, clip),
-      viewer_start: await viewerStart(dir, clip),
+      cpu_720p30: await kept(cpuPerMinute(dir, clip, quick ? 5 : 20)),
+      rss: await kept(rssPerChannel(dir, clip)),
+      viewer_start: await kept(viewerStart(dir, clip)),
       load_at_end: { load1: load1(), at: new Date().toISOString() },
     };
   } finally {
