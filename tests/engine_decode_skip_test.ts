@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { fixture, type FixtureName, frameNumberFromI420 } from "./fixtures.ts";
 import { FileProducer } from "../src/engine/producers/file_producer.ts";
-import type { ProgramFormat, Rational } from "../src/engine/program_format.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+import type { Rational } from "../media/rational.ts";
 import { Demuxer } from "../ffi/mod.ts";
 
 function format(frameRate: Rational): ProgramFormat {

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
-import type { ChannelSpec } from "../src/engine/channel_spec.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import { channelThreads } from "../src/engine/thread_policy.ts";
 
