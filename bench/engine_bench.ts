@@ -32,6 +32,9 @@ import { FIXTURE_DIR } from "../tests/fixtures.ts";
 import { playoutClient, unary } from "../tests/grpc_client/grpc_js_client.ts";
 import { type ChannelThreads, channelThreads } from "../src/engine/thread_policy.ts";
 
+/** Nice value of the engine's channel threads (src/engine/channel_worker.ts). */
+const CHANNEL_NICE = 4;
+
 const ROOT = new URL("../", import.meta.url).pathname;
 const CORES = navigator.hardwareConcurrency;
 const decoder = new TextDecoder();
@@ -216,8 +219,13 @@ function startFfmpeg(
 ): Deno.ChildProcess {
   const inThreads = threads ? ["-threads", String(threads.decoder)] : [];
   const outThreads = threads ? ["-threads", String(threads.encoder), "-filter_threads", "1"] : [];
-  return new Deno.Command("ffmpeg", {
+  // At the engine's channel priority (its channel threads run at nice 4): on a shared box
+  // other work would otherwise take CPU from the engine that it leaves to ffmpeg.
+  return new Deno.Command("nice", {
     args: [
+      "-n",
+      String(CHANNEL_NICE),
+      "ffmpeg",
       "-v",
       "error",
       "-nostdin",
