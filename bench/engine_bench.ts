@@ -11,8 +11,8 @@
  *    `ffmpeg -re` processes with ffmpeg's default threads, and ffmpeg with the engine's thread
  *    settings; three runs, each probe recorded. Kept real time = every channel delivered at
  *    least 30·(1 − 1.1/window) frames per second over the window (frame counters are known to
- *    ±0.5 s) and, for the engine, repeated at most 1 % of its frames for lack of a picture in
- *    time and lags the wall clock by under 0.25 s at the end.
+ *    ±0.5 s; for the engine, frames that repeated the picture on air because theirs was not made
+ *    in time are not delivered) and, for the engine, lags the wall clock by under 0.25 s.
  * 2. `cpu_per_channel`: CPU cores per channel at the same channel count on both sides (the
  *    larger count both kept real time at 480p30), from the probes above.
  * 3. `cpu_720p30`: CPU seconds per output minute of one 720p30 veryfast channel, engine vs
@@ -375,7 +375,11 @@ export async function probeEngine(
     const dt = (performance.now() - t0) / 1000;
     const lag = await metric(engine.metricsPort, "retrovue_playout_wallclock_lag_seconds");
     const rss = rssBytes(engine.process.pid);
-    const fps = [...out1.entries()].map(([k, v]) => (v - (out0.get(k) ?? 0)) / dt);
+    // Delivered: frames with their own picture. A repeat (picture not made in time) is the
+    // engine's way of falling behind, as a slowed ffmpeg delivers fewer frames: not counted.
+    const fps = [...out1.entries()].map(([k, v]) =>
+      (v - (out0.get(k) ?? 0) - ((rep1.get(k) ?? 0) - (rep0.get(k) ?? 0))) / dt
+    );
     const maxLag = Math.max(...lag.values());
     // Frames that repeated the picture on air because theirs was not made in time: the engine
     // keeps its clock by repeating, so a channel that cannot keep up shows here, not as lag.
@@ -385,7 +389,7 @@ export async function probeEngine(
     );
     // A channel without stats at the start of the window (still catching up) does not pass.
     const ok = out0.size === n && fps.length === n && fps.every((f) => f >= minFps(w)) &&
-      maxLag < 0.25 && repeated.every((r) => r <= 0.01);
+      maxLag < 0.25;
     const cores = (cpu1 - cpu0) / dt;
     return {
       n,
