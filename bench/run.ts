@@ -2,9 +2,9 @@
  * `deno task bench`: every benchmark, side by side with its reference (the `ffmpeg` CLI doing
  * the same job in the same run). Prints a table and writes JSON to bench/results/.
  *
- * `deno task bench [ffi|engine|frame_sink|responsiveness|realtime]...` runs only the named ones.
- * `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside two
- * light ones).
+ * `deno task bench [ffi|engine|frame_sink|responsiveness|realtime]... [--quick]` runs only the
+ * named ones. `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside
+ * two light ones). `--quick` makes the engine bench a one-run smoke test of itself (short windows).
  * `responsiveness` holds the timing judgements kept out of the tests (timer gaps, pacing
  * lateness, push cost with a stalled reader, stop time), each against its target.
  *
@@ -20,7 +20,7 @@ type Bench = () => Promise<Record<string, unknown>>;
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   ffi: () => Promise.resolve(() => runFfiBench()),
-  engine: () => Promise.resolve(() => runEngineBench()),
+  engine: () => Promise.resolve(() => runEngineBench({ quick })),
   responsiveness: () => Promise.resolve(() => runResponsivenessBench()),
   realtime: () => Promise.resolve(() => runRealtimeBench()),
   frame_sink: async () => {
@@ -29,7 +29,9 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   },
 };
 
-const wanted = Deno.args.length ? Deno.args : Object.keys(BENCHES);
+const quick = Deno.args.includes("--quick");
+const named = Deno.args.filter((a) => a !== "--quick");
+const wanted = named.length ? named : Object.keys(BENCHES);
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
   cpus: navigator.hardwareConcurrency,

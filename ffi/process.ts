@@ -1,7 +1,8 @@
 /**
  * Process facts and controls from the C library that Deno has no API for: the parent-death
  * signal (`prctl(PR_SET_PDEATHSIG)`), the current parent pid (`getppid`, which changes when
- * the parent dies and the process is re-parented) and whether a pid exists (`kill(pid, 0)`).
+ * the parent dies and the process is re-parented), whether a pid exists (`kill(pid, 0)`) and
+ * the calling thread's scheduling priority (`setpriority` on its thread id).
  * Linux with glibc only; elsewhere {@link processControls} throws
  * {@link ProcessControlsUnavailableError}. Loaded once, on first use.
  *
@@ -12,11 +13,15 @@ const LIBC_SYMBOLS = {
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   getppid: { parameters: [], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** `PR_SET_PDEATHSIG` from `<linux/prctl.h>`. */
 const PR_SET_PDEATHSIG = 1;
+/** `PRIO_PROCESS` from `<sys/resource.h>`: with a thread id, one thread (Linux). */
+const PRIO_PROCESS = 0;
 /** `EPERM` / `ESRCH` from `<errno.h>` (Linux). */
 const EPERM = 1;
 const ESRCH = 3;
@@ -40,6 +45,11 @@ export interface ProcessControls {
   parentPid(): number;
   /** Whether a process with this pid exists (also when it belongs to another user). */
   processExists(pid: number): boolean;
+  /**
+   * Sets the calling thread's nice value (0 normal, up to 19 lowest; lowering it needs no
+   * privilege). Threads it starts afterwards (FFmpeg's, x264's) inherit it.
+   */
+  setThreadNice(nice: number): void;
 }
 
 let controls: ProcessControls | undefined;
@@ -75,6 +85,17 @@ function load(): ProcessControls {
       }
     },
     parentPid: () => s.getppid(),
+    setThreadNice(nice) {
+      if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+        throw new RangeError(`nice must be an integer from -20 to 19, got ${nice}`);
+      }
+      if (s.setpriority(PRIO_PROCESS, s.gettid(), nice) !== 0) {
+        throw new ProcessControlsUnavailableError(
+          `setpriority(thread, ${nice})`,
+          `errno ${errno()}`,
+        );
+      }
+    },
     processExists(pid) {
       if (!Number.isInteger(pid) || pid <= 0) return false;
       if (s.kill(pid, 0) === 0) return true;

@@ -10,7 +10,7 @@ import type { Rational } from "../media/rational.ts";
 import { FfmpegArgumentError, FfmpegError } from "./errors.ts";
 import { type EncodedPacket, EncoderCore, registerCore, setOption } from "./encoded_packet.ts";
 import { ffmpeg } from "./library.ts";
-import { nonNull, PointerCell, type Ptr, StructView } from "./native.ts";
+import { check, nonNull, PointerCell, type Ptr, StructView } from "./native.ts";
 
 /** Options of a {@link VideoEncoder}. */
 export interface VideoEncoderOptions {
@@ -54,7 +54,6 @@ function defaultMpeg2Kbps(o: VideoEncoderOptions): number {
 export class VideoEncoder {
   readonly #core: EncoderCore;
   #frame: Ptr | null;
-  readonly #ptrs = new BigUint64Array(3);
   /** Time base of packet timestamps (1/frameRate). */
   readonly timeBase: Rational;
   /** The options this encoder was opened with. */
@@ -79,9 +78,14 @@ export class VideoEncoder {
     fv.setI32("width", o.width);
     fv.setI32("height", o.height);
     fv.setI32("format", AV_PIX_FMT_YUV420P);
-    fv.setI32("linesize", o.width, 0);
-    fv.setI32("linesize", o.width >> 1, 4);
-    fv.setI32("linesize", o.width >> 1, 8);
+    // One reference-counted picture, reused: libavcodec then takes a reference instead of
+    // allocating and copying a picture per frame, and x264 copies it into its own frames.
+    // Alignment 1: the planes are tightly packed, so each is one copy.
+    const ret = ffmpeg().avutil.av_frame_get_buffer(frame, 1);
+    if (ret < 0) {
+      this.close();
+      check(ret, "av_frame_get_buffer", { width: o.width, height: o.height });
+    }
   }
 
   /**
@@ -101,25 +105,30 @@ export class VideoEncoder {
       });
     }
     if (!Number.isSafeInteger(pts)) throw new FfmpegArgumentError("pts must be an integer", pts);
-    const base = nonNull(Deno.UnsafePointer.of(i420), "UnsafePointer.of");
+    // Still referenced by the encoder (it never is with libx264, which copies at once):
+    // make_writable gives the frame a fresh buffer instead of writing under the encoder.
+    check(ffmpeg().avutil.av_frame_make_writable(frame), "av_frame_make_writable");
     const { width, height } = this.options;
-    const ySize = width * height;
-    const cSize = (width >> 1) * (height >> 1);
     const fv = new StructView(frame, "AVFrame");
-    fv.setPtr("data", base, 0);
-    fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize), 1);
-    fv.setPtr("data", Deno.UnsafePointer.offset(base, ySize + cSize), 2);
+    let offset = 0;
+    for (let plane = 0; plane < 3; plane++) {
+      const w = plane === 0 ? width : width >> 1;
+      const h = plane === 0 ? height : height >> 1;
+      const stride = fv.i32("linesize", plane * 4);
+      const data = nonNull(fv.ptr("data", plane), "AVFrame.data");
+      const dst = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data, stride * (h - 1) + w));
+      if (stride === w) dst.set(i420.subarray(offset, offset + w * h));
+      else {
+        for (let y = 0; y < h; y++) {
+          dst.set(i420.subarray(offset + y * w, offset + (y + 1) * w), y * stride);
+        }
+      }
+      offset += w * h;
+    }
     fv.setI64("pts", pts);
     // A forced keyframe is an IDR with the closed GOPs configured here.
     fv.setI32("pict_type", keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE);
-    try {
-      // The frame is not reference counted, so libavcodec copies the picture before returning.
-      return this.#core.sendAndCollect(frame);
-    } finally {
-      fv.setPtr("data", null, 0);
-      fv.setPtr("data", null, 1);
-      fv.setPtr("data", null, 2);
-    }
+    return this.#core.sendAndCollect(frame);
   }
 
   /** True after `close()`. */

@@ -153,3 +153,28 @@ Deno.test("output PTS steps by exactly one frame and audio never drifts (6 simul
   const audioEnd = samples / fmt.sampleRate;
   assert(Math.abs(videoEnd - audioEnd) < 1001 / 30000, `A/V end differ by ${videoEnd - audioEnd}s`);
 });
+
+Deno.test("recycled picture buffers are reused and every frame still carries its own picture", () => {
+  const b = block("R", EPOCH, [segment(0, "/media/a.mp4", 2000), segment(1, "", 1000)]);
+  const { timeline, run } = setup([b, block("S", EPOCH + 3000, [segment(0, "", 1000)])]);
+  const seen = new Set<ArrayBuffer>();
+  const strips: number[] = [];
+  const pad: Uint8Array[] = [];
+  for (let i = 0; i < 80; i++) {
+    const [f] = run(1);
+    seen.add(f.video.buffer as ArrayBuffer);
+    if (f.flags & FrameFlags.PAD) pad.push(f.video.slice());
+    else strips.push(readFrameStrip(f.video, FMT.width, FMT.height));
+    timeline.recycle(f.video);
+  }
+  // One buffer goes round: no picture per frame.
+  assertEquals(seen.size, 1);
+  // The test pattern numbers its pictures: each recycled buffer was overwritten with the next.
+  assertEquals(strips, strips.map((_, i) => i));
+  // Pad after the pattern is black again, not the last pattern picture left in the buffer.
+  assert(pad.length > 0);
+  const black = pad[0];
+  assertEquals(black.subarray(0, FMT.width * FMT.height).every((v) => v === 16), true);
+  timeline.recycle(new Uint8Array(10)); // wrong size: ignored, the next frame is still right
+  assertEquals(run(1)[0].video.length, (FMT.width * FMT.height * 3) / 2);
+});

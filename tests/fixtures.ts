@@ -186,6 +186,33 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
+  /**
+   * Like `frame_counter` at 60 fps (180 frames, 3 s), with x264's B-frames (some of them
+   * non-reference): the source of 60 → 30 conversion and decode skipping.
+   */
+  frame_counter_60: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "60", 3)),
+      ...lavfi(SINE),
+      ...["-vf", frameNumberBand(320)],
+      ...x264(),
+      ...["-x264-params", "keyint=60:min-keyint=60:scenecut=0:bframes=3:b-pyramid=normal"],
+      ...["-c:a", "aac", "-b:a", "96k"],
+    ],
+  },
+  /** Like `frame_counter_60` at 60000/1001 in Matroska (millisecond timestamps, rounded). */
+  frame_counter_5994_mkv: {
+    ext: "mkv",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "60000/1001", 3)),
+      ...lavfi(SINE),
+      ...["-vf", frameNumberBand(320)],
+      ...x264(),
+      ...["-x264-params", "keyint=60:min-keyint=60:scenecut=0:bframes=3:b-pyramid=normal"],
+      ...["-c:a", "aac", "-b:a", "96k"],
+    ],
+  },
   /** 640x360 H.264 + AAC, 30 fps, 10 s: a "larger clip" for worker/event-loop tests. */
   h264_aac_640x360_10s: {
     ext: "mp4",
@@ -249,6 +276,8 @@ export type FixtureName =
   | "fps_30000_1001"
   | "frame_counter"
   | "frame_counter_2997"
+  | "frame_counter_60"
+  | "frame_counter_5994_mkv"
   | "h264_aac_640x360_10s"
   | "h264_1080p_5s"
   | "faststart_mp4"

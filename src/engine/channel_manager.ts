@@ -33,6 +33,7 @@ import type { ProgramFrame } from "../../media/program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
 import type { EvidenceSessions } from "./evidence_sessions.ts";
+import { availableCores, channelThreads } from "./thread_policy.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -74,6 +75,8 @@ export interface ChannelManagerOptions {
    * whose output fails mid-session) to drive the manager's failure paths.
    */
   workerUrl?: URL;
+  /** Cores the channels share, for the thread policy (default: this machine's). */
+  cores?: number;
 }
 
 interface Pending {
@@ -156,6 +159,8 @@ export class ChannelManager implements ControlSurface {
   readonly #errored = new WeakSet<Worker>();
   /** Channels a plan restore holds, and what releases them. */
   #holds = new Map<number, Promise<void>>();
+  /** Configured channels with a standalone source (they all get a worker). */
+  #configuredRunning = 0;
 
   constructor(opts: ChannelManagerOptions) {
     this.#opts = opts;
@@ -172,6 +177,7 @@ export class ChannelManager implements ControlSurface {
   async applyConfig(specs: ChannelSpec[]): Promise<number[]> {
     const changed: number[] = [];
     const wanted = new Map(specs.map((s) => [s.id, s]));
+    this.#configuredRunning = specs.filter((s) => s.source.kind !== "none").length;
     for (const ch of this.#channels.values()) {
       if (ch.configured && !wanted.has(ch.id)) {
         changed.push(ch.id);
@@ -732,12 +738,24 @@ export class ChannelManager implements ControlSurface {
       epochUtcMs: Math.round(Date.now()),
       virtual: this.#opts.virtualClock ?? false,
       leadMs: this.#opts.leadMs ?? 500,
+      threads: channelThreads(this.#channelCount(), this.#opts.cores ?? availableCores()),
     };
     worker.postMessage(init);
     if (ch.frames) this.#post(ch, { type: "want_frames", value: ch.frames.hasReaders });
     return ch.workerReady.catch((err) => {
       throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));
     });
+  }
+
+  /**
+   * Channels sharing the machine, for the thread policy: every channel with a worker (this one
+   * included) or about to get one from the configuration. Threads are fixed when a worker
+   * starts; channels started later by control calls get a smaller share as the count grows.
+   */
+  #channelCount(): number {
+    let workers = 0;
+    for (const ch of this.#channels.values()) if (ch.worker) workers++;
+    return Math.max(workers, this.#configuredRunning);
   }
 
   #onMessage(ch: Channel, worker: Worker, msg: FromWorker): void {

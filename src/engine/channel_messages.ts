@@ -11,6 +11,7 @@ import type { ControlErrorCode } from "./control_surface.ts";
 import type { AsRunEvent } from "./as_run.ts";
 import type { BlockEvent } from "./plan.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
+import type { ChannelThreads } from "./thread_policy.ts";
 
 /** Methods of the runner callable from the main thread. */
 export type RunnerMethod =
@@ -33,6 +34,8 @@ export type ToWorker =
     epochUtcMs: number;
     virtual: boolean;
     leadMs: number;
+    /** FFmpeg threads this channel may use (the manager's thread policy). */
+    threads: ChannelThreads;
   }
   | { type: "call"; id: number; method: RunnerMethod; args: unknown[] }
   | { type: "want_frames"; value: boolean }

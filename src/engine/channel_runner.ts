@@ -38,6 +38,7 @@ import type { ChannelStats } from "../../media/channel_status.ts";
 import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
 import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
 import { DeadlinePacer } from "./_deadline_pacer.ts";
+import { availableCores, type ChannelThreads, channelThreads } from "./thread_policy.ts";
 
 /** Time one guide request may spend opening files for their titles, ms. */
 export const GUIDE_TITLE_BUDGET_MS = 20;
@@ -77,6 +78,11 @@ export interface ChannelRunnerOptions {
    * `open` is the built-in factory.
    */
   openProducer?: (source: SourceSpec, skipFrames: number, open: ProducerFactory) => Producer;
+  /**
+   * FFmpeg threads of this channel (see thread_policy.ts); default: the policy for one channel
+   * on this machine. `spec.video.threads`, when set, wins for the encoder.
+   */
+  threads?: ChannelThreads;
 }
 
 /** A channel's real-time health as the runner judges it. */
@@ -111,6 +117,7 @@ export class ChannelRunner {
   readonly timeline: ChannelTimeline;
   wantFrames = false;
   #out: ChannelRunnerSink;
+  readonly #threads: ChannelThreads;
   #encoder: ProgramTsEncoder | undefined;
   /**
    * Self-check of our own output: continuity counters and PCR intervals. FFmpeg 5.1's VBR
@@ -178,6 +185,7 @@ export class ChannelRunner {
     this.spec = opts.spec;
     this.format = opts.spec.format;
     this.#out = out;
+    this.#threads = opts.threads ?? channelThreads(1, availableCores());
     this.clock = new MasterClock(opts.epochUtcMs, this.format.frameRate, opts.time);
     this.clock.utcOffsetMs = Math.round(this.clock.observedUtcOffsetMs());
     this.#leadMs = opts.leadMs ?? 500;
@@ -196,7 +204,11 @@ export class ChannelRunner {
       { onAssetFailure: (f) => this.#assetFailed(f.source, f.reason, f.frame) },
     );
     if (opts.encode !== false) {
-      this.#encoder = new ProgramTsEncoder(this.format, this.spec.video, this.spec.audio, {
+      const video = {
+        ...this.spec.video,
+        threads: this.spec.video.threads ?? this.#threads.encoder,
+      };
+      this.#encoder = new ProgramTsEncoder(this.format, video, this.spec.audio, {
         serviceId: this.spec.id,
       });
     }
@@ -323,6 +335,7 @@ export class ChannelRunner {
     const fps = this.format.frameRate;
     return new FileProducer(path, this.format, {
       inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+      threads: this.#threads.decoder,
       onDecodeError: (asset, err) =>
         this.#out.log("warn", "asset_error", {
           asset,
@@ -596,12 +609,19 @@ export class ChannelRunner {
       const hold = !f.hasPicture ||
         (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber));
       const started = this.clock.now();
+      const aired = this.#onAir;
       this.#release(f, hold);
       this.#pace.released(
         hold,
         this.clock.now() - started,
         this.#buffer.length < this.#leadFrames / 2,
       );
+      if (!this.wantFrames) {
+        // Pictures nobody reads any more go back to the timeline: the one a new picture
+        // replaced on air, or a held frame's own (never aired). A frame sink owns its copies.
+        if (aired && aired !== this.#onAir) this.timeline.recycle(aired);
+        if (f.video !== this.#onAir) this.timeline.recycle(f.video);
+      }
       this.#judge(f, hold, lateMs);
       // Production ahead, while the next frame is not due yet (always one in hand).
       while (

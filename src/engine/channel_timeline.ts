@@ -95,6 +95,9 @@ export interface ChannelTimelineOptions {
   startFrame?: number;
 }
 
+/** Most recycled picture buffers kept. */
+const MAX_SPARE_PICTURES = 4;
+
 /** Produces a channel's program frames, one at a time, in order. */
 export class ChannelTimeline {
   readonly format: ProgramFormat;
@@ -107,6 +110,8 @@ export class ChannelTimeline {
   #active: ActiveSegment | undefined;
   #next: ActiveSegment | undefined;
   #black: Uint8Array;
+  /** Picture buffers given back with {@link recycle}, reused by {@link next}. */
+  #spare: Uint8Array[] = [];
   #decodeLatency: number[] = [];
   #shedding: ShedLevel = "none";
   readonly counters: TimelineCounters = {
@@ -151,6 +156,16 @@ export class ChannelTimeline {
   /** Replaces the schedule from the next produced frame on. */
   setSchedule(schedule: Schedule): void {
     this.#schedule = schedule;
+  }
+
+  /**
+   * Gives back the picture buffer of a frame nobody reads any more, for a later frame (saves
+   * allocating, zeroing and collecting a picture per frame). A detached buffer is ignored.
+   */
+  recycle(video: Uint8Array): void {
+    if (video.byteLength === this.#black.byteLength && this.#spare.length < MAX_SPARE_PICTURES) {
+      this.#spare.push(video);
+    }
   }
 
   /** Drains decode-latency samples (seconds) gathered since the last call. */
@@ -202,11 +217,16 @@ export class ChannelTimeline {
     const ctx = { frameNumber: k, dueUtcMs: this.clock.utcOfFrame(k), skipPicture: !wantPicture };
 
     // Picture.
-    const video = wantPicture ? new Uint8Array(i420Size(fmt.width, fmt.height)) : NO_PICTURE;
+    const video = wantPicture
+      ? this.#spare.pop() ?? new Uint8Array(i420Size(fmt.width, fmt.height))
+      : NO_PICTURE;
     const duplicatedBefore = active.producer.counters.duplicated;
     const picture = active.producer.nextVideo(ctx);
     if (picture) {
-      if (wantPicture) video.set(picture);
+      if (wantPicture) {
+        video.set(picture);
+        if (picture.length < video.length) video.fill(0, picture.length);
+      }
       active.lastPicture = picture;
       if (active.producer.counters.duplicated > duplicatedBefore) flags |= FrameFlags.DUPLICATED;
     } else {

@@ -12,6 +12,7 @@ import type { FromWorker, ToWorker } from "./channel_messages.ts";
 import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
+import { processControls } from "../../ffi/process.ts";
 
 /** FFmpeg's own log lines would break the JSON log stream; errors reach us as typed errors. */
 const AV_LOG_QUIET = -8;
@@ -23,12 +24,35 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
+/**
+ * Nice value of channel threads (the worker's and every FFmpeg thread it starts). Media work
+ * takes whatever CPU is free either way; the lower weight lets the main thread (gRPC, HTTP
+ * viewers, metrics) run as soon as it wakes even when the channels keep every core busy.
+ */
+const CHANNEL_NICE = 4;
+
 function init(msg: Extract<ToWorker, { type: "init" }>): void {
   shareOpenLock(msg.openLock, msg.openLockOwner);
   setFfmpegLogLevel(AV_LOG_QUIET);
+  try {
+    processControls().setThreadNice(CHANNEL_NICE);
+  } catch (err) {
+    post({
+      type: "log",
+      level: "warn",
+      event: "channel_priority_unchanged",
+      fields: { nice: CHANNEL_NICE, reason: (err as Error).message },
+    });
+  }
   const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
   runner = new ChannelRunner(
-    { spec: msg.spec, time, epochUtcMs: msg.epochUtcMs, leadMs: msg.leadMs },
+    {
+      spec: msg.spec,
+      time,
+      epochUtcMs: msg.epochUtcMs,
+      leadMs: msg.leadMs,
+      threads: msg.threads,
+    },
     {
       ts: (data) => post({ type: "ts", data }, [data.buffer as ArrayBuffer]),
       frame: (frame) =>

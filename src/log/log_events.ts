@@ -30,6 +30,8 @@ export const LOG_EVENTS = Object.freeze(
     channelStateChanged: "channel_state_changed",
     /** A channel's pipeline failed: `channel`, `reason`. */
     channelFailed: "channel_failed",
+    /** A channel's threads could not be given a lower priority: `channel`, `nice`, `reason`. */
+    channelPriorityUnchanged: "channel_priority_unchanged",
     /** Segment mode started a channel: `channel`, `plan_handle`. */
     channelStarted: "channel_started",
     /** A channel was stopped by control: `channel`. */

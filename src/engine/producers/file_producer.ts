@@ -22,6 +22,7 @@ import {
   type Producer,
   type ShedLevel,
 } from "./producer.ts";
+import { HiddenFrameSkipper } from "./_hidden_frames.ts";
 
 /** Thrown when a file cannot be played at all (missing, unreadable, no usable stream). */
 export class AssetOpenError extends Error {
@@ -35,8 +36,14 @@ export class AssetOpenError extends Error {
 export interface FileProducerOptions {
   /** In-point into the file, seconds from its first frame. */
   inPointSeconds?: number;
-  /** Decoder threads (per decoder). */
+  /** Video decoder threads (the channel's thread policy; default 2). Audio decodes on one. */
   threads?: number;
+  /**
+   * Skip decoding source pictures the frame-rate conversion drops, where they are
+   * non-reference frames (sources faster than the program, e.g. 60 → 30). Default true; the
+   * pictures shown are the same either way.
+   */
+  skipHiddenFrames?: boolean;
   /** Told of every error the producer skips over (corrupt packets, read errors). */
   onDecodeError?: (path: string, err: unknown) => void;
 }
@@ -94,6 +101,12 @@ export class FileProducer implements Producer {
   #pendingChoice: DecodedFrame | undefined;
   #shedding: ShedLevel = "none";
   #closed = false;
+  /** Routes video packets when decode skipping is on (source faster than the program). */
+  #skipper: HiddenFrameSkipper | undefined;
+  /** The packet being decoded shows a picture nobody will see. */
+  #hidden = false;
+  /** What the decoder skips now. */
+  #skipLevel: ShedLevel = "none";
   #onDecodeError: (path: string, err: unknown) => void;
 
   constructor(path: string, format: ProgramFormat, opts: FileProducerOptions = {}) {
@@ -138,6 +151,17 @@ export class FileProducer implements Producer {
       const inPoint = Math.max(0, opts.inPointSeconds ?? 0);
       this.#origin = start + inPoint;
       if (inPoint > 0) this.#demuxer.seek(this.#origin);
+      const rate = this.#videoIndex >= 0
+        ? this.#demuxer.streams[this.#videoIndex].frameRate
+        : undefined;
+      const faster = rate !== undefined && rate.num / rate.den > (1.01 / this.#frameDuration);
+      if (faster && (opts.skipHiddenFrames ?? true)) {
+        this.#skipper = new HiddenFrameSkipper({
+          origin: this.#origin,
+          frameDuration: this.#frameDuration,
+          send: (packet, hidden) => this.#decodeVideo(packet, hidden),
+        });
+      }
     } catch (err) {
       this.close();
       if (err instanceof AssetOpenError) throw err;
@@ -268,10 +292,25 @@ export class FileProducer implements Producer {
     if (level === this.#shedding || !this.#videoDecoder) return;
     this.#shedding = level;
     try {
-      this.#videoDecoder.setSkipFrames(level);
+      this.#applySkip();
     } catch (err) {
       this.#skip(err);
     }
+  }
+
+  /**
+   * Sets the decoder's skipping to the stronger of load shedding and, for the packet about to
+   * be decoded, decode skipping of a hidden picture.
+   */
+  #applySkip(): void {
+    const want: ShedLevel = this.#shedding === "nonkey"
+      ? "nonkey"
+      : this.#shedding === "nonref" || this.#hidden
+      ? "nonref"
+      : "none";
+    if (want === this.#skipLevel) return;
+    this.#skipLevel = want;
+    this.#videoDecoder?.setSkipFrames(want);
   }
 
   /** Reads one packet and decodes what it yields. */
@@ -291,6 +330,7 @@ export class FileProducer implements Producer {
     }
     if (packet === null) {
       this.#eof = true;
+      this.#skipper?.flush();
       this.#drain(this.#videoDecoder, null);
       this.#drain(this.#audioDecoder, null);
       this.#flushAudio();
@@ -298,9 +338,27 @@ export class FileProducer implements Producer {
       this.#audioEnded = true;
       return;
     }
+    if (packet.streamIndex === this.#videoIndex && this.#skipper) {
+      this.#skipper.push(packet); // decoded (or skipped) once its picture's fate is known
+      return;
+    }
     try {
       if (packet.streamIndex === this.#videoIndex) this.#drain(this.#videoDecoder, packet);
       else if (packet.streamIndex === this.#audioIndex) this.#drain(this.#audioDecoder, packet);
+    } finally {
+      packet.free();
+    }
+  }
+
+  /** Decodes a video packet from the skipper; a hidden picture may be skipped. */
+  #decodeVideo(packet: Packet, hidden: boolean): void {
+    try {
+      // Re-anchored timestamps (a discontinuity) are no longer what the skipper reckons with.
+      this.#hidden = hidden && this.#videoShift === 0;
+      this.#applySkip();
+      this.#drain(this.#videoDecoder, packet);
+    } catch (err) {
+      this.#skip(err);
     } finally {
       packet.free();
     }
@@ -427,6 +485,7 @@ export class FileProducer implements Producer {
     this.#videoQueue = [];
     this.#pendingChoice?.free();
     this.#pendingChoice = undefined;
+    this.#skipper?.close();
     this.#scaler?.close();
     this.#resampler?.close();
     this.#videoDecoder?.close();
