@@ -11,7 +11,7 @@
  * - A channel that fails mid-session ends the record with ChannelTerminated `CHANNEL_FAILED`,
  *   nothing after (not a stop's TRUNCATED/SESSION_STOPPED and final BlockFence): the worker is
  *   the real one wrapped by tests/evidence/failing_channel_worker.ts (ChannelManager's
- *   `workerUrl`), whose output throws (the runner's loop rejects: `fatal`) or which crashes
+ *   `createWorker`), whose output throws (the runner's loop rejects: `fatal`) or which crashes
  *   (the Worker's `error` event; Deno prints the uncaught error). No product code fails on
  *   purpose.
  */
@@ -50,6 +50,7 @@ interface Rig {
 }
 
 async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promise<Rig> {
+  const url = opts.workerUrl;
   const dir = await Deno.makeTempDir({ prefix: "evidence_terminated_" });
   const log = new Logger({ level: "error", write: () => {} });
   const hub = new EvidenceHub({ stateDir: `${dir}/state`, log, minBackoffMs: 60_000 });
@@ -61,7 +62,7 @@ async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promis
     leadMs: 200,
     evidence: hub,
     stopGraceMs: opts.stopGraceMs,
-    workerUrl: opts.workerUrl,
+    createWorker: url && (() => new Worker(url, { type: "module" })),
   });
   const listener = Deno.listen({ transport: "unix", path: `${dir}/core.sock` });
   const drain = (async () => {

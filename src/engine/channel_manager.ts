@@ -70,11 +70,12 @@ export interface ChannelManagerOptions {
   /** How long a stopping worker may take to free everything before it is terminated, ms. */
   stopGraceMs?: number;
   /**
-   * Module the channel workers run (default `channel_worker.ts`). It must speak the worker
+   * Starts a channel worker (default: `channel_worker.ts`). What it starts must speak the worker
    * messages of `channel_messages.ts`; tests use stand-ins that wrap the real worker (e.g. one
-   * whose output fails mid-session) to drive the manager's failure paths.
+   * whose output fails mid-session) to drive the manager's failure paths. A factory, not a URL,
+   * so the program's own `new Worker(...)` stays one the packager can follow.
    */
-  workerUrl?: URL;
+  createWorker?: () => Worker;
   /** Cores the channels share, for the thread policy (default: this machine's). */
   cores?: number;
 }
@@ -714,7 +715,7 @@ export class ChannelManager implements ControlSurface {
     ch.stats = undefined;
     ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
-    const worker = new Worker(this.#opts.workerUrl ?? WORKER_URL, { type: "module" });
+    const worker = this.#opts.createWorker?.() ?? new Worker(WORKER_URL, { type: "module" });
     ch.worker = worker;
     ch.workerReady = new Promise<void>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
