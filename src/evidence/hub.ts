@@ -277,15 +277,12 @@ export class EvidenceHub implements EvidenceSessions {
     return out;
   }
 
-  /**
-   * Writes every spool and stops sending (spools stay for the next start). For engine
-   * shutdown: connections to Core are left to the process's exit (see `EvidenceSender.stop`).
-   */
+  /** Writes every spool and stops sending (spools stay for the next start): engine shutdown. */
   async close(): Promise<void> {
     this.#closed = true;
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
-    for (const s of sessions) s.sender?.stop({ abandon: true });
+    for (const s of sessions) s.sender?.stop();
     await Promise.all(sessions.map((s) => s.spool.close()));
   }
 

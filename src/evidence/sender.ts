@@ -7,11 +7,14 @@
  * gRPC's own reconnect backoff never delays the return of Core); a stream on which sent events
  * go unacked for `ackTimeoutMs` is dropped and reconnected. The channel never waits.
  *
+ * The stream runs on Deno's own HTTP/2 client, not grpc-js's `node:http2` one (see
+ * `_grpc_bidi_call.ts`: Core restarting its server must never take the engine down).
+ *
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
 import { loadPlayoutProto, serviceDefinition } from "../control/playout_proto.ts";
+import { type CallEnd, GrpcBidiCall } from "./_grpc_bidi_call.ts";
 import type { Logger } from "../log/log.ts";
 import type { EvidenceSpool } from "./spool.ts";
 import { helloMessage, wireMessage } from "./wire.ts";
@@ -51,14 +54,36 @@ type Ack = {
   error: string;
 };
 
-let clientCtor: grpc.ServiceClientConstructor | undefined;
+type Message = Record<string, unknown>;
 
-function evidenceClientCtor(): grpc.ServiceClientConstructor {
-  clientCtor ??= grpc.makeGenericClientConstructor(
-    serviceDefinition(loadPlayoutProto(), EVIDENCE_SERVICE_NAME) as grpc.ServiceDefinition,
-    "ExecutionEvidenceService",
-  );
-  return clientCtor;
+/** How long a finished stream waits for Core to end it before it is cancelled, ms. */
+const DONE_LINGER_MS = 5000;
+
+/** The EvidenceStream method: its path and (proto-loader's) message codecs. */
+interface StreamMethod {
+  path: string;
+  requestSerialize: (message: Message) => Uint8Array;
+  responseDeserialize: (bytes: Uint8Array) => Ack;
+}
+
+let streamMethod: StreamMethod | undefined;
+
+function evidenceStreamMethod(): StreamMethod {
+  streamMethod ??= serviceDefinition(loadPlayoutProto(), EVIDENCE_SERVICE_NAME)
+    .EvidenceStream as unknown as StreamMethod;
+  return streamMethod;
+}
+
+/** What a call's end says, for the log. */
+function endReason(end: CallEnd): string {
+  switch (end.kind) {
+    case "ended":
+      return "stream ended by Core";
+    case "status":
+      return `gRPC status ${end.code}: ${end.message}`;
+    case "failed":
+      return end.error.message;
+  }
 }
 
 /** Streams one session's evidence to Core until Core holds all of it. */
@@ -71,8 +96,7 @@ export class EvidenceSender {
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
   #endpoint: string;
-  #client: grpc.Client | undefined;
-  #call: grpc.ClientDuplexStream<unknown, Ack> | undefined;
+  #call: GrpcBidiCall<Message, Ack> | undefined;
   #live = false;
   #sentUpTo = 0;
   #backoff: number;
@@ -140,49 +164,24 @@ export class EvidenceSender {
   retarget(endpoint: string): void {
     if (endpoint === this.#endpoint) return;
     this.#endpoint = endpoint;
-    this.#client?.close();
-    this.#client = undefined;
     this.#drop("endpoint changed");
     this.#backoff = this.#minBackoff;
     this.#reconnectLater(0);
   }
 
-  /**
-   * Stops sending (the spool stays). `abandon` (engine shutdown): the connection is left to
-   * the process's exit instead of being cancelled and closed. Deno 2.9's `node:http2` client
-   * can crash the whole process (SIGSEGV inside nghttp2) while it tears a session down and the
-   * peer answers with GOAWAY; at exit nothing is lost by not closing, since every record is on
-   * disk and Core acknowledges by sequence.
-   */
-  stop(opts: { abandon?: boolean } = {}): void {
+  /** Stops sending and closes the connection (the spool stays). */
+  stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
-    clearTimeout(this.#helloTimer);
     clearInterval(this.#watchdog);
-    if (opts.abandon) {
-      this.#call?.removeAllListeners("data");
-      this.#call?.on("error", () => {}); // the process ends the connection
-      this.#live = false;
-      return;
-    }
     this.#drop("stopped");
-    this.#client?.close();
-    this.#client = undefined;
   }
 
   #connect(): void {
     if (this.#stopped) return;
     const spool = this.#spool;
     const meta = spool.meta;
-    this.#client ??= new (evidenceClientCtor())(
-      this.#endpoint,
-      grpc.credentials.createInsecure(),
-    );
-    const client = this.#client as unknown as {
-      EvidenceStream(): grpc.ClientDuplexStream<unknown, Ack>;
-    };
-    const call = client.EvidenceStream();
-    this.#call = call;
+    const method = evidenceStreamMethod();
     this.#live = false;
     this.#connects++;
     let answered = false;
@@ -205,7 +204,7 @@ export class EvidenceSender {
       for (const r of replay) this.#send(r.sequence, wireMessage(r));
       this.#checkDone();
     };
-    call.on("data", (ack: Ack) => {
+    const onAck = (ack: Ack) => {
       if (this.#call !== call) return;
       const seq = Number(ack.acked_sequence);
       if (ack.error) {
@@ -225,24 +224,31 @@ export class EvidenceSender {
         answered = true;
         goLive(Number.isFinite(seq) ? seq : spool.acked);
       }
-    });
-    call.on("error", (err: Error) => {
+    };
+    const onEnd = (end: CallEnd) => {
       if (this.#call !== call) return;
-      this.#log.warn("evidence_stream_failed", {
-        channel_id: meta.channel_id,
-        session: meta.playout_session_id,
-        endpoint: this.#endpoint,
-        reason: err.message,
-        retry_ms: this.#backoff,
-      });
-      this.#drop("stream failed");
+      if (end.kind !== "ended") {
+        this.#log.warn("evidence_stream_failed", {
+          channel_id: meta.channel_id,
+          session: meta.playout_session_id,
+          endpoint: this.#endpoint,
+          reason: endReason(end),
+          retry_ms: this.#backoff,
+        });
+      }
+      this.#call = undefined; // already over: nothing to cancel
+      this.#drop(endReason(end));
       this.#reconnectLater();
+    };
+    const call: GrpcBidiCall<Message, Ack> = new GrpcBidiCall({
+      target: this.#endpoint,
+      path: method.path,
+      serialize: (m) => method.requestSerialize(m),
+      deserialize: (b) => method.responseDeserialize(b),
+      onMessage: onAck,
+      onEnd,
     });
-    call.on("end", () => {
-      if (this.#call !== call) return;
-      this.#drop("stream ended by Core");
-      this.#reconnectLater();
-    });
+    this.#call = call;
     call.write(helloMessage(meta.channel_id, meta.playout_session_id, spool.lastSequence));
     this.#helloTimer = setTimeout(() => {
       if (!answered) goLive(spool.acked);
@@ -263,9 +269,13 @@ export class EvidenceSender {
     const call = this.#call;
     this.#call = undefined;
     this.#live = false;
-    call?.end();
-    this.#client?.close();
-    this.#client = undefined;
+    if (call) {
+      // Core holds everything: half-close and let Core end the call; a Core that never does
+      // gets the call cancelled.
+      call.end();
+      const linger = setTimeout(() => call.cancel(), DONE_LINGER_MS);
+      Deno.unrefTimer(linger);
+    }
     this.#onDone();
   }
 
@@ -275,13 +285,7 @@ export class EvidenceSender {
     const call = this.#call;
     this.#call = undefined;
     this.#live = false;
-    if (call) {
-      call.removeAllListeners("data");
-      call.on("error", () => {}); // a cancelled call reports CANCELLED; nothing to do
-      call.cancel();
-    }
-    this.#client?.close();
-    this.#client = undefined;
+    call?.cancel();
   }
 
   #reconnectLater(delay = this.#backoff): void {
