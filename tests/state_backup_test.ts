@@ -41,7 +41,7 @@ function configText(dir: string): string {
   ].join("\n");
 }
 
-Deno.test("state export -> import round-trips the config and the active plans", async () => {
+Deno.test("state export -> import round-trips the config, the active plans and the DeviceID", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const cfg = `${dir}/config.toml`;
@@ -56,6 +56,7 @@ Deno.test("state export -> import round-trips the config and the active plans", 
       await parseConfigText(configText(dir), { source: "test", baseDir: dir }),
     );
     await new PlanStore(`${dir}/state`, instance).write(plans);
+    await Deno.writeTextFile(`${dir}/state/device_id`, "0badcafe\n");
 
     const exported = await cli(["state", "export", "--config", cfg, "--out", `${dir}/backup.json`]);
     assertEquals(exported.code, 0, exported.stderr);
@@ -63,6 +64,7 @@ Deno.test("state export -> import round-trips the config and the active plans", 
     assertEquals(backup.kind, "retrovue-playout-state");
     assertEquals(backup.configToml, configText(dir));
     assertEquals(backup.activePlans.channels, plans);
+    assertEquals(backup.deviceId, "0BADCAFE");
 
     const imported = await cli([
       "state",
@@ -76,6 +78,37 @@ Deno.test("state export -> import round-trips the config and the active plans", 
     assertEquals(imported.code, 0, imported.stderr);
     assertEquals(await Deno.readTextFile(`${dir}/restored.toml`), configText(dir));
     assertEquals((await new PlanStore(`${dir}/standby`, instance).read())?.channels, plans);
+    assertEquals(await Deno.readTextFile(`${dir}/standby/device_id`), "0BADCAFE\n");
+    // The restored engine presents the same tuner to Plex/Jellyfin.
+    const restored = await parseConfigText(configText(dir), { source: "t", baseDir: dir });
+    const standby = await startPlayout(
+      { ...restored, state_dir: `${dir}/standby` },
+      new Logger({ write: () => {} }),
+      { persistPlans: false },
+    );
+    try {
+      const base = new URL(standby.urls[0]).origin;
+      const discover = await (await fetch(`${base}/discover.json`)).json();
+      assertEquals(discover.DeviceID, "0BADCAFE");
+    } finally {
+      await standby.stop();
+    }
+
+    // A backup whose DeviceID is not one is refused, naming it.
+    const badId = JSON.parse(await Deno.readTextFile(`${dir}/backup.json`));
+    badId.deviceId = "nothex!!";
+    await Deno.writeTextFile(`${dir}/bad_id.json`, JSON.stringify(badId));
+    const refusedId = await cli([
+      "state",
+      "import",
+      `${dir}/bad_id.json`,
+      "--config",
+      `${dir}/y.toml`,
+      "--state-dir",
+      `${dir}/standby2`,
+    ]); // deno-fmt-ignore
+    assertEquals(refusedId.code, 1);
+    assert(refusedId.stderr.includes("deviceId") && refusedId.stderr.includes("nothex!!"));
 
     // A corrupt backup is refused with the reason, and nothing is written.
     const bad = JSON.parse(await Deno.readTextFile(`${dir}/backup.json`));

@@ -23,6 +23,7 @@ import {
 } from "../config/mod.ts";
 import { type ActivePlans, checkActivePlans, PlanStore } from "../engine/plan_store.ts";
 import { stateDirFor, windowsConfigPath } from "../config/windows_defaults.ts";
+import { isDeviceId, keepDeviceId, readKeptDeviceId } from "../outputs/tuner_identity.ts";
 
 const env = (name: string) => Deno.env.get(name);
 
@@ -38,6 +39,11 @@ export interface StateBackup {
   /** The configuration file's text; null when the engine runs on the embedded default. */
   configToml: string | null;
   activePlans: ActivePlans | null;
+  /**
+   * The HDHomeRun DeviceID kept in the state directory (Plex and Jellyfin key the tuner by
+   * it), so a restored host is the same tuner; null when none is kept. Absent in older backups.
+   */
+  deviceId?: string | null;
 }
 
 /** A backup file that is not one, or whose parts are invalid. */
@@ -163,6 +169,7 @@ export async function exportState(configFile: string | undefined): Promise<State
   const configToml = configFile ? await Deno.readTextFile(configFile) : null;
   const stateDir = stateDirFor(config, Deno.build.os, env);
   const activePlans = (await new PlanStore(stateDir, instanceName(config)).read()) ?? null;
+  const deviceId = (await readKeptDeviceId(stateDir)) ?? null;
   return {
     kind: "retrovue-playout-state",
     version: 1,
@@ -170,6 +177,7 @@ export async function exportState(configFile: string | undefined): Promise<State
     exportedAtMs: Date.now(),
     configToml,
     activePlans,
+    deviceId,
   };
 }
 
@@ -202,18 +210,24 @@ export async function importState(
     })
     : EMBEDDED_DEFAULT_CONFIG;
   const plans = doc.activePlans ? checkActivePlans(doc.activePlans, `${file}: activePlans`) : null;
+  const deviceId = doc.deviceId ?? null;
+  if (deviceId !== null && (typeof deviceId !== "string" || !isDeviceId(deviceId))) {
+    throw new StateBackupError(
+      file,
+      `deviceId ${JSON.stringify(deviceId)} is not 8 hex digits like "1A2B3C4D"`,
+    );
+  }
+  const stateDir = opts.stateDir ?? stateDirFor(config, Deno.build.os, env);
   const written: string[] = [];
   if (typeof doc.configToml === "string") {
     await Deno.writeTextFile(opts.configPath, doc.configToml);
     written.push(opts.configPath);
   }
   if (plans) {
-    const store = new PlanStore(
-      opts.stateDir ?? stateDirFor(config, Deno.build.os, env),
-      instanceName(config),
-    );
+    const store = new PlanStore(stateDir, instanceName(config));
     await store.write(plans.channels);
     written.push(store.path);
   }
+  if (deviceId !== null) written.push(await keepDeviceId(stateDir, deviceId));
   return written;
 }

@@ -40,23 +40,49 @@ export async function loadDeviceId(
   if (configured !== undefined) return { id: configured.toUpperCase(), source: "config" };
   const path = join(stateDir, DEVICE_ID_FILE);
   try {
-    const kept = (await Deno.readTextFile(path)).trim().toUpperCase();
-    if (DEVICE_ID.test(kept)) return { id: kept, source: "state", path };
+    const kept = await readKeptDeviceId(stateDir);
+    if (kept !== undefined) return { id: kept, source: "state", path };
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) {
-      return { id: randomId(), source: "unsaved", reason: (err as Error).message };
-    }
+    return { id: randomId(), source: "unsaved", reason: (err as Error).message };
   }
   const id = randomId();
   try {
-    await Deno.mkdir(stateDir, { recursive: true });
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, id + "\n");
-    await Deno.rename(tmp, path);
+    await keepDeviceId(stateDir, id);
     return { id, source: "generated", path };
   } catch (err) {
     return { id, source: "unsaved", reason: (err as Error).message };
   }
+}
+
+/** Whether `id` is a DeviceID (8 hex digits, either case). */
+export function isDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id.toUpperCase());
+}
+
+/**
+ * The DeviceID kept in `stateDir` (upper case), or undefined when there is none or the file
+ * does not hold one. Throws when the file exists but cannot be read.
+ */
+export async function readKeptDeviceId(stateDir: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(stateDir, DEVICE_ID_FILE));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  const kept = text.trim().toUpperCase();
+  return DEVICE_ID.test(kept) ? kept : undefined;
+}
+
+/** Keeps `id` in `stateDir` (created if missing), atomically. */
+export async function keepDeviceId(stateDir: string, id: string): Promise<string> {
+  const path = join(stateDir, DEVICE_ID_FILE);
+  await Deno.mkdir(stateDir, { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, id.toUpperCase() + "\n");
+  await Deno.rename(tmp, path);
+  return path;
 }
 
 function randomId(): string {
