@@ -63,3 +63,20 @@ Deno.test("segmenter: the window slides; DISCONTINUITY-SEQUENCE counts tags that
   assertEquals(hls.segments.length, 3, "nothing kept beyond the window");
   assertEquals(hls.segment(`${hls.token}-0.ts`), undefined);
 });
+
+Deno.test("segmenter: it gets the stream but is not a viewer (viewer count and total stay 0)", async () => {
+  const fanout = new TsFanout();
+  const hls = new HlsSegmenter(fanout, { name: "4", window: 30 });
+  assertEquals([fanout.viewerCount, fanout.viewersTotal], [0, 0]);
+  const viewer = fanout.subscribe({ label: "10.0.0.5:1234" });
+  assertEquals([fanout.viewerCount, fanout.viewersTotal], [1, 1]);
+  await feedLive(fanout, source.bytes, { loops: 1 });
+  fanout.close();
+  await hls.ready;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert(hls.segments.length >= 5, `the segmenter cut ${hls.segments.length} segments`);
+  let bytes = 0;
+  for await (const chunk of viewer.readable()) bytes += chunk.length;
+  assert(bytes > 0, "the viewer got the stream too");
+  assertEquals(fanout.viewersTotal, 1);
+});

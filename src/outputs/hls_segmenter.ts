@@ -102,7 +102,7 @@ export class HlsSegmenter {
     this.#channelId = opts.channelId;
     this.token = this.#opts.now().toString(36);
     this.ready = new Promise((resolve) => this.#resolveReady = resolve);
-    this.#viewer = fanout.subscribe({ label: `hls:${opts.name}` });
+    this.#viewer = fanout.subscribe({ label: `hls:${opts.name}`, internal: true });
     void this.#pump();
   }
 

@@ -108,6 +108,11 @@ export interface SubscribeOptions {
   label?: string;
   /** Overrides the fan-out's per-viewer queue bound. */
   maxQueueBytes?: number;
+  /**
+   * A consumer inside the engine (the HLS segmenter), not a viewer: it gets the stream like a
+   * viewer but is not counted in {@link TsFanout.viewerCount} or {@link TsFanout.viewersTotal}.
+   */
+  internal?: boolean;
 }
 
 let nextViewerId = 1;
@@ -131,6 +136,7 @@ class Viewer implements TsViewer {
     readonly label: string,
     limit: number,
     readonly owner: { sent(n: number): void; ended(v: Viewer, reason: ViewerEndReason): void },
+    readonly internal: boolean,
   ) {
     this.#limit = limit;
     this.ended = new Promise((resolve) => this.#resolveEnded = resolve);
@@ -278,15 +284,17 @@ export class TsFanout {
     this.#log = opts.log;
   }
 
-  /** Viewers connected now. */
+  /** Viewers connected now (internal consumers not counted). */
   get viewerCount(): number {
-    return this.#viewers.size;
+    let n = 0;
+    for (const v of this.#viewers) if (!v.internal) n++;
+    return n;
   }
   /** Viewers dropped for falling behind, total. */
   get viewersDropped(): number {
     return this.#dropped;
   }
-  /** Viewers that ever subscribed. */
+  /** Viewers that ever subscribed (internal consumers not counted). */
   get viewersTotal(): number {
     return this.#total;
   }
@@ -326,8 +334,9 @@ export class TsFanout {
       opts.label ?? "viewer",
       opts.maxQueueBytes ?? this.#maxQueueBytes,
       this.#owner,
+      opts.internal ?? false,
     );
-    this.#total++;
+    if (!viewer.internal) this.#total++;
     this.#viewers.add(viewer);
     this.#emit({ type: "connect", viewer });
     if (this.#closed) {
