@@ -8,10 +8,10 @@
 
 import type { LayoutTable } from "./layout.ts";
 
-/** FFmpeg 5.1: libavcodec 59, libavformat 59, libavutil 57, libswscale 6, libswresample 4. */
+/** FFmpeg 5.1: libavcodec 59, libavformat 59, libavutil 57, libswscale 6, libswresample 4, libavfilter 8. */
 export const LAYOUT_59: LayoutTable = {
   release: "5.1",
-  majors: { avcodec: 59, avformat: 59, avutil: 57, swscale: 6, swresample: 4 },
+  majors: { avcodec: 59, avformat: 59, avutil: 57, swscale: 6, swresample: 4, avfilter: 8 },
   AVRational: { sizeof: 8, num: 0, den: 4 },
   AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
   AVFormatContext: {
@@ -79,6 +79,10 @@ export const LAYOUT_59: LayoutTable = {
     sample_rate: 208,
     best_effort_timestamp: 344,
     color_range: 320,
+    colorspace: 332,
+    flags: 316,
+    interlaced_frame: 188,
+    top_field_first: 192,
     ch_layout: 448,
   },
   AVPixFmtDescriptor: {

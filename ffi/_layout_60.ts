@@ -8,10 +8,10 @@
 
 import type { LayoutTable } from "./layout.ts";
 
-/** FFmpeg 6.1: libavcodec 60, libavformat 60, libavutil 58, libswscale 7, libswresample 4. */
+/** FFmpeg 6.1: libavcodec 60, libavformat 60, libavutil 58, libswscale 7, libswresample 4, libavfilter 9. */
 export const LAYOUT_60: LayoutTable = {
   release: "6.1",
-  majors: { avcodec: 60, avformat: 60, avutil: 58, swscale: 7, swresample: 4 },
+  majors: { avcodec: 60, avformat: 60, avutil: 58, swscale: 7, swresample: 4, avfilter: 9 },
   AVRational: { sizeof: 8, num: 0, den: 4 },
   AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
   AVFormatContext: {
@@ -80,6 +80,8 @@ export const LAYOUT_60: LayoutTable = {
     sample_rate: 208,
     best_effort_timestamp: 344,
     color_range: 320,
+    colorspace: 332,
+    flags: 316,
     ch_layout: 448,
   },
   AVPixFmtDescriptor: {

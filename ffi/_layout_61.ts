@@ -8,10 +8,10 @@
 
 import type { LayoutTable } from "./layout.ts";
 
-/** FFmpeg 7.1: libavcodec 61, libavformat 61, libavutil 59, libswscale 8, libswresample 5. */
+/** FFmpeg 7.1: libavcodec 61, libavformat 61, libavutil 59, libswscale 8, libswresample 5, libavfilter 10. */
 export const LAYOUT_61: LayoutTable = {
   release: "7.1",
-  majors: { avcodec: 61, avformat: 61, avutil: 59, swscale: 8, swresample: 5 },
+  majors: { avcodec: 61, avformat: 61, avutil: 59, swscale: 8, swresample: 5, avfilter: 10 },
   AVRational: { sizeof: 8, num: 0, den: 4 },
   AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
   AVFormatContext: {
@@ -80,6 +80,8 @@ export const LAYOUT_61: LayoutTable = {
     sample_rate: 192,
     best_effort_timestamp: 320,
     color_range: 296,
+    colorspace: 308,
+    flags: 292,
     ch_layout: 408,
   },
   AVPixFmtDescriptor: {

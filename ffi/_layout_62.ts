@@ -10,10 +10,10 @@
 
 import type { LayoutTable } from "./layout.ts";
 
-/** FFmpeg 8.1: libavcodec 62, libavformat 62, libavutil 60, libswscale 9, libswresample 6. */
+/** FFmpeg 8.1: libavcodec 62, libavformat 62, libavutil 60, libswscale 9, libswresample 6, libavfilter 11. */
 export const LAYOUT_62: LayoutTable = {
   release: "8.1",
-  majors: { avcodec: 62, avformat: 62, avutil: 60, swscale: 9, swresample: 6 },
+  majors: { avcodec: 62, avformat: 62, avutil: 60, swscale: 9, swresample: 6, avfilter: 11 },
   AVRational: { sizeof: 8, num: 0, den: 4 },
   AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
   AVFormatContext: {
@@ -82,6 +82,8 @@ export const LAYOUT_62: LayoutTable = {
     sample_rate: 180,
     best_effort_timestamp: 304,
     color_range: 280,
+    colorspace: 292,
+    flags: 276,
     ch_layout: 384,
   },
   AVPixFmtDescriptor: {

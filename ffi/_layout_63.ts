@@ -8,10 +8,10 @@
 
 import type { LayoutTable } from "./layout.ts";
 
-/** FFmpeg 9.0: libavcodec 63, libavformat 63, libavutil 61, libswscale 10, libswresample 7. */
+/** FFmpeg 9.0: libavcodec 63, libavformat 63, libavutil 61, libswscale 10, libswresample 7, libavfilter 12. */
 export const LAYOUT_63: LayoutTable = {
   release: "9.0",
-  majors: { avcodec: 63, avformat: 63, avutil: 61, swscale: 10, swresample: 7 },
+  majors: { avcodec: 63, avformat: 63, avutil: 61, swscale: 10, swresample: 7, avfilter: 12 },
   AVRational: { sizeof: 8, num: 0, den: 4 },
   AVChannelLayout: { sizeof: 24, order: 0, nb_channels: 4 },
   AVFormatContext: {
@@ -80,6 +80,8 @@ export const LAYOUT_63: LayoutTable = {
     sample_rate: 180,
     best_effort_timestamp: 304,
     color_range: 280,
+    colorspace: 292,
+    flags: 276,
     ch_layout: 384,
   },
   AVPixFmtDescriptor: {

@@ -29,6 +29,10 @@ const AV_PIX_FMT_FLAG_PLANAR = 16n;
 const AV_PKT_FLAG_KEY = 1;
 const AV_PICTURE_TYPE_P = 2;
 const AVCOL_RANGE_JPEG = 2;
+const AVCOL_SPC_BT709 = 1;
+const AVCOL_SPC_UNSPECIFIED = 2;
+/** AV_FRAME_FLAG_INTERLACED | AV_FRAME_FLAG_TOP_FIELD_FIRST (FFmpeg 6.1+; copied as-is by 5.1). */
+const FRAME_FLAGS_TFF = (1 << 3) | (1 << 4);
 
 type Field = readonly [struct: keyof Omit<LayoutTable, "release" | "majors">, field: string];
 
@@ -400,6 +404,8 @@ function checkFrame(libs: FfmpegLibraries, k: Checker): void {
     k.expect(F("pts"), k.i64(frame, F("pts")), AV_NOPTS_VALUE);
     k.expect(F("best_effort_timestamp"), k.i64(frame, F("best_effort_timestamp")), AV_NOPTS_VALUE);
     k.expect(F("sample_aspect_ratio"), k.i32(frame, F("sample_aspect_ratio"), 4), 1);
+    k.expect(F("colorspace"), k.i32(frame, F("colorspace")), AVCOL_SPC_UNSPECIFIED);
+    k.expect(F("flags"), k.i32(frame, F("flags")), 0);
     k.setI32(frame, F("width"), 64);
     k.setI32(frame, F("height"), 48);
     k.setI32(frame, F("format"), AV_PIX_FMT_YUV420P);
@@ -449,6 +455,12 @@ function checkFrame(libs: FfmpegLibraries, k: Checker): void {
       k.setI64(frame, F("best_effort_timestamp"), 222_222n);
       k.setI32(frame, F("pict_type"), AV_PICTURE_TYPE_P);
       k.setI32(frame, F("color_range"), AVCOL_RANGE_JPEG);
+      k.setI32(frame, F("colorspace"), AVCOL_SPC_BT709);
+      k.setI32(frame, F("flags"), FRAME_FLAGS_TFF);
+      if ("interlaced_frame" in k.layout.AVFrame) {
+        k.setI32(frame, F("interlaced_frame"), 1);
+        k.setI32(frame, F("top_field_first"), 1);
+      }
       k.setI32(frame, F("sample_aspect_ratio"), 5);
       k.setI32(frame, F("sample_aspect_ratio"), 7, 4);
       ret = avutil.av_frame_copy_props(copy, frame);
@@ -457,6 +469,12 @@ function checkFrame(libs: FfmpegLibraries, k: Checker): void {
       k.expect(F("best_effort_timestamp"), k.i64(copy, F("best_effort_timestamp")), 222_222n);
       k.expect(F("pict_type"), k.i32(copy, F("pict_type")), AV_PICTURE_TYPE_P);
       k.expect(F("color_range"), k.i32(copy, F("color_range")), AVCOL_RANGE_JPEG);
+      k.expect(F("colorspace"), k.i32(copy, F("colorspace")), AVCOL_SPC_BT709);
+      k.expect(F("flags"), k.i32(copy, F("flags")), FRAME_FLAGS_TFF);
+      if ("interlaced_frame" in k.layout.AVFrame) {
+        k.expect(F("interlaced_frame"), k.i32(copy, F("interlaced_frame")), 1);
+        k.expect(F("top_field_first"), k.i32(copy, F("top_field_first")), 1);
+      }
       k.expect(F("sample_rate"), k.i32(copy, F("sample_rate")), 48000);
       k.expect(F("sample_aspect_ratio"), k.i32(copy, F("sample_aspect_ratio")), 5);
       k.expect(F("sample_aspect_ratio"), k.i32(copy, F("sample_aspect_ratio"), 4), 7);

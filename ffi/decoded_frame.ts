@@ -22,6 +22,10 @@ export interface DecodedFrame {
   readonly height: number;
   /** Video: sample aspect ratio, when known. */
   readonly sar?: Rational;
+  /** Video: the picture is two interlaced fields (the decoder says so); false for audio. */
+  readonly interlaced: boolean;
+  /** Video: of an interlaced picture, the top field is the first in time. */
+  readonly topFieldFirst: boolean;
   /** Audio: sample rate in Hz (0 for video). */
   readonly sampleRate: number;
   /** Audio: channel count (0 for video). */
@@ -31,6 +35,9 @@ export interface DecodedFrame {
   /** Frees the native frame. Safe to call twice. */
   free(): void;
 }
+
+const AV_FRAME_FLAG_INTERLACED = 1 << 3;
+const AV_FRAME_FLAG_TOP_FIELD_FIRST = 1 << 4;
 
 const leaked = new FinalizationRegistry<bigint>((address) => {
   ffmpeg().avutil.av_frame_free(new BigUint64Array([address]));
@@ -46,6 +53,8 @@ export class NativeFrame implements DecodedFrame {
   readonly width: number;
   readonly height: number;
   readonly sar?: Rational;
+  readonly interlaced: boolean;
+  readonly topFieldFirst: boolean;
   readonly sampleRate: number;
   readonly channels: number;
   readonly samples: number;
@@ -72,9 +81,19 @@ export class NativeFrame implements DecodedFrame {
       this.height = v.i32("height");
       const sar = v.rational("sample_aspect_ratio");
       if (sar && sar.num > 0) this.sar = sar;
+      if (layout().AVFrame.interlaced_frame !== undefined) {
+        // FFmpeg 5.1: the flags below do not exist yet.
+        this.interlaced = v.i32("interlaced_frame") !== 0;
+        this.topFieldFirst = v.i32("top_field_first") !== 0;
+      } else {
+        const flags = v.i32("flags");
+        this.interlaced = (flags & AV_FRAME_FLAG_INTERLACED) !== 0;
+        this.topFieldFirst = (flags & AV_FRAME_FLAG_TOP_FIELD_FIRST) !== 0;
+      }
       this.sampleRate = this.channels = this.samples = 0;
     } else {
       this.width = this.height = 0;
+      this.interlaced = this.topFieldFirst = false;
       this.sampleRate = v.i32("sample_rate");
       this.channels = v.i32("ch_layout", layout().AVChannelLayout.nb_channels);
       this.samples = v.i32("nb_samples");

@@ -31,6 +31,7 @@ export interface LayoutTable {
     avutil: number;
     swscale: number;
     swresample: number;
+    avfilter: number;
   }>;
   readonly AVRational: StructLayout;
   readonly AVChannelLayout: StructLayout;

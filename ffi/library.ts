@@ -1,6 +1,6 @@
 /**
  * Loads the FFmpeg libraries by soname: the newest installed release line that has a verified
- * layout table (5.1, 6.1, 7.1, 8.1, 9.0) and all five libraries, checks they belong to that line,
+ * layout table (5.1, 6.1, 7.1, 8.1, 9.0) and all six libraries, checks they belong to that line,
  * and selects its struct layout table; any other FFmpeg is refused. Loading is lazy and happens
  * once per thread: each Worker has its own module instance and so its own handles.
  *
@@ -26,6 +26,7 @@ import {
 } from "./library_search.ts";
 import {
   AVCODEC_SYMBOLS,
+  AVFILTER_SYMBOLS,
   AVFORMAT_SYMBOLS,
   AVUTIL_SYMBOLS,
   SWRESAMPLE_SYMBOLS,
@@ -39,17 +40,19 @@ export interface FfmpegLibraries {
   readonly avformat: Deno.DynamicLibrary<typeof AVFORMAT_SYMBOLS>["symbols"];
   readonly swscale: Deno.DynamicLibrary<typeof SWSCALE_SYMBOLS>["symbols"];
   readonly swresample: Deno.DynamicLibrary<typeof SWRESAMPLE_SYMBOLS>["symbols"];
+  readonly avfilter: Deno.DynamicLibrary<typeof AVFILTER_SYMBOLS>["symbols"];
   readonly layout: LayoutTable;
   readonly versions: FfmpegVersions;
 }
 
-/** Runtime versions of the five libraries as "major.minor.micro", e.g. "59.27.100". */
+/** Runtime versions of the six libraries as "major.minor.micro", e.g. "59.27.100". */
 export interface FfmpegVersions {
   avformat: string;
   avcodec: string;
   avutil: string;
   swscale: string;
   swresample: string;
+  avfilter: string;
 }
 
 export { LIBRARY_DIR_ENV, supportedMajors };
@@ -110,17 +113,18 @@ function splitVersion(v: number): string {
   return `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`;
 }
 
-/** The five libraries of one release line, opened. */
+/** The six libraries of one release line, opened. */
 interface OpenedLine {
   avutil: Deno.DynamicLibrary<typeof AVUTIL_SYMBOLS>;
   avcodec: Deno.DynamicLibrary<typeof AVCODEC_SYMBOLS>;
   avformat: Deno.DynamicLibrary<typeof AVFORMAT_SYMBOLS>;
   swscale: Deno.DynamicLibrary<typeof SWSCALE_SYMBOLS>;
   swresample: Deno.DynamicLibrary<typeof SWRESAMPLE_SYMBOLS>;
+  avfilter: Deno.DynamicLibrary<typeof AVFILTER_SYMBOLS>;
 }
 
 /**
- * Opens all five libraries of `layout`'s line, or none: returns the first missing library and
+ * Opens all six libraries of `layout`'s line, or none: returns the first missing library and
  * the files tried for it instead (after closing what was opened).
  */
 function openLine(
@@ -144,19 +148,20 @@ function openLine(
   const swscale = open("swscale", SWSCALE_SYMBOLS);
   const avcodec = open("avcodec", AVCODEC_SYMBOLS);
   const avformat = open("avformat", AVFORMAT_SYMBOLS);
-  if (avcodec && avformat && swscale && swresample) {
-    return { avutil, avcodec, avformat, swscale, swresample };
+  const avfilter = open("avfilter", AVFILTER_SYMBOLS);
+  if (avcodec && avformat && swscale && swresample && avfilter) {
+    return { avutil, avcodec, avformat, swscale, swresample, avfilter };
   }
   for (const lib of opened) lib.close();
   return missing!;
 }
 
 /**
- * Opens the five libraries where `host` says to look (uncached; {@link ffmpeg} caches the
+ * Opens the six libraries where `host` says to look (uncached; {@link ffmpeg} caches the
  * running process's). Throws {@link FfmpegLoadError} listing every path tried.
  */
 export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
-  // The newest release line whose five libraries are all installed; libavutil is tried first
+  // The newest release line whose six libraries are all installed; libavutil is tried first
   // (every other library depends on it).
   const tried: string[] = [];
   let line: OpenedLine | undefined;
@@ -203,6 +208,7 @@ export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
   const avformat = line.avformat.symbols;
   const swscale = line.swscale.symbols;
   const swresample = line.swresample.symbols;
+  const avfilter = line.avfilter.symbols;
   const avutil = line.avutil.symbols;
   const raw = {
     avutil: avutil.avutil_version(),
@@ -210,6 +216,7 @@ export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
     avformat: avformat.avformat_version(),
     swscale: swscale.swscale_version(),
     swresample: swresample.swresample_version(),
+    avfilter: avfilter.avfilter_version(),
   };
   for (const name of Object.keys(raw) as LibraryName[]) {
     if (raw[name] >>> 16 !== layout.majors[name]) {
@@ -229,6 +236,7 @@ export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
     avformat,
     swscale,
     swresample,
+    avfilter,
     layout,
     versions: {
       avformat: splitVersion(raw.avformat),
@@ -236,6 +244,7 @@ export function openFfmpegLibraries(host: LibraryHost): FfmpegLibraries {
       avutil: splitVersion(raw.avutil),
       swscale: splitVersion(raw.swscale),
       swresample: splitVersion(raw.swresample),
+      avfilter: splitVersion(raw.avfilter),
     },
   };
   const mismatches = checkLayout(libs);

@@ -21,7 +21,7 @@ import {
   supportedReleases,
 } from "./layout.ts";
 
-/** One of the five FFmpeg libraries the engine loads. */
+/** One of the six FFmpeg libraries the engine loads. */
 export type LibraryName = keyof LayoutTable["majors"];
 
 /**
@@ -35,6 +35,7 @@ export const LIBRARY_LOAD_ORDER: readonly LibraryName[] = Object.freeze([
   "swscale",
   "avcodec",
   "avformat",
+  "avfilter",
 ]);
 
 /** Optional directory that is tried before any other place. */

@@ -39,7 +39,10 @@ export {
   scaleGeometry,
   Scaler,
   type ScalerTarget,
+  type SourceColour,
+  sourceColour,
 } from "./scaler.ts";
+export { Deinterlacer, type DeinterlacerOptions } from "./deinterlacer.ts";
 export { Resampler, type ResamplerTarget } from "./resampler.ts";
 export type { EncodedPacket } from "./encoded_packet.ts";
 export { VideoEncoder, type VideoEncoderOptions } from "./video_encoder.ts";

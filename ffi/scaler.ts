@@ -1,7 +1,10 @@
 /**
  * {@link Scaler}: converts decoded pictures of any size, pixel format and sample aspect ratio to
  * the program raster as tightly packed I420, with libswscale. Letterbox/pillarbox bars are made
- * by scaling into a sub-rectangle of the output and filling only the bars with black.
+ * by scaling into a sub-rectangle of the output and filling only the bars with black. Colour is
+ * converted to the program's: BT.709 matrix, limited ("TV") range, whatever the source's matrix
+ * (BT.601, BT.709, BT.2020, FCC, SMPTE 240M; unspecified: BT.709 from 720 lines up, BT.601
+ * below) and range (full-range `yuvj*` formats and frames tagged `pc` are expanded to 16–235).
  *
  * @module
  */
@@ -49,7 +52,16 @@ export interface ScaleGeometry {
 
 const AV_PIX_FMT_YUV420P = 0;
 const AVCOL_RANGE_MPEG = 1;
+const AVCOL_RANGE_JPEG = 2;
 const SWS_BICUBIC = 4;
+/** `SWS_CS_*` matrices (the same numbers as the `AVColorSpace` values they stand for). */
+const SWS_CS_ITU709 = 1;
+const SWS_CS_FCC = 4;
+const SWS_CS_ITU601 = 5;
+const SWS_CS_SMPTE240M = 7;
+const SWS_CS_BT2020 = 9;
+/** swscale's neutral brightness, contrast and saturation (16.16 fixed point). */
+const UNITY = 1 << 16;
 const AV_PIX_FMT_FLAG_PAL = 1 << 1;
 const AV_PIX_FMT_FLAG_BITSTREAM = 1 << 2;
 const AV_PIX_FMT_FLAG_HWACCEL = 1 << 3;
@@ -120,8 +132,48 @@ interface PlaneLayout {
   fixed: boolean;
 }
 
+/** The colour of a source picture as swscale takes it. */
+export interface SourceColour {
+  /** `SWS_CS_*` matrix of the source's YUV (ignored by swscale for RGB sources). */
+  matrix: number;
+  /** True for full ("PC", 0–255) range. */
+  fullRange: boolean;
+}
+
+/**
+ * The matrix and range a decoded picture is in, from its `AVColorSpace`, `AVColorRange`,
+ * pixel format name and height. Unspecified matrices follow the broadcast convention: HD
+ * (720 lines and up) is BT.709, SD is BT.601.
+ */
+export function sourceColour(
+  colorspace: number,
+  colorRange: number,
+  formatName: string,
+  height: number,
+): SourceColour {
+  const fullRange = colorRange === AVCOL_RANGE_JPEG || formatName.startsWith("yuvj");
+  switch (colorspace) {
+    case 1: // AVCOL_SPC_BT709
+      return { matrix: SWS_CS_ITU709, fullRange };
+    case 4: // AVCOL_SPC_FCC
+      return { matrix: SWS_CS_FCC, fullRange };
+    case 5: // AVCOL_SPC_BT470BG
+    case 6: // AVCOL_SPC_SMPTE170M
+      return { matrix: SWS_CS_ITU601, fullRange };
+    case 7: // AVCOL_SPC_SMPTE240M
+      return { matrix: SWS_CS_SMPTE240M, fullRange };
+    case 9: // AVCOL_SPC_BT2020_NCL
+    case 10: // AVCOL_SPC_BT2020_CL
+      return { matrix: SWS_CS_BT2020, fullRange };
+    default: // unspecified, reserved, RGB (swscale ignores the matrix of RGB), others
+      return { matrix: height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601, fullRange };
+  }
+}
+
 interface SourceConfig {
   key: string;
+  /** Matrix and range of the source. */
+  colour: SourceColour;
   format: number;
   geometry: ScaleGeometry;
   planes: PlaneLayout[];
@@ -183,6 +235,8 @@ export class Scaler {
     if (width <= 0 || height <= 0 || format < 0) {
       throw new FfmpegArgumentError("frame has no picture", { width, height, format });
     }
+    const colorspace = fv.i32("colorspace");
+    const colorRange = fv.i32("color_range");
     const dst = out ?? new Uint8Array(this.frameSize);
     if (dst.length < this.frameSize) {
       throw new FfmpegArgumentError("output buffer too small", {
@@ -190,7 +244,7 @@ export class Scaler {
         need: this.frameSize,
       });
     }
-    const config = this.#configure(width, height, format, frame.sar);
+    const config = this.#configure(width, height, format, frame.sar, colorspace, colorRange);
     for (let p = 0; p < 4; p++) {
       this.#srcStrides[p] = fv.i32("linesize", p * 4);
     }
@@ -309,12 +363,27 @@ export class Scaler {
     height: number,
     format: number,
     sar: { num: number; den: number } | undefined,
+    colorspace: number,
+    colorRange: number,
   ): SourceConfig {
-    const key = `${width}x${height}/${format}/${sar?.num ?? 0}:${sar?.den ?? 0}`;
+    const key = `${width}x${height}/${format}/${sar?.num ?? 0}:${sar?.den ?? 0}/` +
+      `${colorspace}/${colorRange}`;
     if (this.#config?.key === key) return this.#config;
     const geometry = scaleGeometry(width, height, sar, this.#dst);
     const { source, target } = geometry;
-    const copy = format === AV_PIX_FMT_YUV420P && width === this.#dst.width &&
+    const colour = sourceColour(colorspace, colorRange, pixelFormatName(format), height);
+    const previous = this.#config?.colour;
+    if (
+      this.#sws !== null && previous !== undefined &&
+      (previous.matrix !== colour.matrix || previous.fullRange !== colour.fullRange)
+    ) {
+      // A context converting between two matrices holds a cascade of contexts that a later
+      // sws_setColorspaceDetails does not undo: colour changes start from a fresh one.
+      ffmpeg().swscale.sws_freeContext(this.#sws);
+      this.#sws = null;
+    }
+    const copy = !colour.fullRange && colour.matrix === SWS_CS_ITU709 &&
+      format === AV_PIX_FMT_YUV420P && width === this.#dst.width &&
       height === this.#dst.height && source.width === width && source.height === height &&
       target.width === this.#dst.width && target.height === this.#dst.height;
     const planes = planeLayouts(format);
@@ -340,9 +409,31 @@ export class Scaler {
         });
       }
       this.#sws = sws;
+      this.#setColour(sws, colour, { source, target, format: pixelFormatName(format) });
     }
-    this.#config = { key, format, geometry, planes, copy };
+    this.#config = { key, colour, format, geometry, planes, copy };
     return this.#config;
+  }
+
+  /** Converts from the source's matrix and range to BT.709 limited range. */
+  #setColour(sws: Ptr, colour: SourceColour, value: unknown): void {
+    const { swscale } = ffmpeg();
+    const ret = swscale.sws_setColorspaceDetails(
+      sws,
+      swscale.sws_getCoefficients(colour.matrix),
+      colour.fullRange ? 1 : 0,
+      swscale.sws_getCoefficients(SWS_CS_ITU709),
+      0,
+      0,
+      UNITY,
+      UNITY,
+    );
+    if (ret < 0) {
+      throw new FfmpegError("sws_setColorspaceDetails", AVERROR_EINVAL, "refused", {
+        ...colour,
+        value,
+      });
+    }
   }
 
   /** Frees the swscale context. Safe to call twice. */

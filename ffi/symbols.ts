@@ -1,5 +1,5 @@
 /**
- * Symbol tables of the five FFmpeg libraries, as `Deno.dlopen` definitions. Only functions
+ * Symbol tables of the six FFmpeg libraries, as `Deno.dlopen` definitions. Only functions
  * present with the same signature in FFmpeg 5.1, 6.1, 7.1, 8.1 and 9.0 are listed.
  *
  * @module
@@ -102,6 +102,8 @@ export const SWSCALE_SYMBOLS = {
   sws_getCachedContext: { parameters: [P, I, I, I, I, I, I, I, P, P, P], result: P },
   sws_scale: { parameters: [P, B, B, I, I, B, B], result: I },
   sws_freeContext: { parameters: [P], result: "void" },
+  sws_getCoefficients: { parameters: [I], result: P },
+  sws_setColorspaceDetails: { parameters: [P, P, I, P, I, I, I, I], result: I },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libswresample: audio resampling, sample format and channel layout conversion. */
@@ -112,4 +114,21 @@ export const SWRESAMPLE_SYMBOLS = {
   swr_free: { parameters: [B], result: "void" },
   swr_convert: { parameters: [P, P, I, P, I], result: I },
   swr_get_out_samples: { parameters: [P, I], result: I },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * libavfilter: filter graphs built from opaque pointers (no struct is read): allocate filters,
+ * set their AVOptions, link, configure, push frames in and pull frames out.
+ */
+export const AVFILTER_SYMBOLS = {
+  avfilter_version: { parameters: [], result: "u32" },
+  avfilter_get_by_name: { parameters: [B], result: P },
+  avfilter_graph_alloc: { parameters: [], result: P },
+  avfilter_graph_free: { parameters: [B], result: "void" },
+  avfilter_graph_alloc_filter: { parameters: [P, P, B], result: P },
+  avfilter_init_str: { parameters: [P, P], result: I },
+  avfilter_link: { parameters: [P, "u32", P, "u32"], result: I },
+  avfilter_graph_config: { parameters: [P, P], result: I },
+  av_buffersrc_add_frame_flags: { parameters: [P, P, I], result: I },
+  av_buffersink_get_frame: { parameters: [P, P], result: I },
 } as const satisfies Deno.ForeignLibraryInterface;

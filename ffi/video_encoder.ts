@@ -178,6 +178,12 @@ function configure(ctx: Ptr, o: VideoEncoderOptions, timeBase: Rational): void {
   setOption(ctx, "video_size", `${o.width}x${o.height}`);
   setOption(ctx, "pixel_format", "yuv420p");
   setOption(ctx, "time_base", `${timeBase.num}/${timeBase.den}`);
+  // The Scaler delivers BT.709 limited range: say so in the stream (H.264 VUI, MPEG-2
+  // sequence display extension), so players and ffprobe do not guess.
+  setOption(ctx, "color_primaries", "bt709");
+  setOption(ctx, "color_trc", "bt709");
+  setOption(ctx, "colorspace", "bt709");
+  setOption(ctx, "color_range", "tv");
   // framerate has no AVOption: written through the layout table.
   new StructView(ctx, "AVCodecContext").setRational("framerate", o.frameRate);
   setOption(ctx, "g", o.keyint);

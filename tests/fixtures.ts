@@ -223,6 +223,106 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-c:a", "aac", "-b:a", "96k"],
     ],
   },
+  /**
+   * Interlaced 576i25 (720x576, top field first, BT.601 "bt470bg" tags): 50 fps motion woven
+   * into 25 frames/s of two fields each (`tinterlace=interleave_top`), H.264 coded interlaced
+   * (`+ildct+ilme`), 2 s (50 frames), with AAC.
+   */
+  interlaced_576i25: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("720x576", "50", 2)),
+      ...lavfi(SINE),
+      ...["-vf", "tinterlace=interleave_top,setfield=tff"],
+      ...x264(),
+      ...["-flags", "+ildct+ilme", "-x264-params", "tff=1"],
+      ...["-colorspace", "bt470bg", "-color_primaries", "bt470bg", "-color_trc", "gamma28"],
+      ...["-c:a", "aac", "-b:a", "96k", "-shortest"],
+    ],
+  },
+  /** Interlaced MPEG-2 in MPEG-TS, 720x576 TFF, 25 frames/s of fields, 2 s, MP2 audio. */
+  interlaced_mpeg2_ts: {
+    ext: "ts",
+    args: () => [
+      ...lavfi(TESTSRC("720x576", "50", 2)),
+      ...lavfi(SINE),
+      ...["-vf", "tinterlace=interleave_top,setfield=tff"],
+      ...["-c:v", "mpeg2video", "-b:v", "4M", "-g", "12", "-flags", "+ildct+ilme"],
+      ...["-top", "1", "-c:a", "mp2", "-b:a", "128k", "-shortest", "-f", "mpegts"],
+    ],
+  },
+  /** 10-bit 4:2:0 (yuv420p10le) H.264 High 10, 320x240, 25 fps, 1 s, with AAC. */
+  h264_10bit: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "25", 1)),
+      ...lavfi(SINE),
+      ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p10le"],
+      ...["-c:a", "aac", "-b:a", "96k", "-shortest"],
+    ],
+  },
+  /** 10-bit HEVC (yuv420p10le, libx265 Main 10), 320x240, 25 fps, 1 s, no audio. */
+  hevc_10bit: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "25", 1)),
+      ...["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le"],
+      ...["-x265-params", "log-level=error"],
+    ],
+  },
+  /** 4:2:2 (yuv422p) H.264 High 4:2:2, 320x240, 25 fps, 1 s, with AAC. */
+  h264_422: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "25", 1)),
+      ...lavfi(SINE),
+      ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv422p"],
+      ...["-c:a", "aac", "-b:a", "96k", "-shortest"],
+    ],
+  },
+  /**
+   * Variable frame rate in Matroska, frame number burned in: frames 0-24 at 25 fps (0-1 s),
+   * frames 25-74 at 50 fps (1-2 s), no audio.
+   */
+  vfr_counter_mkv: {
+    ext: "mkv",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "50", 2)),
+      // Every other picture of the first second, all of the second; numbered after selection.
+      ...["-vf", `select='lt(n\\,50)*not(mod(n\\,2))+gte(n\\,50)',${frameNumberBand(320)}`],
+      ...["-fps_mode", "vfr"],
+      ...x264(),
+    ],
+  },
+  /**
+   * One flat colour in full range (yuvj420p, "pc"), BT.709 tags, 320x240, 25 fps, 1 s: Y 200,
+   * Cb 80, Cr 170 set on the limited scale (geq works on yuv420p) and expanded to full range by
+   * ffmpeg (about 214, 73, 175), H.264 with the full-range VUI flag.
+   */
+  flat_fullrange_709: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi("color=c=black:size=320x240:rate=25:duration=1"),
+      ...["-vf", "format=yuvj420p,geq=lum=200:cb=80:cr=170"],
+      ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuvj420p"],
+      ...["-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709"],
+      ...["-color_trc", "bt709"],
+    ],
+  },
+  /**
+   * One flat colour in limited range with BT.601 tags (smpte170m), 640x480, 30000/1001 fps,
+   * 1 s: planes set directly (Y 150, Cb 90, Cr 190), H.264.
+   */
+  flat_bt601: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi("color=c=black:size=640x480:rate=30000/1001:duration=1"),
+      ...["-vf", "format=yuv420p,geq=lum=150:cb=90:cr=190"],
+      ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuv420p"],
+      ...["-color_range", "tv", "-colorspace", "smpte170m", "-color_primaries", "smpte170m"],
+      ...["-color_trc", "smpte170m"],
+    ],
+  },
   /** 1920x1080 H.264 at 30 fps, 5 s, no audio: the benchmark clip (not for unit tests). */
   h264_1080p_5s: {
     ext: "mp4",
@@ -280,6 +380,14 @@ export type FixtureName =
   | "frame_counter_5994_mkv"
   | "h264_aac_640x360_10s"
   | "h264_1080p_5s"
+  | "interlaced_576i25"
+  | "interlaced_mpeg2_ts"
+  | "h264_10bit"
+  | "hevc_10bit"
+  | "h264_422"
+  | "vfr_counter_mkv"
+  | "flat_fullrange_709"
+  | "flat_bt601"
   | "faststart_mp4"
   | "truncated_mp4"
   | "random_bytes_mp4"

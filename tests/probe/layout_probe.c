@@ -13,6 +13,9 @@
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
+#if __has_include(<libavfilter/version.h>)
+#include <libavfilter/version.h>
+#endif
 #include <libswresample/version.h>
 #include <libswscale/version.h>
 
@@ -23,6 +26,10 @@ int main(void) {
   printf("version avcodec=%d avformat=%d avutil=%d swscale=%d swresample=%d\n",
          LIBAVCODEC_VERSION_MAJOR, LIBAVFORMAT_VERSION_MAJOR, LIBAVUTIL_VERSION_MAJOR,
          LIBSWSCALE_VERSION_MAJOR, LIBSWRESAMPLE_VERSION_MAJOR);
+#ifdef LIBAVFILTER_VERSION_MAJOR
+  /* Only when the header set has libavfilter (FFmpeg 6.1's shared set does not). */
+  printf("version avfilter=%d\n", LIBAVFILTER_VERSION_MAJOR);
+#endif
 
   S(AVRational);
   F(AVRational, num);
@@ -95,6 +102,13 @@ int main(void) {
   F(AVFrame, sample_rate);
   F(AVFrame, best_effort_timestamp);
   F(AVFrame, color_range);
+  F(AVFrame, colorspace);
+  F(AVFrame, flags);
+#if LIBAVUTIL_VERSION_MAJOR < 58
+  /* FFmpeg 5.1 has no AV_FRAME_FLAG_INTERLACED / _TOP_FIELD_FIRST: these two say it. */
+  F(AVFrame, interlaced_frame);
+  F(AVFrame, top_field_first);
+#endif
   F(AVFrame, ch_layout);
 
   S(AVPixFmtDescriptor);
