@@ -251,32 +251,35 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-top", "1", "-c:a", "mp2", "-b:a", "128k", "-shortest", "-f", "mpegts"],
     ],
   },
-  /** 10-bit 4:2:0 (yuv420p10le) H.264 High 10, 320x240, 25 fps, 1 s, with AAC. */
+  /** 10-bit 4:2:0 (yuv420p10le) H.264 High 10, BT.709 tags, 320x240, 25 fps, 1 s, with AAC. */
   h264_10bit: {
     ext: "mp4",
     args: () => [
       ...lavfi(TESTSRC("320x240", "25", 1)),
       ...lavfi(SINE),
       ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p10le"],
+      ...["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"],
       ...["-c:a", "aac", "-b:a", "96k", "-shortest"],
     ],
   },
-  /** 10-bit HEVC (yuv420p10le, libx265 Main 10), 320x240, 25 fps, 1 s, no audio. */
+  /** 10-bit HEVC (yuv420p10le, libx265 Main 10), BT.709 tags, 320x240, 25 fps, 1 s. */
   hevc_10bit: {
     ext: "mp4",
     args: () => [
       ...lavfi(TESTSRC("320x240", "25", 1)),
       ...["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le"],
       ...["-x265-params", "log-level=error"],
+      ...["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"],
     ],
   },
-  /** 4:2:2 (yuv422p) H.264 High 4:2:2, 320x240, 25 fps, 1 s, with AAC. */
+  /** 4:2:2 (yuv422p) H.264 High 4:2:2, BT.709 tags, 320x240, 25 fps, 1 s, with AAC. */
   h264_422: {
     ext: "mp4",
     args: () => [
       ...lavfi(TESTSRC("320x240", "25", 1)),
       ...lavfi(SINE),
       ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv422p"],
+      ...["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"],
       ...["-c:a", "aac", "-b:a", "96k", "-shortest"],
     ],
   },
@@ -296,14 +299,14 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
   },
   /**
    * One flat colour in full range (yuvj420p, "pc"), BT.709 tags, 320x240, 25 fps, 1 s: Y 200,
-   * Cb 80, Cr 170 set on the limited scale (geq works on yuv420p) and expanded to full range by
-   * ffmpeg (about 214, 73, 175), H.264 with the full-range VUI flag.
+   * Cb 138, Cr 121 set on the limited scale (geq works on yuv420p) and expanded to full range
+   * by ffmpeg (about 220, 139, 120), H.264 with the full-range VUI flag.
    */
   flat_fullrange_709: {
     ext: "mp4",
     args: () => [
       ...lavfi("color=c=black:size=320x240:rate=25:duration=1"),
-      ...["-vf", "format=yuvj420p,geq=lum=200:cb=80:cr=170"],
+      ...["-vf", "format=yuvj420p,geq=lum=205:cb=138:cr=121"],
       ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuvj420p"],
       ...["-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709"],
       ...["-color_trc", "bt709"],
@@ -311,13 +314,13 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
   },
   /**
    * One flat colour in limited range with BT.601 tags (smpte170m), 640x480, 30000/1001 fps,
-   * 1 s: planes set directly (Y 150, Cb 90, Cr 190), H.264.
+   * 1 s: planes set directly (Y 100, Cb 100, Cr 200: a red), H.264.
    */
   flat_bt601: {
     ext: "mp4",
     args: () => [
       ...lavfi("color=c=black:size=640x480:rate=30000/1001:duration=1"),
-      ...["-vf", "format=yuv420p,geq=lum=150:cb=90:cr=190"],
+      ...["-vf", "format=yuv420p,geq=lum=100:cb=100:cr=200"],
       ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuv420p"],
       ...["-color_range", "tv", "-colorspace", "smpte170m", "-color_primaries", "smpte170m"],
       ...["-color_trc", "smpte170m"],

@@ -2,7 +2,9 @@
  * Plays a media file from an in-point: decodes video and audio, converts the picture to the
  * program raster and the audio to the program rate and layout, and converts the frame rate
  * by picking, for every output frame, the source picture on screen at that instant (dropping
- * or repeating source frames as needed).
+ * or repeating source frames as needed). Interlaced pictures are deinterlaced first (bwdif,
+ * one progressive picture per interlaced one, so the frame-rate conversion is unchanged);
+ * progressive sources never meet the filter.
  *
  * @module
  */
@@ -10,6 +12,7 @@
 import {
   type DecodedFrame,
   Decoder,
+  Deinterlacer,
   Demuxer,
   type Packet,
   Resampler,
@@ -74,6 +77,9 @@ export class FileProducer implements Producer {
   #videoDecoder: Decoder | undefined;
   #audioDecoder: Decoder | undefined;
   #scaler: Scaler | undefined;
+  /** Made at the first interlaced picture; from then on every picture goes through it. */
+  #deinterlacer: Deinterlacer | undefined;
+  #threads: number;
   #resampler: Resampler | undefined;
   /** Source time (s) of output frame 0 of this producer. */
   #origin: number;
@@ -128,6 +134,7 @@ export class FileProducer implements Producer {
         throw new AssetOpenError(path, "no video or audio stream");
       }
       const threads = opts.threads ?? 2;
+      this.#threads = threads;
       if (this.#videoIndex >= 0) {
         this.#videoDecoder = Decoder.open(this.#demuxer, this.#videoIndex, { threads });
         this.#scaler = new Scaler({
@@ -332,6 +339,7 @@ export class FileProducer implements Producer {
       this.#eof = true;
       this.#skipper?.flush();
       this.#drain(this.#videoDecoder, null);
+      this.#flushDeinterlacer();
       this.#drain(this.#audioDecoder, null);
       this.#flushAudio();
       this.#videoEnded = true;
@@ -388,6 +396,38 @@ export class FileProducer implements Producer {
 
   #acceptVideo(frame: DecodedFrame): void {
     this.counters.decoded++;
+    if (!frame.interlaced && this.#deinterlacer === undefined) {
+      this.#queueVideo(frame);
+      return;
+    }
+    let progressive: DecodedFrame[];
+    try {
+      this.#deinterlacer ??= new Deinterlacer(this.#videoDecoder!.timeBase, {
+        threads: this.#threads,
+      });
+      progressive = this.#deinterlacer.push(frame); // frees `frame`
+    } catch (err) {
+      frame.free();
+      this.#skip(err);
+      return;
+    }
+    for (const f of progressive) this.#queueVideo(f);
+  }
+
+  /** At the end of the video: the picture the deinterlacer still holds. */
+  #flushDeinterlacer(): void {
+    if (this.#deinterlacer === undefined) return;
+    let rest: DecodedFrame[];
+    try {
+      rest = this.#deinterlacer.flush();
+    } catch (err) {
+      this.#skip(err);
+      return;
+    }
+    for (const f of rest) this.#queueVideo(f);
+  }
+
+  #queueVideo(frame: DecodedFrame): void {
     const raw = frame.ptsSeconds;
     if (raw !== undefined) {
       const last = this.#lastVideoPts;
@@ -487,6 +527,7 @@ export class FileProducer implements Producer {
     this.#pendingChoice = undefined;
     this.#skipper?.close();
     this.#scaler?.close();
+    this.#deinterlacer?.close();
     this.#resampler?.close();
     this.#videoDecoder?.close();
     this.#audioDecoder?.close();
