@@ -44,7 +44,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 command -v apt-get >/dev/null 2>&1 ||
-  die "this host has no apt-get. Supported: Debian 12+ and Ubuntu 22.04+. Install FFmpeg's shared libraries (libavformat, libavcodec, libavutil, libswscale, libswresample) and Deno ${DENO_VERSION} by hand."
+  die "this host has no apt-get. Supported: Debian 12+ and Ubuntu 22.04+. Install FFmpeg's shared libraries (libavformat, libavcodec, libavutil, libswscale, libswresample, libavfilter) and Deno ${DENO_VERSION} by hand."
 [ "$(uname -m)" = "x86_64" ] || [ "$(uname -m)" = "aarch64" ] ||
   die "unsupported CPU architecture $(uname -m): Deno ships for x86_64 and aarch64 only"
 
@@ -67,16 +67,16 @@ installable() {
 }
 
 # FFmpeg generations the engine has verified layout tables for, newest first:
-# avformat avcodec avutil swscale swresample sonames of one FFmpeg release, never mixed.
+# avformat avcodec avutil swscale swresample avfilter sonames of one FFmpeg release, never mixed.
 ffmpeg_generations=(
-  "libavformat63 libavcodec63 libavutil61 libswscale10 libswresample7"
-  "libavformat62 libavcodec62 libavutil60 libswscale9 libswresample6"
-  "libavformat61 libavcodec61 libavutil59 libswscale8 libswresample5"
-  "libavformat60 libavcodec60 libavutil58 libswscale7 libswresample4"
-  "libavformat59 libavcodec59 libavutil57 libswscale6 libswresample4"
+  "libavformat63 libavcodec63 libavutil61 libswscale10 libswresample7 libavfilter12"
+  "libavformat62 libavcodec62 libavutil60 libswscale9 libswresample6 libavfilter11"
+  "libavformat61 libavcodec61 libavutil59 libswscale8 libswresample5 libavfilter10"
+  "libavformat60 libavcodec60 libavutil58 libswscale7 libswresample4 libavfilter9"
+  "libavformat59 libavcodec59 libavutil57 libswscale6 libswresample4 libavfilter8"
 )
 # A generation already fully installed wins (no change on a second run); else the newest
-# generation whose five libraries all have an apt candidate. Sets ffmpeg_gen (not run in a
+# generation whose six libraries all have an apt candidate. Sets ffmpeg_gen (not run in a
 # subshell, so apt_update_once's flag holds for the rest of the script).
 ffmpeg_gen=""
 pick_ffmpeg() {
@@ -105,7 +105,7 @@ packages+=(ca-certificates)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 if [ "$want_test" -eq 1 ] || [ "$want_system" -eq 1 ]; then
   packages+=(ffmpeg gcc libc6-dev xz-utils libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-    libswresample-dev python3-grpcio python3-grpc-tools prometheus lintian systemd dpkg-dev
+    libswresample-dev libavfilter-dev python3-grpcio python3-grpc-tools prometheus lintian systemd dpkg-dev
     fakeroot iproute2 man-db nginx chromium python3-jsonschema debootstrap curl)
 fi
 

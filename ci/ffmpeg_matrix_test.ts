@@ -35,6 +35,7 @@ const DEV = [
   "libavutil-dev",
   "libswscale-dev",
   "libswresample-dev",
+  "libavfilter-dev",
 ];
 
 interface Variant {
@@ -42,7 +43,7 @@ interface Variant {
   ffmpeg: string;
   suite: string;
   avcodecMajor: number;
-  /** The five runtime libraries of that one generation. */
+  /** The six runtime libraries of that one generation. */
   libs: string[];
   /** More packages (this release's headers, its CLIs). */
   extra: string[];
@@ -59,7 +60,14 @@ const VARIANTS: Variant[] = [
     ffmpeg: "7.1",
     suite: "trixie",
     avcodecMajor: 61,
-    libs: ["libavformat61", "libavcodec61", "libavutil59", "libswscale8", "libswresample5"],
+    libs: [
+      "libavformat61",
+      "libavcodec61",
+      "libavutil59",
+      "libswscale8",
+      "libswresample5",
+      "libavfilter10",
+    ],
     extra: [...DEV, "ffmpeg"],
     cli: "root",
   },
@@ -67,7 +75,14 @@ const VARIANTS: Variant[] = [
     ffmpeg: "8.1",
     suite: "sid",
     avcodecMajor: 62,
-    libs: ["libavformat62", "libavcodec62", "libavutil60", "libswscale9", "libswresample6"],
+    libs: [
+      "libavformat62",
+      "libavcodec62",
+      "libavutil60",
+      "libswscale9",
+      "libswresample6",
+      "libavfilter11",
+    ],
     extra: [], // sid's -dev packages and ffmpeg CLI are 9.0's
     cli: "host",
   },
@@ -75,7 +90,14 @@ const VARIANTS: Variant[] = [
     ffmpeg: "9.0",
     suite: "sid",
     avcodecMajor: 63,
-    libs: ["libavformat63", "libavcodec63", "libavutil61", "libswscale10", "libswresample7"],
+    libs: [
+      "libavformat63",
+      "libavcodec63",
+      "libavutil61",
+      "libswscale10",
+      "libswresample7",
+      "libavfilter12",
+    ],
     extra: [...DEV, "ffmpeg"],
     cli: "root",
   },

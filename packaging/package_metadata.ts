@@ -89,7 +89,7 @@ export function debFileName(version: string, arch: string): string {
  * complete generation is present and refuses any other.
  */
 export const FFMPEG_DEPENDS: readonly string[] = Object.freeze(
-  (["avformat", "avcodec", "avutil", "swscale", "swresample"] as const).map((lib) =>
+  (["avformat", "avcodec", "avutil", "swscale", "swresample", "avfilter"] as const).map((lib) =>
     [...new Set(SUPPORTED_AVCODEC_MAJORS.map((m) => LAYOUTS[m].majors[lib]))]
       .map((major) => `lib${lib}${major}`).join(" | ")
   ),

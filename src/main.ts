@@ -99,7 +99,14 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** The FFmpeg libraries in the order `--version` lists them. */
-const FFMPEG_LIBRARIES = ["avutil", "avcodec", "avformat", "swscale", "swresample"] as const;
+const FFMPEG_LIBRARIES = [
+  "avutil",
+  "avcodec",
+  "avformat",
+  "swscale",
+  "swresample",
+  "avfilter",
+] as const;
 
 async function printVersion(): Promise<number> {
   console.log(`retrovue_playout ${ENGINE_VERSION}`);

@@ -4,7 +4,8 @@
  * sources come out progressive (ffmpeg's `idet`), colour lands on its BT.709 limited-range
  * values (expected values from the BT.601/BT.709 equations applied to the source's own decoded
  * values), 10-bit and 4:2:2 sources match ffmpeg's own conversion, VFR and anamorphic sources
- * play, and the stream is tagged progressive BT.709/tv.
+ * play, and the stream is tagged progressive BT.709/tv. The ffi-level checks (one picture out
+ * per picture in, the scaler's colour) are in `ffi_pictures_test.ts`.
  */
 
 import { assert, assertEquals } from "./assert.ts";
@@ -15,7 +16,6 @@ import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import { block, segment } from "./plan_builders.ts";
 import { framesForMs, type ProgramFormat } from "../media/program_format.ts";
 import { concatBytes } from "./egress_fixtures.ts";
-import { Decoder, Deinterlacer, Demuxer } from "../ffi/mod.ts";
 
 const EPOCH = Date.UTC(2026, 11, 1, 18, 0, 0);
 
@@ -330,65 +330,6 @@ Deno.test("interlaced H.264 and MPEG-2 come out progressive: idet, and bwdif's o
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("Deinterlacer: one progressive picture per interlaced one, same timestamps", async () => {
-  using demuxer = Demuxer.open(await fixture("interlaced_576i25"));
-  const index = demuxer.bestStream("video");
-  using decoder = Decoder.open(demuxer, index, { threads: 1 });
-  using deinterlacer = new Deinterlacer(decoder.timeBase);
-  const inPts: number[] = [];
-  const outPts: number[] = [];
-  let interlacedIn = 0;
-  let interlacedOut = 0;
-  const take = (frames: ReturnType<Deinterlacer["push"]>) => {
-    for (const f of frames) {
-      outPts.push(f.ptsSeconds!);
-      if (f.interlaced) interlacedOut++;
-      assertEquals([f.width, f.height], [720, 576]);
-      f.free();
-    }
-  };
-  const drain = () => {
-    for (let f = decoder.receive(); f !== null; f = decoder.receive()) {
-      inPts.push(f.ptsSeconds!);
-      if (f.interlaced) interlacedIn++;
-      take(deinterlacer.push(f));
-    }
-  };
-  for (let p = demuxer.read(); p !== null; p = demuxer.read()) {
-    if (p.streamIndex === index) {
-      decoder.send(p);
-      drain();
-    }
-    p.free();
-  }
-  decoder.send(null);
-  drain();
-  take(deinterlacer.flush());
-  assertEquals(inPts.length, 50);
-  assertEquals(interlacedIn, 50);
-  assertEquals(interlacedOut, 0);
-  assertEquals(outPts, inPts);
-});
-
-Deno.test("a progressive source never sets the interlaced flag", async () => {
-  using demuxer = Demuxer.open(await fixture("h264_aac_mp4"));
-  const index = demuxer.bestStream("video");
-  using decoder = Decoder.open(demuxer, index, { threads: 1 });
-  let frames = 0;
-  for (let p = demuxer.read(); p !== null; p = demuxer.read()) {
-    if (p.streamIndex === index) {
-      decoder.send(p);
-      for (let f = decoder.receive(); f !== null; f = decoder.receive()) {
-        assert(!f.interlaced, `frame ${frames} flagged interlaced`);
-        frames++;
-        f.free();
-      }
-    }
-    p.free();
-  }
-  assert(frames > 40, `${frames} frames`);
 });
 
 /**

@@ -2,10 +2,11 @@
  * Public headers of every FFmpeg release line the engine supports, for compiling the
  * `offsetof` probe (`tests/probe/layout_probe.c`) against them. Nothing is installed:
  *
- * - 5.1: this host's own `libav*-dev` when they are 5.1 (Debian 12), else Debian 12's `-dev`
- *   packages downloaded like 7.1's.
+ * - 5.1: this host's own `libav*-dev` when they are 5.1 (Debian 12) and include
+ *   `libavfilter-dev`, else Debian 12's `-dev` packages downloaded like 7.1's.
  * - 6.1: `shared/ffmpeg-headers/6.1/` beside the clone (FFmpeg 6.1.3's public headers; no
- *   registry serves them), found in the clone's parent directories.
+ *   registry serves them), found in the clone's parent directories. That set has no
+ *   libavfilter: its major (9) is checked at load, not from headers.
  * - 7.1 / 9.0: Debian 13's / Debian unstable's `-dev` packages, downloaded at one exact version
  *   with a private apt state (`apt-get download`) and unpacked with `dpkg-deb -x`.
  * - 8.1: no Debian suite has its `-dev` packages, but Debian unstable still carries the source
@@ -49,8 +50,16 @@ const DEV_PACKAGES = [
   "libavutil-dev",
   "libswscale-dev",
   "libswresample-dev",
+  "libavfilter-dev",
 ];
-const LIBRARIES = ["libavcodec", "libavformat", "libavutil", "libswscale", "libswresample"];
+const LIBRARIES = [
+  "libavcodec",
+  "libavformat",
+  "libavutil",
+  "libswscale",
+  "libswresample",
+  "libavfilter",
+];
 const MULTIARCH = "x86_64-linux-gnu";
 
 /**
@@ -107,7 +116,9 @@ async function avcodecMajor(include: string): Promise<number | undefined> {
 
 async function systemHeaders(): Promise<HeaderSet | undefined> {
   for (const include of [`/usr/include/${MULTIARCH}`, "/usr/include"]) {
-    if (await avcodecMajor(include) === 59) {
+    if (
+      await avcodecMajor(include) === 59 && await exists(`${include}/libavfilter/version.h`)
+    ) {
       const version = await dpkgVersion("libavcodec-dev");
       return {
         release: "5.1",
@@ -350,6 +361,10 @@ async function debianHeaders(release: keyof typeof DEBIAN): Promise<HeaderSet> {
     }
     await Deno.writeTextFile(`${work}/include/PROVENANCE`, provenance + "\n");
     await Deno.mkdir(`${root}/${release}`, { recursive: true });
+    if (await exists(target) && !(await exists(`${target}/libavfilter/version.h`))) {
+      // Cached before libavfilter joined the libraries: replaced by the complete set.
+      await Deno.remove(target, { recursive: true });
+    }
     try {
       await Deno.rename(`${work}/include`, target);
     } catch (err) {
@@ -371,6 +386,8 @@ async function cachedSet(root: string, release: Release): Promise<HeaderSet | un
   for await (const e of Deno.readDir(dir)) {
     const include = `${dir}/${e.name}`;
     if (!e.isDirectory || !(await exists(`${include}/PROVENANCE`))) continue;
+    // Sets cached before libavfilter joined the libraries are fetched again.
+    if (!(await exists(`${include}/libavfilter/version.h`))) continue;
     const provenance = (await Deno.readTextFile(`${include}/PROVENANCE`)).trim();
     return { release, include, provenance: `${provenance} [cached in ${include}]` };
   }

@@ -14,6 +14,7 @@ const BUILD = {
     avutil: "57.28.100",
     swscale: "6.7.100",
     swresample: "4.7.100",
+    avfilter: "8.44.100",
   },
 };
 
@@ -80,6 +81,7 @@ const EXPECTED: [string, string, string[]][] = [
       "api_version",
       "deno_version",
       "libavcodec",
+      "libavfilter",
       "libavformat",
       "libavutil",
       "libswresample",
@@ -187,7 +189,7 @@ Deno.test("build_info carries the FFmpeg versions ffprobe reports for the loaded
     const probe = await new Deno.Command("ffprobe", { args: ["-version"], stdout: "piped" })
       .output();
     const text = new TextDecoder().decode(probe.stdout);
-    for (const lib of ["avformat", "avcodec", "avutil", "swscale", "swresample"]) {
+    for (const lib of ["avformat", "avcodec", "avutil", "swscale", "swresample", "avfilter"]) {
       // e.g. "libavcodec     59. 37.100 / 59. 37.100" (compiled / runtime)
       const m = new RegExp(`^lib${lib}\\s+[\\d. ]+/\\s*(\\d+)\\.\\s*(\\d+)\\.\\s*(\\d+)`, "m")
         .exec(text);

@@ -63,7 +63,14 @@ export interface MetricsSource {
 }
 
 /** FFmpeg libraries named in `retrovue_playout_build_info` (label `lib<name>`). */
-export const FFMPEG_LIBRARIES = ["avformat", "avcodec", "avutil", "swscale", "swresample"] as const;
+export const FFMPEG_LIBRARIES = [
+  "avformat",
+  "avcodec",
+  "avutil",
+  "swscale",
+  "swresample",
+  "avfilter",
+] as const;
 /** One of {@link FFMPEG_LIBRARIES}. */
 export type FfmpegLibrary = typeof FFMPEG_LIBRARIES[number];
 
