@@ -23,6 +23,7 @@ import {
   librarySearchPaths,
   packageHint as packageHintFor,
   supportedMajors,
+  windowsAvfilterDependencyPaths,
 } from "./library_search.ts";
 import {
   AVCODEC_SYMBOLS,
@@ -148,6 +149,16 @@ function openLine(
   const swscale = open("swscale", SWSCALE_SYMBOLS);
   const avcodec = open("avcodec", AVCODEC_SYMBOLS);
   const avformat = open("avformat", AVFORMAT_SYMBOLS);
+  // Windows GPL builds: avfilter links libpostproc too. A build without it (LGPL, FFmpeg 8+)
+  // needs none, so a failure here is not an error; a missing one shows at avfilter's open.
+  for (const file of missing ? [] : windowsAvfilterDependencyPaths(layout.release, host)) {
+    try {
+      opened.push(Deno.dlopen(file, {}));
+      break;
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+    }
+  }
   const avfilter = open("avfilter", AVFILTER_SYMBOLS);
   if (avcodec && avformat && swscale && swresample && avfilter) {
     return { avutil, avcodec, avformat, swscale, swresample, avfilter };

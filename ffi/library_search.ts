@@ -76,7 +76,27 @@ export function libraryFileName(
 
 /** Every path the loader tries for `name` of `major`, in order, without duplicates. */
 export function librarySearchPaths(name: LibraryName, major: number, host: LibraryHost): string[] {
-  const file = libraryFileName(name, major, host.os);
+  return searchPaths(libraryFileName(name, major, host.os), host);
+}
+
+/**
+ * Windows: the DLL that libavfilter of a release line links against besides the six: the GPL
+ * shared builds of FFmpeg 5.1–7.1 ship `postproc-NN.dll` (FFmpeg 8 removed libpostproc).
+ * Opened first when present, so that `avfilter-N.dll` opened by full path finds it.
+ */
+export const WINDOWS_AVFILTER_DEPENDENCY: Readonly<Record<string, string>> = Object.freeze({
+  "5.1": "postproc-56.dll",
+  "6.1": "postproc-57.dll",
+  "7.1": "postproc-58.dll",
+});
+
+/** Where {@link WINDOWS_AVFILTER_DEPENDENCY} of `release` is looked for ([] if it has none). */
+export function windowsAvfilterDependencyPaths(release: string, host: LibraryHost): string[] {
+  const file = WINDOWS_AVFILTER_DEPENDENCY[release];
+  return host.os === "windows" && file ? searchPaths(file, host) : [];
+}
+
+function searchPaths(file: string, host: LibraryHost): string[] {
   const configured = host.env(LIBRARY_DIR_ENV) || undefined;
   if (host.os !== "windows") {
     return configured ? [`${configured.replace(/\/+$/, "")}/${file}`, file] : [file];

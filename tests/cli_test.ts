@@ -178,7 +178,8 @@ Deno.test("--version prints engine, API and FFmpeg library versions and exits 0"
   const lines = stdout.trim().split("\n");
   assert.equal(lines[0], `retrovue_playout ${denoJson.version}`);
   assert.equal(lines[1], "playout API 1.0.0");
-  for (const lib of ["libavutil", "libavcodec", "libavformat", "libswscale", "libswresample"]) {
+  const libs = ["libavutil", "libavcodec", "libavformat", "libswscale", "libswresample"];
+  for (const lib of [...libs, "libavfilter"]) {
     assert.ok(
       lines.some((l) => new RegExp(`^${lib} \\d+\\.\\d+\\.\\d+$`).test(l)),
       `${lib} version line in ${JSON.stringify(stdout)}`,

@@ -14,6 +14,7 @@ import {
   type LibraryHost,
   librarySearchPaths,
   packageHint,
+  windowsAvfilterDependencyPaths,
 } from "../ffi/library_search.ts";
 import { watchProcess, WindowsProcessError } from "../ffi/windows_process.ts";
 import { ConfigError, EMBEDDED_DEFAULT_CONFIG, parseConfigText } from "../src/config/mod.ts";
@@ -32,11 +33,24 @@ function windowsHost(vars: Record<string, string>): LibraryHost {
 
 /** DLL names of FFmpeg's Windows shared builds, per release line (from those builds). */
 const WINDOWS_DLLS: Record<string, string[]> = {
-  "5.1": ["avutil-57", "swresample-4", "swscale-6", "avcodec-59", "avformat-59"],
-  "6.1": ["avutil-58", "swresample-4", "swscale-7", "avcodec-60", "avformat-60"],
-  "7.1": ["avutil-59", "swresample-5", "swscale-8", "avcodec-61", "avformat-61"],
-  "8.1": ["avutil-60", "swresample-6", "swscale-9", "avcodec-62", "avformat-62"],
+  "5.1": ["avutil-57", "swresample-4", "swscale-6", "avcodec-59", "avformat-59", "avfilter-8"],
+  "6.1": ["avutil-58", "swresample-4", "swscale-7", "avcodec-60", "avformat-60", "avfilter-9"],
+  "7.1": ["avutil-59", "swresample-5", "swscale-8", "avcodec-61", "avformat-61", "avfilter-10"],
+  "8.1": ["avutil-60", "swresample-6", "swscale-9", "avcodec-62", "avformat-62", "avfilter-11"],
 };
+
+Deno.test("windows: libavfilter's postproc DLL of 5.1-7.1 is looked for like the others", () => {
+  const host = windowsHost({ RETROVUE_FFMPEG_LIB_DIR: "D:\\ffmpeg\\bin", PATH: "C:\\bin" });
+  assertEquals(windowsAvfilterDependencyPaths("7.1", host), [
+    "D:\\ffmpeg\\bin\\postproc-58.dll",
+    "C:\\rv\\lib\\postproc-58.dll",
+    "C:\\bin\\postproc-58.dll",
+    "postproc-58.dll",
+  ]);
+  assertEquals(windowsAvfilterDependencyPaths("5.1", host).at(-1), "postproc-56.dll");
+  assertEquals(windowsAvfilterDependencyPaths("8.1", host), []);
+  assertEquals(windowsAvfilterDependencyPaths("7.1", { ...host, os: "linux" }), []);
+});
 
 Deno.test("windows: DLL names per supported FFmpeg line; search order dir, exe, PATH, loader", () => {
   for (const [release, dlls] of Object.entries(WINDOWS_DLLS)) {
