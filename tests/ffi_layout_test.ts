@@ -124,8 +124,10 @@ for (const release of RELEASES) {
       console.log(`FFmpeg ${release}: ${set.provenance}`);
       const unverified = compare(release, await probe(set.include));
       if (unverified.length > 0) {
-        console.log(`FFmpeg ${release}: NOT VERIFIED from headers (no libavfilter in the set): ` +
-          `${unverified.join(", ")}; checked against avfilter_version() at load instead`);
+        console.log(
+          `FFmpeg ${release}: NOT VERIFIED from headers (no libavfilter in the set): ` +
+            `${unverified.join(", ")}; checked against avfilter_version() at load instead`,
+        );
       }
     },
   });
