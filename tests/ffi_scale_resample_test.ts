@@ -127,8 +127,10 @@ Deno.test("crop picks the centre: scaled crop equals the centre of a full-size s
   });
 });
 
-Deno.test("same-size I420 input is copied byte-exact (vs ffmpeg rawvideo)", async () => {
-  const path = await fixture("h264_aac_mp4");
+Deno.test("same-size BT.709 limited I420 input is copied byte-exact (vs ffmpeg rawvideo)", async () => {
+  // Tagged as the program's colour: nothing to convert. (An untagged 320x240 source is SD,
+  // hence BT.601, and is converted: tests/ffi_pictures_test.ts.)
+  const path = await fixture("h264_bt709_tagged");
   const cli = await new Deno.Command("ffmpeg", {
     args: [
       "-v",
@@ -146,7 +148,7 @@ Deno.test("same-size I420 input is copied byte-exact (vs ffmpeg rawvideo)", asyn
     stdout: "piped",
   }).output();
   assert(cli.success);
-  await withFirstFrame("h264_aac_mp4", "video", (f) => {
+  await withFirstFrame("h264_bt709_tagged", "video", (f) => {
     using s = new Scaler({ width: 320, height: 240, policy: "preserve" });
     assertEquals(s.scale(f), cli.stdout);
   });

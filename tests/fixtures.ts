@@ -126,6 +126,16 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
       ...["-c:a", "aac", "-b:a", "64k", "-ac", "1"],
     ],
   },
+  /** H.264 only (no audio), 320x240, 25 fps, 1 s, tagged BT.709 limited (the program's colour). */
+  h264_bt709_tagged: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi(TESTSRC("320x240", "25", 1)),
+      ...x264(),
+      ...["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"],
+      ...["-color_range", "tv"],
+    ],
+  },
   /** H.264 only (no audio), 320x240, 25 fps, 2 s. */
   video_only_mp4: {
     ext: "mp4",
@@ -374,6 +384,7 @@ export type FixtureName =
   | "vp9_opus_webm"
   | "audio_only_m4a"
   | "video_only_mp4"
+  | "h264_bt709_tagged"
   | "odd_853x480"
   | "anamorphic_sar"
   | "fps_30000_1001"
