@@ -95,7 +95,7 @@ export const LAYOUT_62: LayoutTable = {
     flags: 16,
     comp: 24,
   },
-  AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8 },
+  AVComponentDescriptor: { sizeof: 20, plane: 0, step: 4, offset: 8, depth: 16 },
   AVDictionaryEntry: { sizeof: 16, key: 0, value: 8 },
   AVPacket: {
     sizeof: 104,

@@ -560,6 +560,7 @@ function checkPixFmtDescriptors(libs: FfmpegLibraries, k: Checker): void {
       k.expect(["AVComponentDescriptor", "plane"], v.getInt32(at + comp.plane), planes[i]);
       k.expect(["AVComponentDescriptor", "step"], v.getInt32(at + comp.step), steps[i]);
       k.expect(["AVComponentDescriptor", "offset"], v.getInt32(at + comp.offset), offsets[i]);
+      k.expect(["AVComponentDescriptor", "depth"], v.getInt32(at + comp.depth), 8);
     }
   };
   expectFormat(AV_PIX_FMT_YUV420P, [0, 1, 2], [1, 1, 1], [0, 0, 0]);

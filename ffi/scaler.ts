@@ -65,6 +65,7 @@ const UNITY = 1 << 16;
 const AV_PIX_FMT_FLAG_PAL = 1 << 1;
 const AV_PIX_FMT_FLAG_BITSTREAM = 1 << 2;
 const AV_PIX_FMT_FLAG_HWACCEL = 1 << 3;
+const AV_PIX_FMT_FLAG_RGB = 1 << 5;
 
 /**
  * Computes where a `srcWidth`x`srcHeight` picture with sample aspect `sar` lands in a
@@ -409,18 +410,36 @@ export class Scaler {
         });
       }
       this.#sws = sws;
-      this.#setColour(sws, colour, { source, target, format: pixelFormatName(format) });
+      this.#setColour(sws, colour, highDepthYuv(format), {
+        source,
+        target,
+        format: pixelFormatName(format),
+      });
     }
     this.#config = { key, colour, format, geometry, planes, copy };
     return this.#config;
   }
 
-  /** Converts from the source's matrix and range to BT.709 limited range. */
-  #setColour(sws: Ptr, colour: SourceColour, value: unknown): void {
+  /**
+   * Converts from the source's matrix and range to BT.709 limited range. `highDepthYuv`: the
+   * source is YUV of more than 8 bits, whose range swscale (5.1 at least) does not convert
+   * YUV to YUV directly; it does when it goes through RGB, which it does when the two
+   * matrices differ: a full-range BT.709 source of that kind is given a BT.709 table one part
+   * in 2^16 off (far below one code value) so that the conversion takes that path.
+   */
+  #setColour(sws: Ptr, colour: SourceColour, highDepthYuv: boolean, value: unknown): void {
     const { swscale } = ffmpeg();
+    let source = swscale.sws_getCoefficients(colour.matrix);
+    let nudged: Int32Array<ArrayBuffer> | undefined;
+    if (colour.fullRange && highDepthYuv && colour.matrix === SWS_CS_ITU709 && source !== null) {
+      nudged = new Int32Array(4);
+      Deno.UnsafePointerView.copyInto(source, new Uint8Array(nudged.buffer));
+      nudged[3] += 1;
+      source = Deno.UnsafePointer.of(nudged);
+    }
     const ret = swscale.sws_setColorspaceDetails(
       sws,
-      swscale.sws_getCoefficients(colour.matrix),
+      source,
       colour.fullRange ? 1 : 0,
       swscale.sws_getCoefficients(SWS_CS_ITU709),
       0,
@@ -453,6 +472,18 @@ export class Scaler {
 /** FFmpeg's name of a pixel format, e.g. "yuv420p". */
 export function pixelFormatName(format: number): string {
   return readCString(ffmpeg().avutil.av_get_pix_fmt_name(format));
+}
+
+/** True for a YUV (not RGB, not grey) pixel format of more than 8 bits per component. */
+function highDepthYuv(format: number): boolean {
+  const desc = ffmpeg().avutil.av_pix_fmt_desc_get(format);
+  if (desc === null) throw new FfmpegArgumentError("unknown pixel format", format);
+  const view = new Deno.UnsafePointerView(desc);
+  const d = layout().AVPixFmtDescriptor;
+  const flags = view.getBigUint64(d.flags);
+  const depth = view.getInt32(d.comp + layout().AVComponentDescriptor.depth);
+  return view.getUint8(d.nb_components) >= 3 && (flags & BigInt(AV_PIX_FMT_FLAG_RGB)) === 0n &&
+    depth > 8;
 }
 
 /** Per-plane crop arithmetic of a pixel format, from its descriptor. */

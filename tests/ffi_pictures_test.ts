@@ -187,8 +187,10 @@ function toBt709Limited(
 
 Deno.test("Scaler: full-range and BT.601 flat colours land on BT.709 limited values", async () => {
   const cases = [
-    { name: "flat_fullrange_709", full: true, kr: 0.2126, kb: 0.0722 },
-    { name: "flat_bt601", full: false, kr: 0.299, kb: 0.114 },
+    { name: "flat_fullrange_709", full: true, kr: 0.2126, kb: 0.0722, bits: 8 },
+    // swscale converts no range of >8-bit YUV directly: the Scaler has it go through RGB.
+    { name: "flat_fullrange_10bit", full: true, kr: 0.2126, kb: 0.0722, bits: 10 },
+    { name: "flat_bt601", full: false, kr: 0.299, kb: 0.114, bits: 8 },
   ] as const;
   for (const c of cases) {
     // The source's own values (ffmpeg decodes it, no conversion).
@@ -198,8 +200,18 @@ Deno.test("Scaler: full-range and BT.601 flat colours land on BT.709 limited val
     }).output();
     const w = c.name === "flat_bt601" ? 640 : 320;
     const h = c.name === "flat_bt601" ? 480 : 240;
-    const at = (plane: number) =>
-      raw.stdout[plane === 0 ? (h / 2) * w + w / 2 : w * h + (plane - 1) * (w * h / 4) + w * h / 8];
+    // Sample `i` of the decoded planes, 8 or 16 bits wide, as an 8-bit-scale value (a full
+    // range code of n bits maps to 0-255 by 255 / (2^n - 1), chroma about 2^(n-1)).
+    const bytes = c.bits > 8 ? 2 : 1;
+    const sample = (i: number) =>
+      bytes === 1 ? raw.stdout[i] : raw.stdout[2 * i] | (raw.stdout[2 * i + 1] << 8);
+    const max = 2 ** c.bits - 1;
+    const at = (plane: number) => {
+      const v = sample(
+        plane === 0 ? (h / 2) * w + w / 2 : w * h + (plane - 1) * (w * h / 4) + w * h / 8,
+      );
+      return plane === 0 ? (v * 255) / max : 128 + ((v - 2 ** (c.bits - 1)) * 255) / max;
+    };
     const source = { y: at(0), cb: at(1), cr: at(2) };
     const expected = toBt709Limited(source, c.full, c.kr, c.kb);
     using scaler = new Scaler({ width: 320, height: 240, policy: "stretch" });

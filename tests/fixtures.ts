@@ -323,6 +323,20 @@ const RECIPES: Record<string, { ext: string; args: () => string[] }> = {
     ],
   },
   /**
+   * Like `flat_fullrange_709` in 10 bits (yuv420p10le, "pc"; there is no 10-bit `yuvj`, so the
+   * range is only in the frame's tag): Y about 880, Cb 556, Cr 480 on 0-1023, H.264 High 10.
+   */
+  flat_fullrange_10bit: {
+    ext: "mp4",
+    args: () => [
+      ...lavfi("color=c=black:size=320x240:rate=25:duration=1"),
+      ...["-vf", "format=yuv420p,geq=lum=205:cb=138:cr=121,scale=out_range=full"],
+      ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuv420p10le"],
+      ...["-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709"],
+      ...["-color_trc", "bt709"],
+    ],
+  },
+  /**
    * One flat colour in limited range with BT.601 tags (smpte170m), 640x480, 30000/1001 fps,
    * 1 s: planes set directly (Y 100, Cb 100, Cr 200: a red), H.264.
    */
@@ -402,6 +416,7 @@ export type FixtureName =
   | "vfr_counter_mkv"
   | "flat_fullrange_709"
   | "flat_bt601"
+  | "flat_fullrange_10bit"
   | "faststart_mp4"
   | "truncated_mp4"
   | "random_bytes_mp4"

@@ -123,6 +123,7 @@ int main(void) {
   F(AVComponentDescriptor, plane);
   F(AVComponentDescriptor, step);
   F(AVComponentDescriptor, offset);
+  F(AVComponentDescriptor, depth);
 
   S(AVDictionaryEntry);
   F(AVDictionaryEntry, key);
