@@ -23,6 +23,7 @@ import { parsePlanHandle } from "./control/plan_handle.ts";
 import { startGrpcServer } from "./control/grpc_server.ts";
 import { PLAYOUT_API_VERSION } from "./config/api_version.ts";
 import { ChannelManager } from "./engine/channel_manager.ts";
+import { ChannelOutputSet } from "./outputs/channel_output_set.ts";
 import { type ChannelPlanState, PlanStore } from "./engine/plan_store.ts";
 import { PlanRestore } from "./engine/plan_restore.ts";
 import { instanceName } from "./config/instance.ts";
@@ -104,6 +105,7 @@ export async function startPlayout(
   });
   const manager = new ChannelManager({
     log,
+    outputs: (id) => new ChannelOutputSet({ channelId: id, log }),
     parsePlanHandle,
     virtualClock: opts.virtualClock,
     onPlansChanged: persist,
@@ -192,7 +194,7 @@ export async function startPlayout(
         },
         fanout: (id: number) =>
           egressIds().has(id) || !current.channels.some((c) => c.id === id)
-            ? manager.fanout(id)
+            ? manager.outputs(id)?.fanout
             : undefined,
         guide: (id: number, from: number, to: number) => manager.guide(id, from, to),
       },
@@ -201,7 +203,11 @@ export async function startPlayout(
 
     if (config.metrics.enabled) {
       const metrics = createPlayoutMetrics({
-        surface: manager,
+        surface: {
+          list: () => manager.list(),
+          stats: (id) => manager.stats(id),
+          fanout: (id) => manager.outputs(id)?.fanout,
+        },
         evidence,
         buildInfo: {
           version: denoJson.version,

@@ -3,7 +3,7 @@
  */
 
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { testManager } from "./manager_fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
@@ -65,12 +65,12 @@ Deno.test("real-time pacing: no frame is released before its wall-clock time", a
 });
 
 Deno.test("two channels run in their own workers, independently", async () => {
-  const manager = new ChannelManager({ log: quiet(), parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log: quiet(), parsePlanHandle, leadMs: 200 });
   try {
     await manager.applyConfig([spec(1), spec(2, { ...FMT, width: 320, height: 180 })]);
     const got = new Map<number, Uint8Array[]>([[1, []], [2, []]]);
     const viewers = [1, 2].map((id) => {
-      const v = manager.fanout(id)!.subscribe({ label: `test${id}` });
+      const v = manager.outputs(id)!.fanout.subscribe({ label: `test${id}` });
       (async () => {
         for await (const chunk of v) got.get(id)!.push(chunk);
       })();
@@ -99,7 +99,7 @@ Deno.test("two channels run in their own workers, independently", async () => {
 });
 
 Deno.test("control refusals carry the spec's codes", async () => {
-  const manager = new ChannelManager({ log: quiet(), parsePlanHandle });
+  const manager = testManager({ log: quiet(), parsePlanHandle });
   try {
     const e1 = await assertRejects(() =>
       manager.loadPreview(5, {
@@ -197,7 +197,7 @@ Deno.test("a virtual-clock run has the same structure as a real-time run", async
 Deno.test("a configured channel whose pipeline fails is in error, others run, and it is retried", async () => {
   const lines: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
-  const manager = new ChannelManager({ log, parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log, parsePlanHandle, leadMs: 200 });
   try {
     const broken: ChannelSpec = {
       ...spec(1),

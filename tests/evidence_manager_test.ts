@@ -6,7 +6,7 @@
  */
 
 import { assertEquals, assertRejects } from "./assert.ts";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { testManager } from "./manager_fixtures.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { EvidenceSessions, EvidenceTarget } from "../src/engine/evidence_sessions.ts";
 import type { AsRunEvent } from "../src/engine/as_run.ts";
@@ -51,7 +51,7 @@ class Recorder implements EvidenceSessions {
 
 Deno.test("as-run events reach the evidence layer under its session id; a refused session does not start", async () => {
   const evidence = new Recorder();
-  const manager = new ChannelManager({
+  const manager = testManager({
     log: new Logger({ level: "error", write: () => {} }),
     parsePlanHandle,
     virtualClock: true,

@@ -17,7 +17,9 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import type { ChannelManager } from "../src/engine/channel_manager.ts";
+import type { ChannelOutputSet } from "../src/outputs/channel_output_set.ts";
+import { testManager } from "./manager_fixtures.ts";
 import { EvidenceHub } from "../src/evidence/hub.ts";
 import type { EvidenceRecord } from "../src/evidence/wire.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
@@ -40,7 +42,7 @@ const CORE_DOWN = "127.0.0.1:9";
 
 interface Rig {
   dir: string;
-  manager: ChannelManager;
+  manager: ChannelManager<ChannelOutputSet>;
   hub: EvidenceHub;
   /** Whole records of the channel's spools, by session, in file order. */
   spools(): Promise<Map<string, EvidenceRecord[]>>;
@@ -55,7 +57,7 @@ async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promis
   const log = new Logger({ level: "error", write: () => {} });
   const hub = new EvidenceHub({ stateDir: `${dir}/state`, log, minBackoffMs: 60_000 });
   await hub.start();
-  const manager = new ChannelManager({
+  const manager = testManager({
     log,
     parsePlanHandle,
     virtualClock: true,

@@ -3,7 +3,7 @@
  * ChannelManager, scraped over HTTP.
  */
 import assert from "node:assert/strict";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { metricsSourceOf, testManager } from "./manager_fixtures.ts";
 import { defaultEncoders } from "../media/encoder_settings.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { createPlayoutMetrics } from "../src/observability/metrics.ts";
@@ -33,14 +33,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 
 Deno.test("a scrape of the real engine reflects a running channel, its viewer and its stop", async () => {
   const log = new Logger({ level: "warn", write: () => {} });
-  const manager = new ChannelManager({
+  const manager = testManager({
     log,
     parsePlanHandle: (handle: string) => {
       throw new Error(`no plan handles in this test: ${handle}`);
     },
   });
   const metrics = createPlayoutMetrics({
-    surface: manager,
+    surface: metricsSourceOf(manager),
     buildInfo: { version: "0.1.0", apiVersion: "1.0.0", ffmpeg: ffmpegVersions() },
     log,
   });
@@ -72,7 +72,7 @@ Deno.test("a scrape of the real engine reflects a running channel, its viewer an
       return h.status === 200 ? h : undefined;
     });
 
-    const viewer = manager.fanout(1)!.subscribe();
+    const viewer = manager.outputs(1)!.fanout.subscribe();
     let received = 0;
     while (received < 188 * 100) received += (await viewer.read())?.length ?? 0;
 

@@ -11,10 +11,17 @@ import { FakeSurface, parsePromText, sampleValue } from "./observability_fixture
 import type { ControlSurface } from "../src/engine/control_surface.ts";
 import type { MetricsSource } from "../src/observability/metrics.ts";
 import type { HealthSource } from "../src/observability/health_server.ts";
+import type { TsFanout } from "../src/outputs/ts_fanout.ts";
 
-/** Compile-time check: the engine's ControlSurface is what metrics and health read. */
-export function surfaceFeedsObservability(surface: ControlSurface): MetricsSource & HealthSource {
-  return surface;
+/**
+ * Compile-time check: the engine's ControlSurface and the channels' TS fan-outs are what metrics
+ * and health read.
+ */
+export function surfaceFeedsObservability(
+  surface: ControlSurface,
+  fanout: (id: number) => TsFanout | undefined,
+): MetricsSource & HealthSource {
+  return { list: () => surface.list(), stats: (id) => surface.stats(id), fanout };
 }
 
 interface Harness {

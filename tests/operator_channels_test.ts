@@ -7,7 +7,9 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import type { ChannelManager } from "../src/engine/channel_manager.ts";
+import type { ChannelOutputSet } from "../src/outputs/channel_output_set.ts";
+import { testManager } from "./manager_fixtures.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
@@ -49,7 +51,7 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 }
 
 interface Rig {
-  manager: ChannelManager;
+  manager: ChannelManager<ChannelOutputSet>;
   health(): Promise<{ status: number; body: HealthReport }>;
   lines: Record<string, unknown>[];
 }
@@ -57,7 +59,7 @@ interface Rig {
 async function withRig(fn: (rig: Rig) => Promise<void>): Promise<void> {
   const lines: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
-  const manager = new ChannelManager({ log, parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log, parsePlanHandle, leadMs: 200 });
   const server = await startMetricsServer({
     port: 0,
     host: "127.0.0.1",
@@ -196,7 +198,7 @@ Deno.test("a playlist whose every file is unplayable is in error 'nothing playab
     assertEquals(h.status, 503);
     assertEquals(h.body.channels.find((c) => c.id === 2)!.state, "ready");
     // Still error after more TS flowed (the pad stream does not make it "ready").
-    const fanout = manager.fanout(1)!;
+    const fanout = manager.outputs(1)!.fanout;
     const seen = fanout.bytesIn;
     await until("more TS from channel 1", () => fanout.bytesIn > seen + 10 * PACKET || undefined);
     assertEquals(manager.get(1)!.state, "error");
@@ -233,7 +235,7 @@ Deno.test("a viewer arriving after the stream stopped gets no cached bytes; the 
     await manager.applyConfig([spec(1, { kind: "none" })]);
     await manager.startChannel(1, await fixture("h264_aac_mp4"), FMT);
     await until("on air", () => manager.get(1)!.state === "ready" || undefined);
-    const fanout = manager.fanout(1)!;
+    const fanout = manager.outputs(1)!.fanout;
     await until("a cached GOP", () => fanout.gopCacheBytes > 0 || undefined);
     await manager.stopChannel(1);
 

@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { ChannelManager } from "../src/engine/channel_manager.ts";
+import { testManager } from "./manager_fixtures.ts";
 import { PlanRestore } from "../src/engine/plan_restore.ts";
 import { type ChannelPlanState, PlanStore } from "../src/engine/plan_store.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";
@@ -26,7 +26,7 @@ function testLog(): { log: Logger; lines: Record<string, unknown>[] } {
 Deno.test("a restored attach whose target stays unreachable is dropped after the bounded tries, logged once, no channel left", async () => {
   const dir = await Deno.makeTempDir({ prefix: "plan_restore_" });
   const { log, lines } = testLog();
-  const manager = new ChannelManager({ log, parsePlanHandle });
+  const manager = testManager({ log, parsePlanHandle });
   let pendingChanges = 0;
   const restore = new PlanRestore({
     manager,
@@ -70,7 +70,7 @@ Deno.test("a restored attach whose target stays unreachable is dropped after the
 Deno.test("a restore never replaces an attach a live call made while it waited to retry", async () => {
   const dir = await Deno.makeTempDir({ prefix: "plan_restore_" });
   const { log, lines } = testLog();
-  const manager = new ChannelManager({ log, parsePlanHandle });
+  const manager = testManager({ log, parsePlanHandle });
   const restore = new PlanRestore({ manager, log, attachTries: 5, retryInitialMs: 50 });
   const entry: ChannelPlanState = {
     id: 5,

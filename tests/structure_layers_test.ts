@@ -34,18 +34,6 @@ const LAYERS: readonly { name: string; matches: (path: string) => boolean }[] = 
  */
 const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
   [
-    "src/engine/channel_manager.ts -> src/outputs/ts_fanout.ts",
-    "the manager owns each channel's fan-out; moves to the channel-outputs module",
-  ],
-  [
-    "src/engine/channel_manager.ts -> src/outputs/stream_attach.ts",
-    "the manager owns each channel's attach link; moves to the channel-outputs module",
-  ],
-  [
-    "src/engine/control_surface.ts -> src/outputs/ts_fanout.ts",
-    "ControlSurface.fanout() hands the fan-out to HTTP egress; goes with the channel-outputs module",
-  ],
-  [
     "src/engine/channel_runner.ts -> src/outputs/program_ts_encoder.ts",
     "the worker encodes and muxes; the encoder's place is decided with the worker boundary",
   ],

@@ -1,7 +1,8 @@
 /**
- * The main thread's view of all channels: starts one Worker per running channel, routes
- * control calls to it, fans its TS out, and keeps its state, stats and events. Implements the
- * engine's {@link ControlSurface}.
+ * The registry of an engine's channels: reconciles configured channels, routes control calls
+ * to each channel's {@link ChannelHandle} (the only speaker of the worker protocol), feeds the
+ * handle's events to the channel's {@link ChannelOutputs} and keeps what `list()`, health and
+ * the plan store need. Implements the engine's {@link ControlSurface}.
  *
  * @module
  */
@@ -9,12 +10,15 @@
 import type { Logger } from "../log/log.ts";
 import { RateLimitedLog } from "../log/log_limiter.ts";
 import { type LogEventName, RATE_LIMITED_EVENTS } from "../log/log_events.ts";
-import { TsFanout } from "../outputs/ts_fanout.ts";
-import { StreamAttach } from "../outputs/stream_attach.ts";
 import type { ChannelSpec } from "../../media/channel_spec.ts";
 import { defaultEncoders } from "../../media/encoder_settings.ts";
-import type { FromWorker, RunnerMethod, ToWorker } from "./channel_messages.ts";
-import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
+import type { BlockSessionState } from "./channel_protocol.ts";
+import { ChannelHandle, type ChannelWorkerEvents } from "./channel_handle.ts";
+import type {
+  ChannelFrameConsumer,
+  ChannelOutputs,
+  ChannelOutputsFactory,
+} from "./channel_outputs.ts";
 import type {
   ChannelInfo,
   ChannelState,
@@ -29,7 +33,6 @@ import {
 } from "./control_surface.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../media/program_format.ts";
-import type { ProgramFrame } from "../../media/program_frame.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
 import type { EvidenceSessions } from "./evidence_sessions.ts";
@@ -38,29 +41,19 @@ import { availableCores, channelThreads } from "./thread_policy.ts";
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
 
-/** A consumer of a channel's program frames (Renderer frame sink). */
-export interface ChannelFrameConsumer {
-  /** Whether anyone wants frames now (the worker sends none otherwise). */
-  readonly hasReaders: boolean;
-  /** Takes a released frame. Must not block. */
-  push(frame: ProgramFrame): void;
-  /** Called when readers come and go. */
-  onReadersChanged?: (has: boolean) => void;
-  /** Counters, for metrics. */
-  readonly stats?: { framesSent: number; framesDropped: number; readers: number };
-}
+export type { ChannelFrameConsumer } from "./channel_outputs.ts";
 
 /** Options of a {@link ChannelManager}. */
-export interface ChannelManagerOptions {
+export interface ChannelManagerOptions<O extends ChannelOutputs = ChannelOutputs> {
   log: Logger;
+  /** Makes each channel's outputs (TS fan-out, attach link, frame sink); `main` wires them. */
+  outputs: ChannelOutputsFactory<O>;
   /** Parses segment-mode plan handles. */
   parsePlanHandle: PlanHandleParser;
   /** Run channels on a virtual clock (tests, soak runs). */
   virtualClock?: boolean;
   /** Production lead over the wall clock, ms. */
   leadMs?: number;
-  /** Per-viewer queue bound of the TS fan-out, bytes. */
-  viewerQueueBytes?: number;
   /** Told whenever what a channel plays changes (to persist {@link ChannelManager.activePlans}). */
   onPlansChanged?: () => void;
   /** The as-run evidence layer; without it `evidence_endpoint` is refused. */
@@ -71,7 +64,7 @@ export interface ChannelManagerOptions {
   stopGraceMs?: number;
   /**
    * Starts a channel worker (default: `channel_worker.ts`). What it starts must speak the worker
-   * messages of `channel_messages.ts`; tests use stand-ins that wrap the real worker (e.g. one
+   * protocol of `channel_protocol.ts`; tests use stand-ins that wrap the real worker (e.g. one
    * whose output fails mid-session) to drive the manager's failure paths. A factory, not a URL,
    * so the program's own `new Worker(...)` stays one the packager can follow.
    */
@@ -80,12 +73,7 @@ export interface ChannelManagerOptions {
   cores?: number;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-}
-
-interface Channel {
+interface Channel<O extends ChannelOutputs> {
   id: number;
   name: string;
   /** From config (kept across sessions) or created by a control call. */
@@ -98,38 +86,23 @@ interface Channel {
   meantOnAir: boolean;
   /** The source has nothing playable (every item unplayable); set by the worker. */
   nothingPlayable: string | undefined;
-  worker: Worker | undefined;
-  workerReady: Promise<void> | undefined;
-  /** A failed worker being stopped (it frees its native memory before it is terminated). */
-  retiring: Promise<void> | undefined;
+  /** The only speaker of the worker protocol for this channel. */
+  handle: ChannelHandle;
   /** The worker says the channel cannot make every picture in time. */
   degraded: { reason: string } | undefined;
   startedAtMs: number | undefined;
-  fanout: TsFanout;
-  attach: { transport: StreamTransport; endpoint: string; link: StreamAttach } | undefined;
-  frames: ChannelFrameConsumer | undefined;
+  outputs: O;
   stats: ChannelStats | undefined;
   restarts: number;
-  /** Reconnects of attach links that have been replaced or detached. */
-  attachReconnectsBase: number;
-  /** Failures since the channel was last on air (backs off restarts). */
-  failuresInARow: number;
-  restartTimer: ReturnType<typeof setTimeout> | undefined;
-  pending: Map<number, Pending>;
   listeners: Set<(e: BlockEvent) => void>;
-  maxQueueDepth: number;
-  previewLoaded: boolean;
-  switchArmed: boolean;
-  /** Blocks queued or on air (block mode), for the plan store. */
-  sessionBlocks: BlockPlan[];
+  /** The block session as the runner last reported it (for the plan store). */
+  session: BlockSessionState | undefined;
   /** The last plan handle of segment mode. */
   planHandle: string | undefined;
   /** Evidence sessions whose as-run record is not complete yet. */
   evidenceSessions: Set<string>;
   log: Logger;
 }
-
-const WORKER_URL = new URL("./channel_worker.ts", import.meta.url);
 
 /** How long shutdown waits for an attach link to write the stream's tail, ms. */
 const ATTACH_DRAIN_MS = 1000;
@@ -140,14 +113,11 @@ export const IDLE_REASON = "idle: waiting for a control call";
 export const STOPPED_BY_CONTROL_REASON = "stopped by control";
 
 /** Owns the channels of one engine process. */
-export class ChannelManager implements ControlSurface {
-  #opts: ChannelManagerOptions;
+/** Owns the channels of one engine process. */
+export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implements ControlSurface {
+  #opts: ChannelManagerOptions<O>;
   #log: Logger;
-  #channels = new Map<number, Channel>();
-  #nextCall = 1;
-  /** FFmpeg open-lock owner ids of the workers (1 is this thread). */
-  #nextLockOwner = 2;
-  readonly #lockOwners = new WeakMap<Worker, number>();
+  #channels = new Map<number, Channel<O>>();
   #limited: RateLimitedLog;
   #closing = false;
   /**
@@ -156,14 +126,12 @@ export class ChannelManager implements ControlSurface {
    * the process never ends while a worker still owns FFmpeg objects or is inside FFmpeg.
    */
   readonly #stops = new Set<Promise<void>>();
-  /** Workers that raised an error event (possibly dead: not waited for past the grace). */
-  readonly #errored = new WeakSet<Worker>();
   /** Channels a plan restore holds, and what releases them. */
   #holds = new Map<number, Promise<void>>();
   /** Configured channels with a standalone source (they all get a worker). */
   #configuredRunning = 0;
 
-  constructor(opts: ChannelManagerOptions) {
+  constructor(opts: ChannelManagerOptions<O>) {
     this.#opts = opts;
     this.#log = opts.log;
     this.#limited = new RateLimitedLog(opts.log);
@@ -183,8 +151,8 @@ export class ChannelManager implements ControlSurface {
       if (ch.configured && !wanted.has(ch.id)) {
         changed.push(ch.id);
         await this.#stopWorker(ch, "removed from config");
-        this.#dropAttach(ch);
-        ch.fanout.close();
+        ch.outputs.detach();
+        ch.outputs.close();
         this.#channels.delete(ch.id);
       }
     }
@@ -208,18 +176,18 @@ export class ChannelManager implements ControlSurface {
         entry.mode = "idle";
         await this.#stopWorker(entry, IDLE_REASON);
       }
-      if (spec.source.kind === "none" && !entry.worker) {
+      if (spec.source.kind === "none" && !entry.handle.running) {
         this.#setState(entry, "stopped", IDLE_REASON);
       }
       if (spec.source.kind !== "none") {
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
-        entry.failuresInARow = 0;
+        entry.handle.onAir();
         try {
           await this.#startWorker(entry, spec);
-          this.#post(entry, { type: "run" });
+          entry.handle.run();
         } catch (err) {
-          // Reported by #fail (state error, restart scheduled); the other channels go on.
+          // Reported by #failed (state error, restart scheduled); the other channels go on.
           if (!(err instanceof ControlError)) throw err;
         }
       }
@@ -231,11 +199,9 @@ export class ChannelManager implements ControlSurface {
   setFrameConsumer(id: number, consumer: ChannelFrameConsumer | undefined): void {
     const ch = this.#channels.get(id);
     if (!ch) throw new ControlError("NOT_FOUND", `no channel ${id}`, id);
-    ch.frames = consumer;
-    if (consumer) {
-      consumer.onReadersChanged = (has) => this.#post(ch, { type: "want_frames", value: has });
-    }
-    this.#post(ch, { type: "want_frames", value: consumer?.hasReaders ?? false });
+    ch.outputs.frameConsumer = consumer;
+    if (consumer) consumer.onReadersChanged = (has) => ch.handle.wantFrames(has);
+    ch.handle.wantFrames(consumer?.hasReaders ?? false);
   }
 
   /**
@@ -245,20 +211,14 @@ export class ChannelManager implements ControlSurface {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    for (const ch of this.#channels.values()) clearTimeout(ch.restartTimer);
+    for (const ch of this.#channels.values()) ch.handle.cancelRestart();
     await Promise.all([...this.#channels.values()].map(async (ch) => {
       // Graceful: the worker flushes encoder and muxer into the fan-out, the fan-out ends its
       // viewers after what they have queued, and the attach link writes that tail to Core.
       await this.#stopWorker(ch, "engine shutting down");
-      ch.fanout.close();
-      const link = ch.attach?.link;
-      if (link) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((r) => timer = setTimeout(r, ATTACH_DRAIN_MS));
-        await Promise.race([link.stopped, late]);
-        clearTimeout(timer);
-      }
-      this.#dropAttach(ch);
+      ch.outputs.close();
+      await ch.outputs.drain(ATTACH_DRAIN_MS);
+      ch.outputs.detach();
     }));
     // Stops started elsewhere (a session stopped in the background, a failed worker retiring).
     while (this.#stops.size > 0) await Promise.all(this.#stops);
@@ -273,6 +233,11 @@ export class ChannelManager implements ControlSurface {
   get(id: number): ChannelInfo | undefined {
     const ch = this.#channels.get(id);
     return ch && this.#info(ch);
+  }
+
+  /** The outputs of channel `id` (its TS fan-out for HTTP egress, ...), or undefined. */
+  outputs(id: number): O | undefined {
+    return this.#channels.get(id)?.outputs;
   }
 
   /**
@@ -297,11 +262,13 @@ export class ChannelManager implements ControlSurface {
     for (const ch of this.#channels.values()) {
       const state: ChannelPlanState = { id: ch.id };
       if (ch.spec && ch.mode !== "standalone") state.format = ch.spec.format;
-      if (ch.attach) {
-        state.attached = { transport: ch.attach.transport, endpoint: ch.attach.endpoint };
-      }
-      if (ch.mode === "block" && ch.sessionBlocks.length > 0) {
-        state.blockSession = { blocks: ch.sessionBlocks, maxQueueDepth: ch.maxQueueDepth };
+      const attached = ch.outputs.attached;
+      if (attached) state.attached = { ...attached };
+      if (ch.mode === "block" && ch.session && ch.session.blocks.length > 0) {
+        state.blockSession = {
+          blocks: ch.session.blocks,
+          maxQueueDepth: ch.session.maxQueueDepth,
+        };
       }
       if (ch.mode === "segment" && ch.planHandle !== undefined) {
         state.segmentPlan = { planHandle: ch.planHandle };
@@ -321,36 +288,33 @@ export class ChannelManager implements ControlSurface {
     }
   }
 
-  fanout(id: number): TsFanout | undefined {
-    return this.#channels.get(id)?.fanout;
-  }
-
   /**
    * What channel `id` will play between two UTC times, from the schedule its worker plays;
    * empty when the channel is unknown or not running.
    */
   async guide(id: number, fromUtcMs: number, toUtcMs: number): Promise<GuideSlot[]> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker) return [];
-    return await this.#call(ch, "guide", [fromUtcMs, toUtcMs]) as GuideSlot[];
+    if (!ch?.handle.running) return [];
+    return await ch.handle.call("guide", [fromUtcMs, toUtcMs]);
   }
 
   stats(id: number): ChannelStats | undefined {
     const ch = this.#channels.get(id);
     if (!ch?.stats) return undefined;
+    const sink = ch.outputs.frameConsumer?.stats;
     return {
       ...ch.stats,
       restarts: ch.restarts,
-      attachReconnects: ch.attachReconnectsBase + (ch.attach?.link.reconnects ?? 0),
-      frameSink: ch.frames?.stats && {
-        framesSent: ch.frames.stats.framesSent,
-        framesDropped: ch.frames.stats.framesDropped,
-        readers: ch.frames.stats.readers,
+      attachReconnects: ch.outputs.attachReconnects,
+      frameSink: sink && {
+        framesSent: sink.framesSent,
+        framesDropped: sink.framesDropped,
+        readers: sink.readers,
       },
     };
   }
 
-  #info(ch: Channel): ChannelInfo {
+  #info(ch: Channel<O>): ChannelInfo {
     return {
       id: ch.id,
       name: ch.name,
@@ -360,7 +324,7 @@ export class ChannelManager implements ControlSurface {
       startedAtMs: ch.startedAtMs,
       mode: ch.mode,
       meantOnAir: ch.meantOnAir,
-      attached: ch.attach && { transport: ch.attach.transport, endpoint: ch.attach.endpoint },
+      attached: ch.outputs.attached,
     };
   }
 
@@ -368,18 +332,18 @@ export class ChannelManager implements ControlSurface {
 
   async startChannel(id: number, planHandle: string, format: ProgramFormat | undefined) {
     const existing = this.#channels.get(id);
-    if (existing?.worker && existing.mode === "segment") return; // idempotent
+    if (existing?.handle.running && existing.mode === "segment") return; // idempotent
     const items = await this.#parseHandle(planHandle);
     const ch = existing ?? this.#create(id, `Channel ${id}`);
-    const hadWorker = ch.worker !== undefined;
+    const hadWorker = ch.handle.running;
     try {
       await this.#ensureWorker(ch, format);
-      await this.#call(ch, "playSegments", [items, isSingleAsset(planHandle)]);
+      await ch.handle.call("playSegments", [items, isSingleAsset(planHandle)]);
     } catch (err) {
       await this.#rollback(ch, hadWorker, existing === undefined, "StartChannel refused");
       throw err;
     }
-    this.#post(ch, { type: "run" });
+    ch.handle.run();
     ch.mode = "segment";
     ch.meantOnAir = true;
     ch.planHandle = planHandle;
@@ -389,11 +353,11 @@ export class ChannelManager implements ControlSurface {
 
   async updatePlan(id: number, planHandle: string): Promise<void> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker || ch.mode !== "segment") {
+    if (!ch?.handle.running || ch.mode !== "segment") {
       throw new ControlError("NOT_READY", `channel ${id} is not started`, id);
     }
     const items = await this.#parseHandle(planHandle);
-    await this.#call(ch, "playSegments", [items, isSingleAsset(planHandle)]);
+    await ch.handle.call("playSegments", [items, isSingleAsset(planHandle)]);
     ch.planHandle = planHandle;
     this.#plansChanged();
     this.#log.info("plan_updated", { channel: id, plan_handle: planHandle });
@@ -402,8 +366,6 @@ export class ChannelManager implements ControlSurface {
   async stopChannel(id: number): Promise<void> {
     const ch = this.#channels.get(id);
     if (!ch) return; // idempotent
-    ch.previewLoaded = false;
-    ch.switchArmed = false;
     await this.#stopWorker(ch, STOPPED_BY_CONTROL_REASON);
     ch.mode = "idle";
     ch.meantOnAir = false;
@@ -415,12 +377,11 @@ export class ChannelManager implements ControlSurface {
 
   async loadPreview(id: number, item: SegmentItem): Promise<PreviewResult> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker || ch.mode !== "segment") {
+    if (!ch?.handle.running || ch.mode !== "segment") {
       throw new ControlError("NOT_READY", `channel ${id} is not started (StartChannel first)`, id);
     }
-    if (ch.switchArmed) throw new ControlError("REJECTED_BUSY", "a switch is armed");
-    const r = await this.#call(ch, "loadPreview", [item]) as PreviewResult;
-    ch.previewLoaded = true;
+    // The runner refuses while a switch is armed (REJECTED_BUSY).
+    const r = await ch.handle.call("loadPreview", [item]);
     this.#log.info("preview_loaded", {
       channel: id,
       asset: item.assetPath,
@@ -432,24 +393,19 @@ export class ChannelManager implements ControlSurface {
 
   async switchToLive(id: number, targetUtcMs: number): Promise<SwitchResult> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker || !ch.previewLoaded) {
+    if (!ch?.handle.running) {
       throw new ControlError(
         "PROTOCOL_VIOLATION",
         `channel ${id} has nothing loaded in preview`,
         id,
       );
     }
-    ch.switchArmed = true;
-    try {
-      // The answer comes when the switch lands: allow until the target time.
-      const wait = targetUtcMs > 0 ? targetUtcMs - Date.now() : 0;
-      const r = await this.#call(ch, "switchToLive", [targetUtcMs], wait) as SwitchResult;
-      ch.previewLoaded = false;
-      this.#log.info("switched_to_live", { channel: id, ...r });
-      return r;
-    } finally {
-      ch.switchArmed = false;
-    }
+    // The runner refuses without a preview (PROTOCOL_VIOLATION) or with a switch armed
+    // (REJECTED_BUSY). The answer comes when the switch lands: allow until the target time.
+    const wait = targetUtcMs > 0 ? targetUtcMs - Date.now() : 0;
+    const r = await ch.handle.call("switchToLive", [targetUtcMs], wait);
+    this.#log.info("switched_to_live", { channel: id, ...r });
+    return r;
   }
 
   // ---- ControlSurface: attached stream ------------------------------------------------------
@@ -462,39 +418,27 @@ export class ChannelManager implements ControlSurface {
   ): Promise<void> {
     const existing = this.#channels.get(id);
     const ch = existing ?? this.#create(id, `Channel ${id}`);
-    if (ch.attach) {
-      if (!replaceExisting) {
-        throw new ControlError(
-          "FAILED",
-          `channel ${id} is already attached to ${ch.attach.endpoint}`,
-        );
-      }
-      this.#dropAttach(ch);
+    const attached = ch.outputs.attached;
+    if (attached && !replaceExisting) {
+      throw new ControlError("FAILED", `channel ${id} is already attached to ${attached.endpoint}`);
     }
-    let link: StreamAttach;
     try {
-      link = await StreamAttach.connect({
-        transport,
-        endpoint,
-        fanout: ch.fanout,
-        log: this.#log,
-        channelId: id,
-      });
+      await ch.outputs.attach(transport, endpoint);
     } catch (err) {
       // A refused attach leaves no trace: a channel this call created goes again.
       if (existing === undefined) this.#forgetIfUnused(ch, "debug");
       throw new ControlError("FAILED", (err as Error).message, endpoint);
     }
-    ch.attach = { transport, endpoint, link };
     this.#plansChanged();
     this.#log.info("stream_attached", { channel: id, transport, endpoint });
   }
 
   detachStream(id: number, _force: boolean): Promise<void> {
     const ch = this.#channels.get(id);
-    if (ch?.attach) {
-      this.#log.info("stream_detached", { channel: id, endpoint: ch.attach.endpoint });
-      this.#dropAttach(ch);
+    const attached = ch?.outputs.attached;
+    if (ch && attached) {
+      this.#log.info("stream_detached", { channel: id, endpoint: attached.endpoint });
+      ch.outputs.detach();
       this.#plansChanged();
       this.#forgetIfUnused(ch);
     }
@@ -515,7 +459,7 @@ export class ChannelManager implements ControlSurface {
     if (ch?.mode === "block") {
       throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
     }
-    if (!ch?.attach) {
+    if (!ch?.outputs.attached) {
       throw new ControlError("STREAM_NOT_ATTACHED", `channel ${id} has no attached stream`, id);
     }
     for (let i = 1; i < blocks.length; i++) {
@@ -528,11 +472,10 @@ export class ChannelManager implements ControlSurface {
         );
       }
     }
-    const hadWorker = ch.worker !== undefined;
+    const hadWorker = ch.handle.running;
     let sessionId: string | undefined;
     try {
       await this.#ensureWorker(ch, format);
-      ch.maxQueueDepth = Math.max(2, maxQueueDepth);
       if (evidence && evidence.endpoint !== "") {
         if (!this.#opts.evidence) {
           throw new ControlError("FAILED", "evidence_endpoint given but evidence is not available");
@@ -544,31 +487,27 @@ export class ChannelManager implements ControlSurface {
         });
         ch.evidenceSessions.add(sessionId);
       }
-      await this.#call(ch, "startBlockSession", [
-        blocks,
-        joinUtcMs,
-        ...(sessionId ? [{ sessionId }] : []),
-      ]);
+      await ch.handle.call("startBlockSession", [blocks, joinUtcMs, { sessionId, maxQueueDepth }]);
     } catch (err) {
       if (sessionId) this.#evidenceClosed(ch, sessionId);
       await this.#rollback(ch, hadWorker, false, "StartBlockPlanSession refused");
       throw err;
     }
-    this.#post(ch, { type: "run" });
+    ch.handle.run();
     ch.mode = "block";
     ch.meantOnAir = true;
-    ch.sessionBlocks = [...blocks];
     this.#plansChanged();
     // block_session_started is logged by the worker when the session is set up there.
   }
 
   async feedBlock(id: number, block: BlockPlan): Promise<void> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker || ch.mode !== "block") {
+    // Whether a session runs is the runner's to say (NO_SESSION); a channel without a worker
+    // has no runner, so no session either.
+    if (!ch?.handle.running) {
       throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
     }
-    await this.#call(ch, "feedBlock", [block, ch.maxQueueDepth]);
-    ch.sessionBlocks.push(block);
+    await ch.handle.call("feedBlock", [block]);
     this.#plansChanged();
     this.#log.info("block_fed", { channel: id, block_id: block.blockId });
   }
@@ -578,11 +517,8 @@ export class ChannelManager implements ControlSurface {
     reason: string,
   ): Promise<{ finalCtMs: number; blocksExecuted: number }> {
     const ch = this.#channels.get(id);
-    if (!ch?.worker || ch.mode !== "block") return { finalCtMs: 0, blocksExecuted: 0 };
-    const r = await this.#call(ch, "stopBlockSession", []) as {
-      finalCtMs: number;
-      blocksExecuted: number;
-    };
+    if (!ch?.handle.running || ch.mode !== "block") return { finalCtMs: 0, blocksExecuted: 0 };
+    const r = await ch.handle.call("stopBlockSession", []);
     const standalone = ch.configured !== undefined && ch.configured.source.kind !== "none";
     ch.mode = standalone ? "standalone" : "idle";
     ch.meantOnAir = standalone;
@@ -606,9 +542,9 @@ export class ChannelManager implements ControlSurface {
 
   // ---- internals ----------------------------------------------------------------------------
 
-  #create(id: number, name: string): Channel {
+  #create(id: number, name: string): Channel<O> {
     const log = this.#log.child({ channel: id });
-    const ch: Channel = {
+    const ch: Channel<O> = {
       id,
       name,
       configured: undefined,
@@ -618,25 +554,26 @@ export class ChannelManager implements ControlSurface {
       mode: "idle",
       meantOnAir: false,
       nothingPlayable: undefined,
-      worker: undefined,
-      workerReady: undefined,
-      retiring: undefined,
+      handle: new ChannelHandle({
+        channelId: id,
+        log: this.#log,
+        events: this.#eventsOf(() => ch),
+        createWorker: this.#opts.createWorker,
+        callTimeoutMs: this.#opts.callTimeoutMs,
+        stopGraceMs: this.#opts.stopGraceMs,
+        closing: () => this.#closing,
+        trackStop: (stopped) => {
+          this.#stops.add(stopped);
+          void stopped.then(() => this.#stops.delete(stopped));
+        },
+      }),
       degraded: undefined,
       startedAtMs: undefined,
-      fanout: new TsFanout({ maxQueueBytes: this.#opts.viewerQueueBytes, channelId: id, log }),
-      attach: undefined,
-      frames: undefined,
+      outputs: this.#opts.outputs(id),
       stats: undefined,
       restarts: 0,
-      attachReconnectsBase: 0,
-      failuresInARow: 0,
-      restartTimer: undefined,
-      pending: new Map(),
       listeners: new Set(),
-      maxQueueDepth: 2,
-      previewLoaded: false,
-      switchArmed: false,
-      sessionBlocks: [],
+      session: undefined,
       planHandle: undefined,
       evidenceSessions: new Set(),
       log,
@@ -645,32 +582,79 @@ export class ChannelManager implements ControlSurface {
     return ch;
   }
 
-  #dropAttach(ch: Channel): void {
-    if (!ch.attach) return;
-    ch.attach.link.detach();
-    ch.attachReconnectsBase += ch.attach.link.reconnects;
-    ch.attach = undefined;
+  /**
+   * Where the events of a channel's worker go. `get` returns the channel's record (the handle
+   * that sends these events is made with the record, so the record is read at event time).
+   */
+  #eventsOf(get: () => Channel<O>): ChannelWorkerEvents {
+    return {
+      ts: (data) => {
+        const ch = get();
+        ch.outputs.pushTs(data);
+        if (ch.state === "buffering") {
+          ch.handle.onAir();
+          if (ch.nothingPlayable === undefined) this.#setOnAir(ch);
+          else this.#setState(ch, "error", `nothing playable: ${ch.nothingPlayable}`);
+        }
+      },
+      frame: (frame) => get().outputs.pushFrame(frame),
+      content: (playable, reason) => {
+        const ch = get();
+        ch.nothingPlayable = playable ? undefined : reason;
+        if (!playable && ch.state !== "stopped") {
+          this.#setState(ch, "error", `nothing playable: ${reason}`);
+        } else if (playable && ch.state === "error" && ch.reason.startsWith("nothing playable")) {
+          this.#setOnAir(ch);
+        }
+      },
+      health: (degraded, reason) => {
+        const ch = get();
+        ch.degraded = degraded ? { reason } : undefined;
+        if (ch.state === "ready" || ch.state === "degraded") this.#setOnAir(ch);
+      },
+      blockEvent: (event) => this.#blockEvent(get(), event),
+      blockSession: (session) => get().session = session,
+      asRun: (sessionId, event) => {
+        if (this.#opts.evidence && get().evidenceSessions.has(sessionId)) {
+          this.#opts.evidence.event(sessionId, event);
+        }
+      },
+      asRunClosed: (sessionId) => {
+        if (this.#opts.evidence && get().evidenceSessions.has(sessionId)) {
+          this.#evidenceClosed(get(), sessionId);
+        }
+      },
+      log: (level, event, fields) => {
+        if (RATE_LIMITED_EVENTS.has(event as LogEventName)) {
+          this.#limited.log(level, event, { channel: get().id, ...fields });
+        } else {
+          get().log.log(level, event, fields);
+        }
+      },
+      stats: (stats) => get().stats = stats,
+      failed: (message) => this.#failed(get(), message),
+    };
   }
 
   /**
    * Undoes what a refused control call started: a worker it started is stopped again, and a
    * channel it created (and nothing else uses) leaves the list.
    */
-  async #rollback(ch: Channel, hadWorker: boolean, created: boolean, reason: string) {
-    if (!hadWorker && ch.worker) await this.#stopWorker(ch, reason);
+  async #rollback(ch: Channel<O>, hadWorker: boolean, created: boolean, reason: string) {
+    if (!hadWorker && ch.handle.running) await this.#stopWorker(ch, reason);
     if (created) this.#forgetIfUnused(ch, "debug");
   }
 
   /**
    * A channel that no configuration binds, that plays nothing and has no stream attached
-   * leaves the list (its fan-out closes), so that nothing shows a channel nobody runs. One a
+   * leaves the list (its outputs close), so that nothing shows a channel nobody runs. One a
    * refused call created only for itself goes quietly (`level` debug).
    */
-  #forgetIfUnused(ch: Channel, level: "info" | "debug" = "info"): void {
-    if (ch.configured || ch.worker || ch.attach || ch.meantOnAir) return;
+  #forgetIfUnused(ch: Channel<O>, level: "info" | "debug" = "info"): void {
+    if (ch.configured || ch.handle.running || ch.outputs.attached || ch.meantOnAir) return;
     if (this.#channels.get(ch.id) !== ch) return;
-    clearTimeout(ch.restartTimer);
-    ch.fanout.close();
+    ch.handle.cancelRestart();
+    ch.outputs.close();
     this.#channels.delete(ch.id);
     this.#log.log(level, "channel_removed", { channel: ch.id, reason: ch.reason });
   }
@@ -685,10 +669,10 @@ export class ChannelManager implements ControlSurface {
   }
 
   /** Makes sure a worker runs with `format` (restarting it if the format differs). */
-  async #ensureWorker(ch: Channel, format: ProgramFormat | undefined): Promise<void> {
+  async #ensureWorker(ch: Channel<O>, format: ProgramFormat | undefined): Promise<void> {
     const want = format ?? ch.spec?.format ?? ch.configured?.format ?? DEFAULT_PROGRAM_FORMAT;
-    if (ch.worker && JSON.stringify(ch.spec?.format) === JSON.stringify(want)) {
-      await ch.workerReady;
+    if (ch.handle.running && JSON.stringify(ch.spec?.format) === JSON.stringify(want)) {
+      await ch.handle.ready();
       return;
     }
     await this.#stopWorker(ch, "program format changed");
@@ -705,9 +689,9 @@ export class ChannelManager implements ControlSurface {
     await this.#startWorker(ch, spec);
   }
 
-  async #startWorker(ch: Channel, spec: ChannelSpec): Promise<void> {
+  async #startWorker(ch: Channel<O>, spec: ChannelSpec): Promise<void> {
     // A failed worker frees everything before its successor allocates anything.
-    if (ch.retiring) await ch.retiring;
+    if (ch.handle.retiring) await ch.handle.retiring;
     // A worker started now would outlive close(): the process would end with it in FFmpeg.
     if (this.#closing) throw new ControlError("NOT_READY", "engine is shutting down", ch.id);
     ch.spec = spec;
@@ -715,37 +699,15 @@ export class ChannelManager implements ControlSurface {
     ch.stats = undefined;
     ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
-    const worker = this.#opts.createWorker?.() ?? new Worker(WORKER_URL, { type: "module" });
-    ch.worker = worker;
-    ch.workerReady = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        if (e.data.type === "ready") resolve();
-        if (e.data.type === "fatal") reject(new ControlError("FAILED", e.data.message));
-        this.#onMessage(ch, worker, e.data);
-      };
-    });
-    worker.onerror = (e) => {
-      e.preventDefault();
-      this.#errored.add(worker);
-      this.#fail(ch, worker, `worker error: ${e.message}`);
-    };
-    const owner = this.#nextLockOwner++;
-    this.#lockOwners.set(worker, owner);
-    const init: ToWorker = {
-      type: "init",
-      openLock: openLockBuffer(),
-      openLockOwner: owner,
+    const started = ch.handle.start({
       spec,
-      epochUtcMs: Math.round(Date.now()),
       virtual: this.#opts.virtualClock ?? false,
       leadMs: this.#opts.leadMs ?? 500,
       threads: channelThreads(this.#channelCount(), this.#opts.cores ?? availableCores()),
-    };
-    worker.postMessage(init);
-    if (ch.frames) this.#post(ch, { type: "want_frames", value: ch.frames.hasReaders });
-    return ch.workerReady.catch((err) => {
-      throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));
     });
+    const frames = ch.outputs.frameConsumer;
+    if (frames) ch.handle.wantFrames(frames.hasReaders);
+    return await started;
   }
 
   /**
@@ -755,73 +717,11 @@ export class ChannelManager implements ControlSurface {
    */
   #channelCount(): number {
     let workers = 0;
-    for (const ch of this.#channels.values()) if (ch.worker) workers++;
+    for (const ch of this.#channels.values()) if (ch.handle.running) workers++;
     return Math.max(workers, this.#configuredRunning);
   }
 
-  #onMessage(ch: Channel, worker: Worker, msg: FromWorker): void {
-    if (ch.worker !== worker) return; // a stopped worker's last words
-    switch (msg.type) {
-      case "ts":
-        ch.fanout.push(msg.data);
-        if (ch.state === "buffering") {
-          ch.failuresInARow = 0;
-          if (ch.nothingPlayable === undefined) this.#setOnAir(ch);
-          else this.#setState(ch, "error", `nothing playable: ${ch.nothingPlayable}`);
-        }
-        break;
-      case "content":
-        ch.nothingPlayable = msg.playable ? undefined : msg.reason;
-        if (!msg.playable && ch.state !== "stopped") {
-          this.#setState(ch, "error", `nothing playable: ${msg.reason}`);
-        } else if (
-          msg.playable && ch.state === "error" && ch.reason.startsWith("nothing playable")
-        ) {
-          this.#setOnAir(ch);
-        }
-        break;
-      case "health":
-        ch.degraded = msg.degraded ? { reason: msg.reason } : undefined;
-        if (ch.state === "ready" || ch.state === "degraded") this.#setOnAir(ch);
-        break;
-      case "frame":
-        ch.frames?.push(msg.frame);
-        break;
-      case "block_event":
-        this.#blockEvent(ch, msg.event);
-        break;
-      case "as_run":
-      case "as_run_closed":
-        this.#asRun(ch, msg);
-        break;
-      case "log":
-        if (RATE_LIMITED_EVENTS.has(msg.event as LogEventName)) {
-          this.#limited.log(msg.level, msg.event, { channel: ch.id, ...msg.fields });
-        } else {
-          ch.log.log(msg.level, msg.event, msg.fields);
-        }
-        break;
-      case "stats":
-        ch.stats = msg.stats;
-        break;
-      case "reply": {
-        const p = ch.pending.get(msg.id);
-        if (!p) break;
-        ch.pending.delete(msg.id);
-        if (msg.ok) p.resolve(msg.value);
-        else p.reject(new ControlError(msg.error!.code, msg.error!.message));
-        break;
-      }
-      case "fatal":
-        this.#fail(ch, worker, msg.message);
-        break;
-      case "ready":
-      case "stopped":
-        break;
-    }
-  }
-
-  #blockEvent(ch: Channel, e: BlockEvent): void {
+  #blockEvent(ch: Channel<O>, e: BlockEvent): void {
     for (const l of ch.listeners) {
       try {
         l(e);
@@ -829,13 +729,10 @@ export class ChannelManager implements ControlSurface {
         ch.log.error("block_event_listener_failed", { reason: (err as Error).message });
       }
     }
-    if (e.kind === "block_completed") {
-      ch.sessionBlocks = ch.sessionBlocks.filter((b) => b.blockId !== e.blockId);
-      this.#plansChanged();
-    }
+    if (e.kind === "block_completed") this.#plansChanged();
     if (e.kind === "session_ended") {
       ch.listeners.clear();
-      ch.sessionBlocks = [];
+      ch.session = undefined;
       if (ch.mode === "block") ch.mode = "idle";
       // A session that ran out or was stopped is no longer meant to air; a failed one still is
       // (so that health reports the error until a control call says otherwise).
@@ -846,23 +743,13 @@ export class ChannelManager implements ControlSurface {
     }
   }
 
-  #asRun(
-    ch: Channel,
-    msg: Extract<FromWorker, { type: "as_run" } | { type: "as_run_closed" }>,
-  ): void {
-    const evidence = this.#opts.evidence;
-    if (!evidence || !ch.evidenceSessions.has(msg.sessionId)) return;
-    if (msg.type === "as_run") evidence.event(msg.sessionId, msg.event);
-    else this.#evidenceClosed(ch, msg.sessionId);
-  }
-
-  #evidenceClosed(ch: Channel, sessionId: string): void {
+  #evidenceClosed(ch: Channel<O>, sessionId: string): void {
     ch.evidenceSessions.delete(sessionId);
     this.#opts.evidence?.closed(sessionId);
   }
 
   /** The channel's worker is gone: open evidence sessions end with ChannelTerminated. */
-  #evidenceTerminated(ch: Channel, reason: string, detail: string): void {
+  #evidenceTerminated(ch: Channel<O>, reason: string, detail: string): void {
     for (const id of ch.evidenceSessions) {
       this.#opts.evidence?.terminated(id, reason, detail);
       this.#evidenceClosed(ch, id);
@@ -870,12 +757,12 @@ export class ChannelManager implements ControlSurface {
   }
 
   /** Ready, or degraded with the worker's reason. */
-  #setOnAir(ch: Channel): void {
+  #setOnAir(ch: Channel<O>): void {
     if (ch.degraded) this.#setState(ch, "degraded", ch.degraded.reason);
     else this.#setState(ch, "ready", "on air");
   }
 
-  #setState(ch: Channel, state: ChannelState, reason: string): void {
+  #setState(ch: Channel<O>, state: ChannelState, reason: string): void {
     if (ch.state === state && ch.reason === reason) return;
     const from = ch.state;
     ch.state = state;
@@ -883,26 +770,8 @@ export class ChannelManager implements ControlSurface {
     this.#log.info("channel_state_changed", { channel: ch.id, from, to: state, reason });
   }
 
-  /**
-   * Ends `worker` after its stop. One that answered has freed everything and closes itself:
-   * it is not terminated, so that its thread ends on its own (the process does not exit before
-   * a worker that was not terminated has ended). One that did not answer is terminated (it may
-   * be stuck, or dead), and the FFmpeg open lock is freed if it died holding it (terminate()
-   * runs no `finally`): the other channels' next open would otherwise wait forever.
-   */
-  #end(worker: Worker, answered: boolean): void {
-    if (!answered) worker.terminate();
-    const owner = this.#lockOwners.get(worker);
-    if (owner !== undefined && releaseOpenLockOf(owner)) {
-      this.#log.warn("ffmpeg_open_lock_released", { owner });
-    }
-  }
-
-  #fail(ch: Channel, worker: Worker, message: string): void {
-    if (ch.worker !== worker) return;
-    this.#log.error("channel_failed", { channel: ch.id, reason: message });
-    for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", message));
-    ch.pending.clear();
+  /** The handle reports its worker failed (and is retiring it). */
+  #failed(ch: Channel<O>, message: string): void {
     this.#evidenceTerminated(ch, "CHANNEL_FAILED", message.split("\n")[0]);
     if (ch.mode === "block") {
       this.#blockEvent(ch, {
@@ -912,161 +781,44 @@ export class ChannelManager implements ControlSurface {
         blocksExecutedTotal: 0,
       });
     }
-    ch.retiring = this.#retire(ch, worker);
-    ch.worker = undefined;
-    ch.workerReady = undefined;
     ch.nothingPlayable = undefined;
-    ch.fanout.resetCache();
+    ch.outputs.streamEnded();
     ch.restarts++;
     this.#setState(ch, "error", message.split("\n")[0]);
     this.#scheduleRestart(ch);
   }
 
   /**
-   * A configured standalone channel that failed is restarted, after 1 s, 2 s, 4 s ... up to
-   * 30 s while it keeps failing; channels driven by control calls wait for the next call.
+   * A configured standalone channel that failed is restarted (the handle backs off while it
+   * keeps failing); channels driven by control calls wait for the next call.
    */
-  #scheduleRestart(ch: Channel): void {
+  #scheduleRestart(ch: Channel<O>): void {
     const spec = ch.configured;
     if (!spec || spec.source.kind === "none" || ch.mode !== "standalone" || this.#closing) return;
-    const attempt = ++ch.failuresInARow;
-    const delay = Math.min(30_000, 1000 * 2 ** Math.min(5, attempt - 1));
-    clearTimeout(ch.restartTimer);
-    ch.restartTimer = setTimeout(() => {
-      ch.restartTimer = undefined;
-      if (ch.worker || this.#closing || ch.configured !== spec) return;
+    ch.handle.scheduleRestart((attempt, delay) => {
+      if (ch.handle.running || this.#closing || ch.configured !== spec) return;
       this.#log.warn("channel_restart", { channel: ch.id, attempt, after_ms: delay });
       this.#startWorker(ch, spec).then(
-        () => this.#post(ch, { type: "run" }),
-        // A failed start has already been reported by #fail, which schedules the next try.
+        () => ch.handle.run(),
+        // A failed start has already been reported by #failed, which schedules the next try.
         () => {},
       );
-    }, delay);
-  }
-
-  /**
-   * Asks the worker; refused with FAILED when it does not answer within the call timeout
-   * (plus `extraMs`, for calls that answer when something lands later, e.g. a switch).
-   */
-  #call(ch: Channel, method: RunnerMethod, args: unknown[], extraMs = 0): Promise<unknown> {
-    const worker = ch.worker;
-    if (!worker) {
-      return Promise.reject(new ControlError("NOT_READY", `channel ${ch.id} is stopped`));
-    }
-    const id = this.#nextCall++;
-    const timeoutMs = (this.#opts.callTimeoutMs ?? 5000) + Math.max(0, extraMs);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!ch.pending.delete(id)) return;
-        this.#log.warn("control_call_timeout", { channel: ch.id, method, timeout_ms: timeoutMs });
-        reject(
-          new ControlError(
-            "FAILED",
-            `channel ${ch.id} did not answer ${method} within ${timeoutMs} ms`,
-            method,
-          ),
-        );
-      }, timeoutMs);
-      ch.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      worker.postMessage({ type: "call", id, method, args } satisfies ToWorker);
     });
   }
 
-  /** Stops a failed worker: it frees its channel and closes (terminated if it does not answer). */
-  async #retire(ch: Channel, worker: Worker): Promise<void> {
-    this.#end(worker, await this.#awaitStopped(ch, worker, false));
-    ch.retiring = undefined;
-  }
-
-  /**
-   * Posts stop; resolves true on "stopped" (the worker freed everything and closes itself),
-   * false when the worker died or, outside shutdown, did not answer within the grace. While the
-   * engine shuts down a slow worker is waited for (the stop deadline of main.ts bounds it):
-   * terminating it could end the process with the worker inside FFmpeg. Forwards the last TS
-   * when `flush`.
-   */
-  #awaitStopped(ch: Channel, worker: Worker, flush: boolean): Promise<boolean> {
-    const grace = this.#opts.stopGraceMs ?? 2000;
-    const stopped = new Promise<boolean>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const done = (answered: boolean) => {
-        clearTimeout(timer);
-        worker.removeEventListener("message", onMessage);
-        resolve(answered);
-      };
-      const onGrace = () => {
-        // A worker that raised an error may be dead: it would never answer.
-        const wait = this.#closing && !this.#errored.has(worker);
-        this.#log.warn("channel_stop_timeout", {
-          channel: ch.id,
-          grace_ms: grace,
-          action: wait ? "waiting (shutdown)" : "terminating",
-        });
-        if (wait) timer = undefined;
-        else done(false);
-      };
-      timer = setTimeout(onGrace, grace);
-      const onMessage = (e: MessageEvent<FromWorker>) => {
-        if (flush && e.data.type === "ts") ch.fanout.push(e.data.data);
-        if (flush && e.data.type === "block_event") this.#blockEvent(ch, e.data.event);
-        if (flush && (e.data.type === "as_run" || e.data.type === "as_run_closed")) {
-          this.#asRun(ch, e.data);
-        }
-        if (e.data.type === "stopped") {
-          if (flush) {
-            ch.log.info("channel_flushed", {
-              frames_released: e.data.framesReleased,
-              last_video_pts_90k: e.data.lastVideoPts90k ?? null,
-            });
-          }
-          done(true);
-        }
-      };
-      worker.addEventListener("message", onMessage);
-    });
-    try {
-      worker.postMessage({ type: "stop" } satisfies ToWorker);
-    } catch (err) {
-      // A worker that is already gone cannot take messages: nothing is left to free.
-      this.#log.warn("channel_stop_post_failed", { channel: ch.id, reason: String(err) });
-    }
-    const tracked = stopped.then(() => {});
-    this.#stops.add(tracked);
-    void tracked.then(() => this.#stops.delete(tracked));
-    return stopped;
-  }
-
-  #post(ch: Channel, msg: ToWorker): void {
-    ch.worker?.postMessage(msg);
-  }
-
-  async #stopWorker(ch: Channel, reason: string): Promise<void> {
-    const worker = ch.worker;
-    if (!worker) return;
-    ch.worker = undefined;
-    ch.workerReady = undefined;
-    this.#end(worker, await this.#awaitStopped(ch, worker, true));
+  async #stopWorker(ch: Channel<O>, reason: string): Promise<void> {
+    if (!ch.handle.running) return;
+    await ch.handle.stop();
     ch.nothingPlayable = undefined;
     // The stream this worker muxed is over: a viewer or attach that comes later must start
     // with the next stream's PAT/PMT and IDR, never with this one's last GOP.
-    ch.fanout.resetCache();
+    ch.outputs.streamEnded();
     // A worker that did not answer in time left its sessions' records open.
     this.#evidenceTerminated(
       ch,
       "CHANNEL_STOPPED",
       `channel stopped (${reason}) before its record closed`,
     );
-    for (const p of ch.pending.values()) p.reject(new ControlError("FAILED", "channel stopped"));
-    ch.pending.clear();
     if (ch.mode === "block") ch.mode = "idle";
     this.#setState(ch, "stopped", reason);
   }

@@ -11,6 +11,7 @@ import { type AsRunEvent, AsRunTracker } from "./as_run.ts";
 import { ChannelTimeline, type ProducerFactory, type TimelineFrame } from "./channel_timeline.ts";
 import type { ChannelSpec } from "../../media/channel_spec.ts";
 import { ControlError } from "./control_surface.ts";
+import type { BlockSessionOptions, BlockSessionState, RunnerCalls } from "./channel_protocol.ts";
 import { MasterClock, type TimeSource } from "./master_clock.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import { framesForMs, type ProgramFormat } from "../../media/program_format.ts";
@@ -61,6 +62,8 @@ export interface ChannelRunnerSink {
   asRunClosed?(sessionId: string): void;
   /** Told when the channel becomes degraded or recovers. */
   health?(health: RealtimeHealth): void;
+  /** The block session's queue changed (undefined: no session); before its block event. */
+  blockSession?(session: BlockSessionState | undefined): void;
 }
 
 /** Options of a {@link ChannelRunner}. */
@@ -110,7 +113,7 @@ interface PrimedPreview {
 }
 
 /** One channel's engine loop. */
-export class ChannelRunner {
+export class ChannelRunner implements RunnerCalls {
   readonly spec: ChannelSpec;
   readonly format: ProgramFormat;
   readonly clock: MasterClock;
@@ -153,6 +156,8 @@ export class ChannelRunner {
   #lastReleased = -1;
   #firstReleased = -1;
   #blocks: BlockSchedule | undefined;
+  /** Queue bound of the block session in force. */
+  #maxQueueDepth = 2;
   #segments: SegmentSchedule | undefined;
   #preview: SegmentPlacement | undefined;
   #primed: PrimedPreview | undefined;
@@ -353,13 +358,13 @@ export class ChannelRunner {
   }
 
   /**
-   * Starts a block-plan session. With `evidence`, the session's as-run events go to the sink's
-   * `asRun` under `evidence.sessionId`.
+   * Starts a block-plan session. With `session.sessionId`, the session's as-run events go to
+   * the sink's `asRun` under that id; `session.maxQueueDepth` bounds its queue (at least 2).
    */
   startBlockSession(
     blocks: BlockPlan[],
     joinUtcMs: number,
-    evidence?: { sessionId: string },
+    session: BlockSessionOptions = {},
   ): void {
     if (this.#blocks && !this.#blocks.ended) {
       throw new ControlError("ALREADY_ACTIVE", `channel ${this.spec.id} already has a session`);
@@ -373,8 +378,8 @@ export class ChannelRunner {
     }
     const schedule = new BlockSchedule(this.clock, this.format.frameRate, joinFrame, blocks);
     schedule.onEvent = (e) => this.#blockEvent(e);
-    if (evidence) {
-      const sessionId = evidence.sessionId;
+    const sessionId = session.sessionId;
+    if (sessionId !== undefined) {
       const tracker = new AsRunTracker(
         schedule,
         this.clock,
@@ -384,9 +389,11 @@ export class ChannelRunner {
       this.#asRun.push({ sessionId, schedule, tracker });
     }
     this.#blocks = schedule;
+    this.#maxQueueDepth = Math.max(2, session.maxQueueDepth ?? 2);
     this.#segments = undefined;
     this.timeline.setSchedule(schedule);
     this.#planUpdates++;
+    this.#reportSession();
     this.#out.log("info", "block_session_started", {
       blocks: blocks.map((b) => b.blockId),
       join_utc_ms: join,
@@ -394,8 +401,8 @@ export class ChannelRunner {
     });
   }
 
-  /** Appends a block to the session's queue. */
-  feedBlock(block: BlockPlan, maxQueueDepth: number): void {
+  /** Appends a block to the session's queue (bounded by the session's depth by default). */
+  feedBlock(block: BlockPlan, maxQueueDepth: number = this.#maxQueueDepth): void {
     const s = this.#blocks;
     if (!s || s.ended) {
       throw new ControlError("NO_SESSION", `channel ${this.spec.id} has no session`);
@@ -413,6 +420,15 @@ export class ChannelRunner {
     }
     s.feed(block);
     this.#planUpdates++;
+    this.#reportSession();
+  }
+
+  /** Tells the sink what the block session now holds. */
+  #reportSession(): void {
+    const s = this.#blocks;
+    this.#out.blockSession?.(
+      s && !s.ended ? { blocks: s.queued, maxQueueDepth: this.#maxQueueDepth } : undefined,
+    );
   }
 
   /** Stops the session (SessionEnded "stopped"); the channel then plays idle black. */
@@ -848,6 +864,7 @@ export class ChannelRunner {
       // UTC error of the block boundary as released.
       this.#boundaryErrorMs = this.clock.now() + this.clock.utcOffsetMs - e.blockStartUtcMs;
     }
+    if (e.kind !== "block_started") this.#reportSession();
     this.#out.log("info", e.kind, snakeCase(e));
     this.#out.blockEvent(e);
     if (e.kind === "session_ended" && this.#blocks?.ended) {

@@ -8,7 +8,13 @@
 /// <reference lib="deno.worker" />
 
 import { ChannelRunner } from "./channel_runner.ts";
-import type { FromWorker, ToWorker } from "./channel_messages.ts";
+import {
+  type CallRequest,
+  dispatchCall,
+  type FromWorker,
+  toWireError,
+  type ToWorker,
+} from "./channel_protocol.ts";
 import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
@@ -66,6 +72,7 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
       log: (level, event, fields) => post({ type: "log", level, event, fields }),
       content: (playable, reason) => post({ type: "content", playable, reason }),
       health: (h) => post({ type: "health", degraded: h.degraded, reason: h.reason }),
+      blockSession: (session) => post({ type: "block_session", session }),
     },
   );
   statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
@@ -91,21 +98,13 @@ function run(): void {
   });
 }
 
-async function call(msg: Extract<ToWorker, { type: "call" }>): Promise<void> {
+async function call(msg: CallRequest): Promise<void> {
   try {
     if (!runner) throw new ControlError("NOT_READY", "channel is not running");
-    // deno-lint-ignore no-explicit-any
-    const fn = (runner as any)[msg.method] as (...a: unknown[]) => unknown;
-    const value = await fn.apply(runner, msg.args);
+    const value = await dispatchCall(runner, msg.method, msg.args);
     post({ type: "reply", id: msg.id, ok: true, value });
   } catch (err) {
-    const code = err instanceof ControlError ? err.code : "FAILED";
-    post({
-      type: "reply",
-      id: msg.id,
-      ok: false,
-      error: { code, message: err instanceof Error ? err.message : String(err) },
-    });
+    post({ type: "reply", id: msg.id, ok: false, error: toWireError(err) });
   }
 }
 

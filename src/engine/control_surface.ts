@@ -1,14 +1,14 @@
 /**
  * The engine's control surface: what the gRPC server, HTTP egress, metrics and health see of
  * the channels. `ChannelManager` (channel_manager.ts) implements it; nothing else in `src/`
- * reaches into channel internals.
+ * reaches into channel internals. A channel's outputs (its TS fan-out for HTTP egress) are not
+ * part of it: `main` makes them (see channel_outputs.ts) and hands them to whoever serves them.
  *
  * @module
  */
 
 import type { ChannelInfo, ChannelStats, StreamTransport } from "../../media/channel_status.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
-import type { TsFanout } from "../outputs/ts_fanout.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 
 /** Why a control call was refused. Maps 1:1 onto the wire's result codes. */
@@ -99,9 +99,6 @@ export interface ControlSurface {
   /** Subscribes to block events; returns an unsubscribe function. Throws NOT_FOUND when no session. */
   subscribeBlockEvents(id: number, listener: (event: BlockEvent) => void): () => void;
 
-  // Egress
-  /** The channel's TS fan-out (GOP cache + viewers), or undefined for an unknown channel. */
-  fanout(id: number): TsFanout | undefined;
   /** Latest stats of a channel. */
   stats(id: number): ChannelStats | undefined;
 }

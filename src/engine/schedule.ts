@@ -288,6 +288,10 @@ export class BlockSchedule implements Schedule {
   get depth(): number {
     return this.#blocks.length;
   }
+  /** The plans of the queued blocks (including the one on air), in order. */
+  get queued(): BlockPlan[] {
+    return this.#blocks.map((b) => b.plan);
+  }
   /** End UTC of the last queued block. */
   get lastEndUtcMs(): number | undefined {
     return this.#blocks.at(-1)?.plan.endUtcMs;

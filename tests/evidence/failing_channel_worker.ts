@@ -11,7 +11,7 @@
 /// <reference lib="deno.worker" />
 
 import "../../src/engine/channel_worker.ts";
-import type { FromWorker } from "../../src/engine/channel_messages.ts";
+import type { FromWorker } from "../../src/engine/channel_protocol.ts";
 
 const mode = new URL(import.meta.url).searchParams.get("fail");
 if (mode !== "output" && mode !== "crash") throw new Error(`fail=${mode}: output or crash`);
