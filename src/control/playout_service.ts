@@ -77,6 +77,41 @@ interface Refusal {
   message: string;
 }
 
+/** What a unary RPC handler learns while it runs (for the log line of its answer). */
+interface CallContext {
+  /** The request's channel id, once parsed (0 until then). */
+  channel: number;
+}
+
+/**
+ * One unary RPC: parse → call → response, or a refusal. `answer` returns the response's
+ * fields after `success: true`; it throws for a refusal, which `refused` turns into the
+ * response's failure fields. Validation errors are refused with `validationCode`.
+ */
+interface UnaryRpc {
+  validationCode: ControlErrorCode;
+  answer(request: Wire, ctx: CallContext): Promise<Wire>;
+  refused(refusal: Refusal): Wire;
+}
+
+/** The unary RPCs of PlayoutControl that take a channel (GetVersion answers at once). */
+type UnaryRpcName =
+  | "StartChannel"
+  | "UpdatePlan"
+  | "StopChannel"
+  | "LoadPreview"
+  | "SwitchToLive"
+  | "AttachStream"
+  | "DetachStream"
+  | "StartBlockPlanSession"
+  | "FeedBlockPlan"
+  | "StopBlockPlanSession";
+
+/** The failure fields of a response that has only `success` and `message`. */
+function codedMessage(r: Refusal): Wire {
+  return { success: false, message: `${r.code}: ${r.message}` };
+}
+
 /** The PlayoutControl implementation. */
 export class PlayoutService {
   #surface: ControlSurface;
@@ -84,34 +119,25 @@ export class PlayoutService {
   #apiVersion: string;
   #now: () => number;
   #streams = new Set<() => void>();
+  readonly #rpcs: Record<UnaryRpcName, UnaryRpc>;
 
   constructor(opts: PlayoutServiceOptions) {
     this.#surface = opts.surface;
     this.#log = opts.log;
     this.#apiVersion = opts.apiVersion;
     this.#now = opts.now ?? Date.now;
+    this.#rpcs = this.#table();
   }
 
   /** Handlers for `Server.addService`. */
   implementation(): grpc.UntypedServiceImplementation {
+    const unary = Object.fromEntries(
+      (Object.keys(this.#rpcs) as UnaryRpcName[]).map((rpc) => [rpc, this.#unary(rpc)]),
+    );
     return {
-      StartChannel: this.#unary("StartChannel", (r) => this.startChannel(r)),
-      UpdatePlan: this.#unary("UpdatePlan", (r) => this.updatePlan(r)),
-      StopChannel: this.#unary("StopChannel", (r) => this.stopChannel(r)),
-      GetVersion: this.#unary("GetVersion", () => Promise.resolve({ version: this.#apiVersion })),
-      LoadPreview: this.#unary("LoadPreview", (r) => this.loadPreview(r)),
-      SwitchToLive: this.#unary("SwitchToLive", (r) => this.switchToLive(r)),
-      AttachStream: this.#unary("AttachStream", (r) => this.attachStream(r)),
-      DetachStream: this.#unary("DetachStream", (r) => this.detachStream(r)),
-      StartBlockPlanSession: this.#unary(
-        "StartBlockPlanSession",
-        (r) => this.startBlockPlanSession(r),
-      ),
-      FeedBlockPlan: this.#unary("FeedBlockPlan", (r) => this.feedBlockPlan(r)),
-      StopBlockPlanSession: this.#unary(
-        "StopBlockPlanSession",
-        (r) => this.stopBlockPlanSession(r),
-      ),
+      ...unary,
+      GetVersion: (_call: grpc.ServerUnaryCall<Wire, Wire>, callback: grpc.sendUnaryData<Wire>) =>
+        callback(null, { version: this.#apiVersion }),
       SubscribeBlockEvents: (call: grpc.ServerWritableStream<Wire, Wire>) => {
         const gate = this.#settled(call.request);
         if (gate === undefined) this.#subscribeBlockEvents(call);
@@ -125,156 +151,356 @@ export class PlayoutService {
     for (const end of [...this.#streams]) end();
   }
 
-  // ---- segment mode ----------------------------------------------------------------------
-
   /** StartChannel. */
-  async startChannel(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseStartChannel(req);
-      id = args.channelId;
-      const format = this.#programFormat(args.programFormatJson);
-      await parsePlanHandle(args.planHandle);
-      try {
-        await this.#surface.startChannel(id, args.planHandle, format);
-      } catch (err) {
-        if (
-          err instanceof ControlError && err.code === "ALREADY_ACTIVE" &&
-          this.#surface.get(id)?.mode === "segment"
-        ) {
-          return this.#ok("StartChannel", id, { message: `channel ${id} is already running` });
-        }
-        throw err;
-      }
-      return this.#ok("StartChannel", id, { message: "" });
-    } catch (err) {
-      const r = this.#refusal("StartChannel", id, err, "PROTOCOL_VIOLATION");
-      return { success: false, message: `${r.code}: ${r.message}` };
-    }
+  startChannel(req: Wire): Promise<Wire> {
+    return this.#answer("StartChannel", req);
   }
-
   /** UpdatePlan. */
-  async updatePlan(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseUpdatePlan(req);
-      id = args.channelId;
-      await parsePlanHandle(args.planHandle);
-      await this.#surface.updatePlan(id, args.planHandle);
-      return this.#ok("UpdatePlan", id, { message: "" });
-    } catch (err) {
-      const r = this.#refusal("UpdatePlan", id, err, "PROTOCOL_VIOLATION");
-      return { success: false, message: `${r.code}: ${r.message}` };
-    }
+  updatePlan(req: Wire): Promise<Wire> {
+    return this.#answer("UpdatePlan", req);
   }
-
   /** StopChannel; succeeds for a channel that is not running. */
-  async stopChannel(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      id = parseChannelId(req);
-      try {
-        await this.#surface.stopChannel(id);
-      } catch (err) {
-        if (err instanceof ControlError && err.code === "NOT_FOUND") {
-          return this.#ok("StopChannel", id, { message: `channel ${id} is not running` });
-        }
-        throw err;
-      }
-      return this.#ok("StopChannel", id, { message: "" });
-    } catch (err) {
-      const r = this.#refusal("StopChannel", id, err, "PROTOCOL_VIOLATION");
-      return { success: false, message: `${r.code}: ${r.message}` };
-    }
+  stopChannel(req: Wire): Promise<Wire> {
+    return this.#answer("StopChannel", req);
   }
-
   /** LoadPreview. */
-  async loadPreview(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseLoadPreview(req);
-      id = args.channelId;
-      this.#requireSegmentChannel(id);
-      const preview = await this.#surface.loadPreview(id, args.item);
-      return this.#ok("LoadPreview", id, {
-        message: preview.shadowDecodeStarted
-          ? ""
-          : `preview loaded, but its first frame could not be decoded: ${preview.reason}`,
-        shadow_decode_started: preview.shadowDecodeStarted,
-        result_code: "RESULT_CODE_OK",
-      });
-    } catch (err) {
-      const r = this.#refusal("LoadPreview", id, err, "PROTOCOL_VIOLATION");
-      return {
-        success: false,
-        message: r.message,
-        shadow_decode_started: false,
-        result_code: resultCodeFor(r.code),
-      };
-    }
+  loadPreview(req: Wire): Promise<Wire> {
+    return this.#answer("LoadPreview", req);
   }
-
   /** SwitchToLive; resolves once the switch happened. */
-  async switchToLive(req: Wire): Promise<Wire> {
-    let id = 0;
+  switchToLive(req: Wire): Promise<Wire> {
+    return this.#answer("SwitchToLive", req);
+  }
+  /** AttachStream. */
+  attachStream(req: Wire): Promise<Wire> {
+    return this.#answer("AttachStream", req);
+  }
+  /** DetachStream; succeeds when not attached. */
+  detachStream(req: Wire): Promise<Wire> {
+    return this.#answer("DetachStream", req);
+  }
+  /** StartBlockPlanSession. */
+  startBlockPlanSession(req: Wire): Promise<Wire> {
+    return this.#answer("StartBlockPlanSession", req);
+  }
+  /** FeedBlockPlan. */
+  feedBlockPlan(req: Wire): Promise<Wire> {
+    return this.#answer("FeedBlockPlan", req);
+  }
+  /** StopBlockPlanSession; succeeds without a session. */
+  stopBlockPlanSession(req: Wire): Promise<Wire> {
+    return this.#answer("StopBlockPlanSession", req);
+  }
+
+  /** Runs one unary RPC: its answer, or its refusal (each logged once). */
+  async #answer(rpc: UnaryRpcName, req: Wire): Promise<Wire> {
+    const entry = this.#rpcs[rpc];
+    const ctx: CallContext = { channel: 0 };
     try {
-      const args = parseSwitchToLive(req);
-      id = args.channelId;
-      if (args.targetBoundaryTimeMs !== 0) {
-        const from = args.issuedAtTimeMs !== 0 ? args.issuedAtTimeMs : this.#now();
-        const lead = args.targetBoundaryTimeMs - from;
-        const basis = args.issuedAtTimeMs !== 0 ? "issued_at_time_ms" : "now";
-        if (lead < MIN_SWITCH_LEAD_MS) {
-          const reason = `lead time ${lead} ms (target_boundary_time_ms - ${basis}) is under ` +
-            `${MIN_SWITCH_LEAD_MS} ms`;
-          return this.#violation(id, reason);
-        }
-        if (lead > MAX_SWITCH_LEAD_MS) {
-          const reason = `lead time ${lead} ms (target_boundary_time_ms - ${basis}) is over ` +
-            `${MAX_SWITCH_LEAD_MS} ms`;
-          return this.#violation(id, reason);
-        }
-      }
-      this.#requireSegmentChannel(id);
-      const result = await this.#surface.switchToLive(id, args.targetBoundaryTimeMs);
-      return this.#ok("SwitchToLive", id, {
-        message: "",
-        pts_contiguous: result.ptsContiguous,
-        live_start_pts: Math.max(0, Math.floor(result.livePts90k)),
-        result_code: "RESULT_CODE_OK",
-        switch_completion_time_ms: Math.round(result.completionUtcMs),
-        violation_reason: "",
-      });
+      const fields = await entry.answer(req, ctx);
+      this.#log.info("grpc_ok", { rpc, channel: ctx.channel });
+      return { success: true, ...fields };
     } catch (err) {
-      const r = this.#refusal("SwitchToLive", id, err, "PROTOCOL_VIOLATION");
-      const code = resultCodeFor(r.code);
-      return {
-        success: false,
-        message: r.message,
-        pts_contiguous: false,
-        live_start_pts: 0,
-        result_code: code,
-        switch_completion_time_ms: 0,
-        violation_reason: code === "RESULT_CODE_PROTOCOL_VIOLATION" ? r.message : "",
-      };
+      return entry.refused(this.#refusal(rpc, ctx.channel, err, entry.validationCode));
     }
   }
 
-  #violation(id: number, reason: string): Wire {
-    this.#log.warn("grpc_refused", {
-      rpc: "SwitchToLive",
-      channel: id,
-      code: "PROTOCOL_VIOLATION",
-      reason,
-    });
+  /** The table of unary RPCs. */
+  #table(): Record<UnaryRpcName, UnaryRpc> {
+    const surface = this.#surface;
     return {
-      success: false,
-      message: `PROTOCOL_VIOLATION: ${reason}`,
-      pts_contiguous: false,
-      live_start_pts: 0,
-      result_code: "RESULT_CODE_PROTOCOL_VIOLATION",
-      switch_completion_time_ms: 0,
-      violation_reason: reason,
+      // ---- segment mode ------------------------------------------------------------------
+
+      StartChannel: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseStartChannel(req);
+          const id = ctx.channel = args.channelId;
+          const format = this.#programFormat(args.programFormatJson);
+          const items = await parsePlanHandle(args.planHandle);
+          try {
+            await surface.startChannel(id, args.planHandle, format, items);
+          } catch (err) {
+            if (
+              err instanceof ControlError && err.code === "ALREADY_ACTIVE" &&
+              surface.get(id)?.mode === "segment"
+            ) {
+              return { message: `channel ${id} is already running` };
+            }
+            throw err;
+          }
+          return { message: "" };
+        },
+        refused: codedMessage,
+      },
+
+      UpdatePlan: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseUpdatePlan(req);
+          ctx.channel = args.channelId;
+          const items = await parsePlanHandle(args.planHandle);
+          await surface.updatePlan(args.channelId, args.planHandle, items);
+          return { message: "" };
+        },
+        refused: codedMessage,
+      },
+
+      StopChannel: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const id = ctx.channel = parseChannelId(req);
+          try {
+            await surface.stopChannel(id);
+          } catch (err) {
+            if (err instanceof ControlError && err.code === "NOT_FOUND") {
+              return { message: `channel ${id} is not running` };
+            }
+            throw err;
+          }
+          return { message: "" };
+        },
+        refused: codedMessage,
+      },
+
+      LoadPreview: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseLoadPreview(req);
+          const id = ctx.channel = args.channelId;
+          this.#requireSegmentChannel(id);
+          const preview = await surface.loadPreview(id, args.item);
+          return {
+            message: preview.shadowDecodeStarted
+              ? ""
+              : `preview loaded, but its first frame could not be decoded: ${preview.reason}`,
+            shadow_decode_started: preview.shadowDecodeStarted,
+            result_code: "RESULT_CODE_OK",
+          };
+        },
+        refused: (r) => ({
+          success: false,
+          message: r.message,
+          shadow_decode_started: false,
+          result_code: resultCodeFor(r.code),
+        }),
+      },
+
+      SwitchToLive: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseSwitchToLive(req);
+          const id = ctx.channel = args.channelId;
+          if (args.targetBoundaryTimeMs !== 0) {
+            const from = args.issuedAtTimeMs !== 0 ? args.issuedAtTimeMs : this.#now();
+            const lead = args.targetBoundaryTimeMs - from;
+            const basis = args.issuedAtTimeMs !== 0 ? "issued_at_time_ms" : "now";
+            const over = lead < MIN_SWITCH_LEAD_MS
+              ? `under ${MIN_SWITCH_LEAD_MS}`
+              : lead > MAX_SWITCH_LEAD_MS
+              ? `over ${MAX_SWITCH_LEAD_MS}`
+              : undefined;
+            if (over !== undefined) {
+              throw new ControlError(
+                "PROTOCOL_VIOLATION",
+                `lead time ${lead} ms (target_boundary_time_ms - ${basis}) is ${over} ms`,
+                lead,
+              );
+            }
+          }
+          this.#requireSegmentChannel(id);
+          const result = await surface.switchToLive(id, args.targetBoundaryTimeMs);
+          return {
+            message: "",
+            pts_contiguous: result.ptsContiguous,
+            live_start_pts: Math.max(0, Math.floor(result.livePts90k)),
+            result_code: "RESULT_CODE_OK",
+            switch_completion_time_ms: Math.round(result.completionUtcMs),
+            violation_reason: "",
+          };
+        },
+        refused: (r) => {
+          const code = resultCodeFor(r.code);
+          return {
+            success: false,
+            message: r.message,
+            pts_contiguous: false,
+            live_start_pts: 0,
+            result_code: code,
+            switch_completion_time_ms: 0,
+            violation_reason: code === "RESULT_CODE_PROTOCOL_VIOLATION" ? r.message : "",
+          };
+        },
+      },
+
+      // ---- attached stream ---------------------------------------------------------------
+
+      AttachStream: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseAttachStream(req);
+          const id = ctx.channel = args.channelId;
+          const current = surface.get(id)?.attached;
+          if (current !== undefined && !args.replaceExisting) {
+            throw new ControlError(
+              "REJECTED_BUSY",
+              `channel ${id} is already attached to ${current.transport}:${current.endpoint}; ` +
+                "set replace_existing to replace it",
+              current,
+            );
+          }
+          await surface.attachStream(id, args.transport, args.endpoint, args.replaceExisting);
+          const attached = surface.get(id)?.attached ??
+            { transport: args.transport, endpoint: args.endpoint };
+          return {
+            message: "",
+            negotiated_transport: wireTransport(attached.transport),
+            negotiated_endpoint: attached.endpoint,
+          };
+        },
+        refused: (r) => ({
+          ...codedMessage(r),
+          negotiated_transport: "STREAM_TRANSPORT_UNSPECIFIED",
+          negotiated_endpoint: "",
+        }),
+      },
+
+      DetachStream: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseDetachStream(req);
+          const id = ctx.channel = args.channelId;
+          try {
+            await surface.detachStream(id, args.force);
+          } catch (err) {
+            if (
+              err instanceof ControlError &&
+              (err.code === "STREAM_NOT_ATTACHED" || err.code === "NOT_FOUND")
+            ) {
+              return { message: `channel ${id} was not attached` };
+            }
+            throw err;
+          }
+          return { message: "" };
+        },
+        refused: codedMessage,
+      },
+
+      // ---- block mode --------------------------------------------------------------------
+
+      /**
+       * Checks in the spec's order: session active → ALREADY_ACTIVE; no stream attached →
+       * STREAM_NOT_ATTACHED; block_a.end != block_b.start → NOT_CONTIGUOUS; malformed blocks
+       * (or session fields) → INVALID_BLOCK.
+       */
+      StartBlockPlanSession: {
+        validationCode: "INVALID_BLOCK",
+        answer: async (req, ctx) => {
+          const id = ctx.channel = parseChannelId(req);
+          const info = surface.get(id);
+          if (info?.mode === "block") {
+            throw new ControlError(
+              "ALREADY_ACTIVE",
+              `channel ${id} already has a block session`,
+              id,
+            );
+          }
+          if (info?.attached === undefined) {
+            throw new ControlError(
+              "STREAM_NOT_ATTACHED",
+              `channel ${id} has no attached stream (call AttachStream first)`,
+              id,
+            );
+          }
+          const a = rawBlockTimes(req.block_a);
+          const b = rawBlockTimes(req.block_b);
+          if (a !== undefined && b !== undefined && a.endUtcMs !== b.startUtcMs) {
+            throw new ControlError(
+              "NOT_CONTIGUOUS",
+              `block_a.end_utc_ms (${a.endUtcMs}) != block_b.start_utc_ms (${b.startUtcMs})`,
+              { blockAEnd: a.endUtcMs, blockBStart: b.startUtcMs },
+            );
+          }
+          const args = parseStartBlockSession(req);
+          const blockA = await parseBlockPlan(req.block_a, "block_a", id);
+          const blockB = await parseBlockPlan(req.block_b, "block_b", id);
+          const format = this.#programFormat(args.programFormatJson);
+          let join = args.joinUtcMs;
+          if (join === 0) join = blockA.startUtcMs;
+          if (join < blockA.startUtcMs || join >= blockB.endUtcMs) {
+            throw new WireValidationError(
+              "join_utc_ms",
+              join,
+              `join_utc_ms ${join} is outside the blocks (${blockA.startUtcMs}..${blockB.endUtcMs})`,
+            );
+          }
+          await surface.startBlockSession(
+            id,
+            [blockA, blockB],
+            join,
+            format,
+            args.maxQueueDepth,
+            args.evidenceEndpoint !== ""
+              ? { endpoint: args.evidenceEndpoint, channelIdStr: args.channelIdStr }
+              : undefined,
+          );
+          return { message: "", result_code: "BLOCKPLAN_RESULT_OK" };
+        },
+        refused: (r) => ({
+          success: false,
+          message: r.message,
+          result_code: blockPlanResultCodeFor(r.code),
+        }),
+      },
+
+      /** Whether the channel has a session is the engine's to say (NO_SESSION). */
+      FeedBlockPlan: {
+        validationCode: "INVALID_BLOCK",
+        answer: async (req, ctx) => {
+          const id = ctx.channel = parseChannelId(req);
+          const block: BlockPlan = await parseBlockPlan(req.block, "block", id);
+          await surface.feedBlock(id, block);
+          return { message: "", result_code: "BLOCKPLAN_RESULT_OK", queue_full: false };
+        },
+        refused: (r) => {
+          const code: BlockPlanResultCodeName = blockPlanResultCodeFor(r.code);
+          return {
+            success: false,
+            message: r.message,
+            result_code: code,
+            queue_full: code === "BLOCKPLAN_RESULT_QUEUE_FULL",
+          };
+        },
+      },
+
+      StopBlockPlanSession: {
+        validationCode: "PROTOCOL_VIOLATION",
+        answer: async (req, ctx) => {
+          const args = parseStopBlockSession(req);
+          const id = ctx.channel = args.channelId;
+          try {
+            const result = await surface.stopBlockSession(id, args.reason);
+            return {
+              message: "",
+              final_ct_ms: Math.round(result.finalCtMs),
+              blocks_executed: result.blocksExecuted,
+            };
+          } catch (err) {
+            if (
+              err instanceof ControlError &&
+              (err.code === "NO_SESSION" || err.code === "NOT_FOUND")
+            ) {
+              return {
+                message: `channel ${id} had no block session`,
+                final_ct_ms: 0,
+                blocks_executed: 0,
+              };
+            }
+            throw err;
+          }
+        },
+        refused: (r) => ({ ...codedMessage(r), final_ct_ms: 0, blocks_executed: 0 }),
+      },
     };
   }
 
@@ -287,193 +513,6 @@ export class PlayoutService {
         `channel ${id} is not started in segment mode (call StartChannel first)`,
         id,
       );
-    }
-  }
-
-  // ---- attached stream -------------------------------------------------------------------
-
-  /** AttachStream. */
-  async attachStream(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseAttachStream(req);
-      id = args.channelId;
-      const current = this.#surface.get(id)?.attached;
-      if (current !== undefined && !args.replaceExisting) {
-        throw new ControlError(
-          "REJECTED_BUSY",
-          `channel ${id} is already attached to ${current.transport}:${current.endpoint}; ` +
-            "set replace_existing to replace it",
-          current,
-        );
-      }
-      await this.#surface.attachStream(id, args.transport, args.endpoint, args.replaceExisting);
-      const attached = this.#surface.get(id)?.attached ??
-        { transport: args.transport, endpoint: args.endpoint };
-      return this.#ok("AttachStream", id, {
-        message: "",
-        negotiated_transport: wireTransport(attached.transport),
-        negotiated_endpoint: attached.endpoint,
-      });
-    } catch (err) {
-      const r = this.#refusal("AttachStream", id, err, "PROTOCOL_VIOLATION");
-      return {
-        success: false,
-        message: `${r.code}: ${r.message}`,
-        negotiated_transport: "STREAM_TRANSPORT_UNSPECIFIED",
-        negotiated_endpoint: "",
-      };
-    }
-  }
-
-  /** DetachStream; succeeds when not attached. */
-  async detachStream(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseDetachStream(req);
-      id = args.channelId;
-      try {
-        await this.#surface.detachStream(id, args.force);
-      } catch (err) {
-        if (
-          err instanceof ControlError &&
-          (err.code === "STREAM_NOT_ATTACHED" || err.code === "NOT_FOUND")
-        ) {
-          return this.#ok("DetachStream", id, { message: `channel ${id} was not attached` });
-        }
-        throw err;
-      }
-      return this.#ok("DetachStream", id, { message: "" });
-    } catch (err) {
-      const r = this.#refusal("DetachStream", id, err, "PROTOCOL_VIOLATION");
-      return { success: false, message: `${r.code}: ${r.message}` };
-    }
-  }
-
-  // ---- block mode ------------------------------------------------------------------------
-
-  /**
-   * StartBlockPlanSession. Checks in the spec's order: session active → ALREADY_ACTIVE; no
-   * stream attached → STREAM_NOT_ATTACHED; block_a.end != block_b.start → NOT_CONTIGUOUS;
-   * malformed blocks (or session fields) → INVALID_BLOCK.
-   */
-  async startBlockPlanSession(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      id = parseChannelId(req);
-      const info = this.#surface.get(id);
-      if (info?.mode === "block") {
-        throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
-      }
-      if (info?.attached === undefined) {
-        throw new ControlError(
-          "STREAM_NOT_ATTACHED",
-          `channel ${id} has no attached stream (call AttachStream first)`,
-          id,
-        );
-      }
-      const a = rawBlockTimes(req.block_a);
-      const b = rawBlockTimes(req.block_b);
-      if (a !== undefined && b !== undefined && a.endUtcMs !== b.startUtcMs) {
-        throw new ControlError(
-          "NOT_CONTIGUOUS",
-          `block_a.end_utc_ms (${a.endUtcMs}) != block_b.start_utc_ms (${b.startUtcMs})`,
-          { blockAEnd: a.endUtcMs, blockBStart: b.startUtcMs },
-        );
-      }
-      const args = parseStartBlockSession(req);
-      const blockA = await parseBlockPlan(req.block_a, "block_a", id);
-      const blockB = await parseBlockPlan(req.block_b, "block_b", id);
-      const format = this.#programFormat(args.programFormatJson);
-      let join = args.joinUtcMs;
-      if (join === 0) join = blockA.startUtcMs;
-      if (join < blockA.startUtcMs || join >= blockB.endUtcMs) {
-        throw new WireValidationError(
-          "join_utc_ms",
-          join,
-          `join_utc_ms ${join} is outside the blocks (${blockA.startUtcMs}..${blockB.endUtcMs})`,
-        );
-      }
-      await this.#surface.startBlockSession(
-        id,
-        [blockA, blockB],
-        join,
-        format,
-        args.maxQueueDepth,
-        args.evidenceEndpoint !== ""
-          ? { endpoint: args.evidenceEndpoint, channelIdStr: args.channelIdStr }
-          : undefined,
-      );
-      return this.#ok("StartBlockPlanSession", id, {
-        message: "",
-        result_code: "BLOCKPLAN_RESULT_OK",
-      });
-    } catch (err) {
-      const r = this.#refusal("StartBlockPlanSession", id, err, "INVALID_BLOCK");
-      return { success: false, message: r.message, result_code: blockPlanResultCodeFor(r.code) };
-    }
-  }
-
-  /** FeedBlockPlan. */
-  async feedBlockPlan(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      id = parseChannelId(req);
-      if (this.#surface.get(id)?.mode !== "block") {
-        throw new ControlError("NO_SESSION", `channel ${id} has no block session`, id);
-      }
-      const block: BlockPlan = await parseBlockPlan(req.block, "block", id);
-      await this.#surface.feedBlock(id, block);
-      return this.#ok("FeedBlockPlan", id, {
-        message: "",
-        result_code: "BLOCKPLAN_RESULT_OK",
-        queue_full: false,
-      });
-    } catch (err) {
-      const r = this.#refusal("FeedBlockPlan", id, err, "INVALID_BLOCK");
-      const code: BlockPlanResultCodeName = blockPlanResultCodeFor(r.code);
-      return {
-        success: false,
-        message: r.message,
-        result_code: code,
-        queue_full: code === "BLOCKPLAN_RESULT_QUEUE_FULL",
-      };
-    }
-  }
-
-  /** StopBlockPlanSession; succeeds without a session. */
-  async stopBlockPlanSession(req: Wire): Promise<Wire> {
-    let id = 0;
-    try {
-      const args = parseStopBlockSession(req);
-      id = args.channelId;
-      try {
-        const result = await this.#surface.stopBlockSession(id, args.reason);
-        return this.#ok("StopBlockPlanSession", id, {
-          message: "",
-          final_ct_ms: Math.round(result.finalCtMs),
-          blocks_executed: result.blocksExecuted,
-        });
-      } catch (err) {
-        if (
-          err instanceof ControlError && (err.code === "NO_SESSION" || err.code === "NOT_FOUND")
-        ) {
-          return this.#ok("StopBlockPlanSession", id, {
-            message: `channel ${id} had no block session`,
-            final_ct_ms: 0,
-            blocks_executed: 0,
-          });
-        }
-        throw err;
-      }
-    } catch (err) {
-      const r = this.#refusal("StopBlockPlanSession", id, err, "PROTOCOL_VIOLATION");
-      return {
-        success: false,
-        message: `${r.code}: ${r.message}`,
-        final_ct_ms: 0,
-        blocks_executed: 0,
-      };
     }
   }
 
@@ -538,11 +577,6 @@ export class PlayoutService {
     return json === undefined ? undefined : parseProgramFormatJson(json);
   }
 
-  #ok(rpc: string, id: number, fields: Wire): Wire {
-    this.#log.info("grpc_ok", { rpc, channel: id });
-    return { success: true, ...fields };
-  }
-
   /**
    * Classifies a failure: validation errors get `validationCode`, engine refusals keep their
    * code, anything else is FAILED and logged as an error.
@@ -575,16 +609,14 @@ export class PlayoutService {
     return this.#surface.settled(id);
   }
 
-  #unary(
-    rpc: string,
-    handler: (request: Wire) => Promise<Wire>,
-  ): grpc.handleUnaryCall<Wire, Wire> {
+  #unary(rpc: UnaryRpcName): grpc.handleUnaryCall<Wire, Wire> {
     return (call, callback) => {
-      const gate = rpc === "GetVersion" ? undefined : this.#settled(call.request);
-      (gate === undefined ? handler(call.request) : gate.then(() => handler(call.request))).then(
+      const gate = this.#settled(call.request);
+      const answer = () => this.#answer(rpc, call.request);
+      (gate === undefined ? answer() : gate.then(answer)).then(
         (response) => callback(null, response),
         (err) => {
-          // Handlers answer every refusal themselves; reaching here is a bug in this module.
+          // #answer answers every refusal itself; reaching here is a bug in this module.
           this.#log.error("grpc_handler_failed", { rpc, error: err });
           callback({ code: grpc.status.INTERNAL, details: String((err as Error)?.message ?? err) });
         },

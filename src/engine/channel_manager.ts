@@ -330,10 +330,15 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
 
   // ---- ControlSurface: segment mode ---------------------------------------------------------
 
-  async startChannel(id: number, planHandle: string, format: ProgramFormat | undefined) {
+  async startChannel(
+    id: number,
+    planHandle: string,
+    format: ProgramFormat | undefined,
+    items?: SegmentItem[],
+  ): Promise<void> {
     const existing = this.#channels.get(id);
     if (existing?.handle.running && existing.mode === "segment") return; // idempotent
-    const items = await this.#parseHandle(planHandle);
+    items ??= await this.#parseHandle(planHandle);
     const ch = existing ?? this.#create(id, `Channel ${id}`);
     const hadWorker = ch.handle.running;
     try {
@@ -351,12 +356,12 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     this.#log.info("channel_started", { channel: id, plan_handle: planHandle });
   }
 
-  async updatePlan(id: number, planHandle: string): Promise<void> {
+  async updatePlan(id: number, planHandle: string, items?: SegmentItem[]): Promise<void> {
     const ch = this.#channels.get(id);
     if (!ch?.handle.running || ch.mode !== "segment") {
       throw new ControlError("NOT_READY", `channel ${id} is not started`, id);
     }
-    const items = await this.#parseHandle(planHandle);
+    items ??= await this.#parseHandle(planHandle);
     await ch.handle.call("playSegments", [items, isSingleAsset(planHandle)]);
     ch.planHandle = planHandle;
     this.#plansChanged();

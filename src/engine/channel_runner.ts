@@ -405,7 +405,7 @@ export class ChannelRunner implements RunnerCalls {
   feedBlock(block: BlockPlan, maxQueueDepth: number = this.#maxQueueDepth): void {
     const s = this.#blocks;
     if (!s || s.ended) {
-      throw new ControlError("NO_SESSION", `channel ${this.spec.id} has no session`);
+      throw new ControlError("NO_SESSION", `channel ${this.spec.id} has no block session`);
     }
     if (s.depth >= maxQueueDepth) {
       throw new ControlError("QUEUE_FULL", `queue full (${s.depth}/${maxQueueDepth})`);

@@ -63,8 +63,18 @@ export interface ControlSurface {
   settled?(id: number): Promise<void>;
 
   // Segment mode
-  startChannel(id: number, planHandle: string, format: ProgramFormat | undefined): Promise<void>;
-  updatePlan(id: number, planHandle: string): Promise<void>;
+  /**
+   * Starts channel `id` playing `planHandle`. `items`: the handle as the caller already read it
+   * (so the plan file is read once per call); read here when absent (e.g. a plan restore).
+   */
+  startChannel(
+    id: number,
+    planHandle: string,
+    format: ProgramFormat | undefined,
+    items?: SegmentItem[],
+  ): Promise<void>;
+  /** Replaces the plan of a started channel (`items` as for {@link startChannel}). */
+  updatePlan(id: number, planHandle: string, items?: SegmentItem[]): Promise<void>;
   stopChannel(id: number): Promise<void>;
   /** Loads the preview slot and decodes its first frame ahead (shadow decode). */
   loadPreview(id: number, item: SegmentItem): Promise<PreviewResult>;

@@ -267,8 +267,11 @@ export class FakeControlSurface implements ControlSurface {
     this.#record("feedBlock", [id, block]);
     const o = this.#override("feedBlock", [id, block]);
     if (o.hit) return o.value as Promise<void>;
+    // The engine owns the rule (the service does not check it): answer as the engine does.
     if (this.channels.get(id)?.mode !== "block") {
-      return Promise.reject(new ControlError("NO_SESSION", "no session", id));
+      return Promise.reject(
+        new ControlError("NO_SESSION", `channel ${id} has no block session`, id),
+      );
     }
     return Promise.resolve();
   }
