@@ -17,7 +17,7 @@
  * @module
  */
 
-import { analyzeTs, isVideoStreamType } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs, isVideoStreamType } from "../media/ts_analyzer.ts";
 import { playoutClient, unary } from "../tests/grpc_client/grpc_js_client.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 
 /** What a capture was found to hold. */
 export interface TsVerdict {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TsAnalyzer } from "../src/outputs/ts_analyzer.ts";
+import { TsAnalyzer } from "../media/ts_analyzer.ts";
 import { playoutClient, unary, type Wire } from "./grpc_client/grpc_js_client.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;

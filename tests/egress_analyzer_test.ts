@@ -7,7 +7,7 @@ import {
   type PidSummary,
   TsAnalyzer,
   type TsSummary,
-} from "../src/outputs/ts_analyzer.ts";
+} from "../media/ts_analyzer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egress_analyzer_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

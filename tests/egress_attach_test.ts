@@ -17,7 +17,7 @@ import {
   StreamAttach,
 } from "../src/outputs/stream_attach.ts";
 import { TsFanout } from "../src/outputs/ts_fanout.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egress_attach_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

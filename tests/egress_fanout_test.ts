@@ -16,7 +16,7 @@ import {
   type ViewerEvent,
   ViewerOverflowError,
 } from "../src/outputs/ts_fanout.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egress_fanout_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

@@ -20,7 +20,7 @@ import {
   serveHttpEgress,
 } from "../src/outputs/http_egress.ts";
 import { TsFanout, type TsViewer } from "../src/outputs/ts_fanout.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 import { Logger } from "../src/log/log.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egress_http_" });

@@ -13,7 +13,7 @@ import type { BlockEvent } from "../src/engine/plan.ts";
 import { block as blockOf, segment as seg } from "./plan_builders.ts";
 import { FrameFlags } from "../media/program_frame.ts";
 import { framesForMs, type ProgramFormat } from "../media/program_format.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
 import { readFrameStrip } from "../src/engine/producers/test_pattern_producer.ts";
 

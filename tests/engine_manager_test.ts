@@ -11,7 +11,7 @@ import { RealTimeSource } from "../src/engine/master_clock.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { FrameFlags } from "../media/program_frame.ts";
 import { Logger } from "../src/log/log.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 import { concatBytes, until } from "./egress_fixtures.ts";
 import { parsePlanHandle } from "../src/control/plan_handle.ts";
 

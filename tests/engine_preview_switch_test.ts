@@ -11,7 +11,7 @@ import { fixture, frameNumberFromI420 } from "./fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 
 const SPEC: ChannelSpec = {
   id: 4,

@@ -9,7 +9,7 @@ import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/log/log.ts";
 import { FrameStreamParser, type ReceivedFrame } from "../src/outputs/frame_protocol.ts";
-import { analyzeTs } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs } from "../media/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
 import { makeFrame, SMALL_FORMAT } from "./frame_sink_fixtures.ts";
 import { FrameSink } from "../src/outputs/frame_sink.ts";

@@ -12,7 +12,7 @@ import {
   parseProgramFormatJson,
   ProgramFormatJsonError,
 } from "../src/control/program_format_json.ts";
-import { ProgramTsEncoder } from "../src/outputs/program_ts_encoder.ts";
+import { ProgramTsEncoder } from "../src/engine/program_ts_encoder.ts";
 import {
   type ProgramFormat,
   type ProgramFormatField,

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ffmpegCli, FIXTURE_DIR, frameNumberBand, frameNumberFromI420 } from "./fixtures.ts";
 import { FileProducer } from "../src/engine/producers/file_producer.ts";
-import { analyzeTs, isVideoStreamType } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs, isVideoStreamType } from "../media/ts_analyzer.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 
 const FMT: ProgramFormat = {

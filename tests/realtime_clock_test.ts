@@ -10,7 +10,7 @@ import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { VirtualTimeSource } from "../src/engine/master_clock.ts";
 import type { BlockEvent } from "../src/engine/plan.ts";
-import { analyzeTs, isVideoStreamType } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs, isVideoStreamType } from "../media/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
 import { block, segment } from "./plan_builders.ts";
 

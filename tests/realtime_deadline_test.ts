@@ -13,7 +13,7 @@ import { FrameFlags } from "../media/program_frame.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import type { FrameContext, Producer } from "../src/engine/producers/producer.ts";
 import { TestPatternProducer } from "../src/engine/producers/test_pattern_producer.ts";
-import { analyzeTs, isVideoStreamType } from "../src/outputs/ts_analyzer.ts";
+import { analyzeTs, isVideoStreamType } from "../media/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
 
 const EPOCH = Date.UTC(2026, 0, 1);

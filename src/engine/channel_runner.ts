@@ -36,8 +36,8 @@ import {
 import { Demuxer } from "../../ffi/mod.ts";
 import { type GuideSlot, scheduleSlots } from "./guide.ts";
 import type { ChannelStats } from "../../media/channel_status.ts";
-import { ProgramTsEncoder } from "../outputs/program_ts_encoder.ts";
-import { TsAnalyzer } from "../outputs/ts_analyzer.ts";
+import { ProgramTsEncoder } from "./program_ts_encoder.ts";
+import { TsAnalyzer } from "../../media/ts_analyzer.ts";
 import { DeadlinePacer } from "./_deadline_pacer.ts";
 import { availableCores, type ChannelThreads, channelThreads } from "./thread_policy.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isVideoStreamType } from "./ts_analyzer.ts";
+import { isVideoStreamType } from "../../media/ts_analyzer.ts";
 
 /** TS packet size. */
 export const PACKET = 188;
