@@ -77,7 +77,7 @@ export class DeadlinePacer {
    * A frame was released (new picture or repeat) in `ms`; may change the decimation.
    * `behind`: the frames produced ahead have fallen below half the channel's lead.
    */
-  released(held: boolean, ms: number, behind = true): void {
+  released(held: boolean, ms: number, behind: boolean): void {
     // The first encodes set the encoder up: not a steady cost.
     if (++this.#releasedCount <= SKIP_FIRST) return;
     if (held) this.#releaseHeld = ewma(this.#releaseHeld, ms);

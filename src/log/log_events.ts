@@ -225,25 +225,25 @@ export const LOG_EVENTS = Object.freeze(
     /** warn, engine/channel_manager.ts: `channel`, `reason`. The stop message could not be posted. */
     channelStopPostFailed: "channel_stop_post_failed",
     // Outputs: frame sinks.
-    /** info, outputs/frame_sink.ts: `endpoints`, `protocolVersion`. */
+    /** info, outputs/frame_sink.ts: `endpoints`, `protocol_version`. */
     frameSinkOpen: "frame_sink_open",
-    /** warn, outputs/frame_sink.ts: `reader`, `remote`, `queueFrames`. */
+    /** warn, outputs/frame_sink.ts: `reader`, `remote`, `queue_frames`. */
     frameSinkReaderSlow: "frame_sink_reader_slow",
-    /** error, outputs/frame_sink.ts: `frameNumber`, `videoBytes`, `expectedVideoBytes`, `audioValues`, `expectedAudioValues`, `error`. */
+    /** error, outputs/frame_sink.ts: `frame_number`, `video_bytes`, `expected_video_bytes`, `audio_values`, `expected_audio_values`, `error`. */
     frameSinkFrameRejected: "frame_sink_frame_rejected",
-    /** info, outputs/frame_sink.ts: no fields. */
+    /** info, outputs/frame_sink.ts: `frames_pushed`, `frames_sent`, `frames_dropped`, `frames_discarded`, `frames_rejected`, `bytes_sent`, `readers`. */
     frameSinkClosed: "frame_sink_closed",
     /** warn, outputs/frame_sink.ts: `error`. */
     frameSinkAcceptFailed: "frame_sink_accept_failed",
     /** error, outputs/frame_sink.ts: `where`, `error`. */
     frameSinkInternalError: "frame_sink_internal_error",
-    /** warn, outputs/frame_sink.ts: `remote`, `maxReaders`. */
+    /** warn, outputs/frame_sink.ts: `remote`, `max_readers`. */
     frameSinkReaderRefused: "frame_sink_reader_refused",
     /** info, outputs/frame_sink.ts: `reader`, `remote`. */
     frameSinkReaderConnected: "frame_sink_reader_connected",
     /** info, outputs/frame_sink.ts: `reader`, `dropped`. */
     frameSinkReaderCaughtUp: "frame_sink_reader_caught_up",
-    /** info, outputs/frame_sink.ts: `reader`, `remote`, `reason`, `framesSent`, `framesDropped`. */
+    /** info, outputs/frame_sink.ts: `reader`, `remote`, `reason`, `frames_sent`, `frames_dropped`. */
     frameSinkReaderDisconnected: "frame_sink_reader_disconnected",
 
     // Outputs: HTTP egress, HLS, guide, fan-out, attach.

@@ -228,7 +228,7 @@ export class FrameSink {
     const sink = new FrameSink(opts, listeners);
     sink.#log?.info("frame_sink_open", {
       endpoints: sink.endpoints.map(formatFrameSinkEndpoint),
-      protocolVersion: FRAME_PROTOCOL_VERSION,
+      protocol_version: FRAME_PROTOCOL_VERSION,
     });
     return sink;
   }
@@ -271,7 +271,7 @@ export class FrameSink {
           this.#log?.warn("frame_sink_reader_slow", {
             reader: reader.id,
             remote: reader.remote,
-            queueFrames: this.#queueFrames,
+            queue_frames: this.#queueFrames,
           });
         }
       }
@@ -286,11 +286,11 @@ export class FrameSink {
     if (frame.video.length !== i420Size(width, height) || frame.audio.length !== audioValues) {
       if (this.#stats.framesRejected++ === 0) {
         this.#log?.error("frame_sink_frame_rejected", {
-          frameNumber: frame.frameNumber,
-          videoBytes: frame.video.length,
-          expectedVideoBytes: i420Size(width, height),
-          audioValues: frame.audio.length,
-          expectedAudioValues: audioValues,
+          frame_number: frame.frameNumber,
+          video_bytes: frame.video.length,
+          expected_video_bytes: i420Size(width, height),
+          audio_values: frame.audio.length,
+          expected_audio_values: audioValues,
         });
       }
       return undefined;
@@ -324,7 +324,10 @@ export class FrameSink {
     } catch (e) {
       if (!(e instanceof FrameHeaderFieldError)) throw e;
       if (this.#stats.framesRejected++ === 0) {
-        this.#log?.error("frame_sink_frame_rejected", { frameNumber: frame.frameNumber, error: e });
+        this.#log?.error("frame_sink_frame_rejected", {
+          frame_number: frame.frameNumber,
+          error: e,
+        });
       }
       return undefined;
     }
@@ -340,7 +343,16 @@ export class FrameSink {
     for (const reader of [...this.#readers]) this.#dropReader(reader, "sink closed");
     await Promise.all(this.#listeners.map(closeListener));
     if (had) this.onReadersChanged?.(false);
-    this.#log?.info("frame_sink_closed", { ...this.stats });
+    const stats = this.stats;
+    this.#log?.info("frame_sink_closed", {
+      frames_pushed: stats.framesPushed,
+      frames_sent: stats.framesSent,
+      frames_dropped: stats.framesDropped,
+      frames_discarded: stats.framesDiscarded,
+      frames_rejected: stats.framesRejected,
+      bytes_sent: stats.bytesSent,
+      readers: stats.readers,
+    });
   }
 
   #acceptLoop(l: OpenListener): void {
@@ -376,7 +388,7 @@ export class FrameSink {
   #addReader(conn: Deno.Conn): void {
     const remote = describeAddr(conn.remoteAddr);
     if (this.#closed || this.#readers.size >= this.#maxReaders) {
-      this.#log?.warn("frame_sink_reader_refused", { remote, maxReaders: this.#maxReaders });
+      this.#log?.warn("frame_sink_reader_refused", { remote, max_readers: this.#maxReaders });
       conn.close();
       return;
     }
@@ -458,8 +470,8 @@ export class FrameSink {
       reader: reader.id,
       remote: reader.remote,
       reason,
-      framesSent: reader.sent,
-      framesDropped: reader.dropped,
+      frames_sent: reader.sent,
+      frames_dropped: reader.dropped,
     });
     if (this.#readers.size === 0 && !this.#closed) this.onReadersChanged?.(false);
   }
