@@ -3,39 +3,19 @@
  */
 
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { testManager } from "./manager_fixtures.ts";
+import { quietLog, TEST_FORMAT, testChannelSpec, testManager } from "./manager_fixtures.ts";
 import { ChannelRunner } from "../src/engine/channel_runner.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import { RealTimeSource } from "../src/engine/master_clock.ts";
-import type { ProgramFormat } from "../media/program_format.ts";
 import { FrameFlags } from "../media/program_frame.ts";
 import { Logger } from "../src/log/log.ts";
 import { analyzeTs } from "../media/ts_analyzer.ts";
 import { concatBytes, until } from "./egress_fixtures.ts";
-import { parsePlanHandle } from "../src/control/plan_handle.ts";
 
-const FMT: ProgramFormat = {
-  width: 160,
-  height: 90,
-  frameRate: { num: 25, den: 1 },
-  sampleRate: 48000,
-  channels: 2,
-  aspectPolicy: "preserve",
-};
+const FMT = TEST_FORMAT;
 
-function spec(id: number, format = FMT): ChannelSpec {
-  return {
-    id,
-    name: `ch${id}`,
-    format,
-    video: { codec: "libx264", preset: "ultrafast", crf: 35, keyintFrames: 25 },
-    audio: { codec: "aac", bitrateKbps: 64 },
-    source: { kind: "test_pattern" },
-  };
-}
-
-const quiet = () => new Logger({ level: "error", write: () => {} });
+const spec = (id: number, format = FMT): ChannelSpec => testChannelSpec(id, { format });
 
 Deno.test("real-time pacing: no frame is released before its wall-clock time", async () => {
   // How late frames are (against the lead) is measured by `deno task bench responsiveness`;
@@ -65,7 +45,7 @@ Deno.test("real-time pacing: no frame is released before its wall-clock time", a
 });
 
 Deno.test("two channels run in their own workers, independently", async () => {
-  const manager = testManager({ log: quiet(), parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log: quietLog(), leadMs: 200 });
   try {
     await manager.applyConfig([spec(1), spec(2, { ...FMT, width: 320, height: 180 })]);
     const got = new Map<number, Uint8Array[]>([[1, []], [2, []]]);
@@ -99,7 +79,7 @@ Deno.test("two channels run in their own workers, independently", async () => {
 });
 
 Deno.test("control refusals carry the spec's codes", async () => {
-  const manager = testManager({ log: quiet(), parsePlanHandle });
+  const manager = testManager({ log: quietLog() });
   try {
     const e1 = await assertRejects(() =>
       manager.loadPreview(5, {
@@ -197,7 +177,7 @@ Deno.test("a virtual-clock run has the same structure as a real-time run", async
 Deno.test("a configured channel whose pipeline fails is in error, others run, and it is retried", async () => {
   const lines: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
-  const manager = testManager({ log, parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log, leadMs: 200 });
   try {
     const broken: ChannelSpec = {
       ...spec(1),

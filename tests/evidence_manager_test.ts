@@ -6,24 +6,14 @@
  */
 
 import { assertEquals, assertRejects } from "./assert.ts";
-import { testManager } from "./manager_fixtures.ts";
+import { coreSocketStandIn, quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { EvidenceSessions, EvidenceTarget } from "../src/engine/evidence_sessions.ts";
 import type { AsRunEvent } from "../src/engine/as_run.ts";
-import type { ProgramFormat } from "../media/program_format.ts";
-import { Logger } from "../src/log/log.ts";
-import { parsePlanHandle } from "../src/control/plan_handle.ts";
 import { until } from "./egress_fixtures.ts";
 import { block, segment } from "./plan_builders.ts";
 
-const FMT: ProgramFormat = {
-  width: 160,
-  height: 90,
-  frameRate: { num: 25, den: 1 },
-  sampleRate: 48000,
-  channels: 2,
-  aspectPolicy: "preserve",
-};
+const FMT = TEST_FORMAT;
 
 class Recorder implements EvidenceSessions {
   opened: EvidenceTarget[] = [];
@@ -52,17 +42,13 @@ class Recorder implements EvidenceSessions {
 Deno.test("as-run events reach the evidence layer under its session id; a refused session does not start", async () => {
   const evidence = new Recorder();
   const manager = testManager({
-    log: new Logger({ level: "error", write: () => {} }),
-    parsePlanHandle,
+    log: quietLog(),
     virtualClock: true,
     leadMs: 200,
     evidence,
   });
   const dir = await Deno.makeTempDir({ prefix: "evidence_manager_" });
-  const listener = Deno.listen({ transport: "unix", path: `${dir}/core.sock` });
-  const drain = (async () => {
-    for await (const conn of listener) conn.readable.pipeTo(new WritableStream()).catch(() => {});
-  })().catch(() => {});
+  const core = coreSocketStandIn(`${dir}/core.sock`);
   try {
     await manager.attachStream(6, "unix", `${dir}/core.sock`, true);
     const t0 = Date.now() + 1000;
@@ -111,8 +97,7 @@ Deno.test("as-run events reach the evidence layer under its session id; a refuse
     assertEquals(manager.get(6)?.mode === "block", false);
   } finally {
     await manager.close();
-    listener.close();
-    await drain;
+    await core.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -19,22 +19,12 @@
 import { assert, assertEquals } from "./assert.ts";
 import type { ChannelManager } from "../src/engine/channel_manager.ts";
 import type { ChannelOutputSet } from "../src/outputs/channel_output_set.ts";
-import { testManager } from "./manager_fixtures.ts";
+import { coreSocketStandIn, quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
 import { EvidenceHub } from "../src/evidence/hub.ts";
 import type { EvidenceRecord } from "../src/evidence/wire.ts";
-import type { ProgramFormat } from "../media/program_format.ts";
-import { Logger } from "../src/log/log.ts";
-import { parsePlanHandle } from "../src/control/plan_handle.ts";
 import { block, segment } from "./plan_builders.ts";
 
-const FMT: ProgramFormat = {
-  width: 160,
-  height: 90,
-  frameRate: { num: 25, den: 1 },
-  sampleRate: 48000,
-  channels: 2,
-  aspectPolicy: "preserve",
-};
+const FMT = TEST_FORMAT;
 const CHANNEL = 7;
 const CHANNEL_STR = "terminated-test";
 /** Nothing listens there: Core is down, the spool keeps everything. */
@@ -54,22 +44,18 @@ interface Rig {
 async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promise<Rig> {
   const url = opts.workerUrl;
   const dir = await Deno.makeTempDir({ prefix: "evidence_terminated_" });
-  const log = new Logger({ level: "error", write: () => {} });
+  const log = quietLog();
   const hub = new EvidenceHub({ stateDir: `${dir}/state`, log, minBackoffMs: 60_000 });
   await hub.start();
   const manager = testManager({
     log,
-    parsePlanHandle,
     virtualClock: true,
     leadMs: 200,
     evidence: hub,
     stopGraceMs: opts.stopGraceMs,
     createWorker: url && (() => new Worker(url, { type: "module" })),
   });
-  const listener = Deno.listen({ transport: "unix", path: `${dir}/core.sock` });
-  const drain = (async () => {
-    for await (const conn of listener) conn.readable.pipeTo(new WritableStream()).catch(() => {});
-  })().catch(() => {});
+  const core = coreSocketStandIn(`${dir}/core.sock`);
   await manager.attachStream(CHANNEL, "unix", `${dir}/core.sock`, true);
   const spoolDir = hub.dirFor(CHANNEL_STR);
   const rigged: Rig = {
@@ -109,8 +95,7 @@ async function rig(opts: { stopGraceMs?: number; workerUrl?: URL } = {}): Promis
     async close() {
       await manager.close();
       await hub.close();
-      listener.close();
-      await drain;
+      await core.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

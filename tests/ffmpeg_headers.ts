@@ -21,6 +21,8 @@
  * @module
  */
 
+import { runCommand } from "../packaging/command.ts";
+
 /** A release line the layout tables cover. */
 export type Release = "5.1" | "6.1" | "7.1" | "8.1" | "9.0";
 
@@ -190,16 +192,9 @@ async function cacheRoot(): Promise<string> {
   throw new Error(`no writable cache directory among ${candidates.join(", ")}`);
 }
 
+/** Stdout of `cmd`; a failure throws `CommandFailedError` with its stderr. */
 async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
-    );
-  }
-  return text;
+  return (await runCommand([cmd, ...args], { cwd })).stdout;
 }
 
 /** The Debian mirror this host's apt uses (deb822 `URIs:` or a one-line `deb` entry). */

@@ -9,35 +9,18 @@
 import { assert, assertEquals } from "./assert.ts";
 import type { ChannelManager } from "../src/engine/channel_manager.ts";
 import type { ChannelOutputSet } from "../src/outputs/channel_output_set.ts";
-import { testManager } from "./manager_fixtures.ts";
+import { TEST_FORMAT, testChannelSpec, testManager } from "./manager_fixtures.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
-import type { ProgramFormat } from "../media/program_format.ts";
 import { Logger } from "../src/log/log.ts";
 import { type HealthReport, startMetricsServer } from "../src/observability/health_server.ts";
-import { parsePlanHandle } from "../src/control/plan_handle.ts";
 import { fixture } from "./fixtures.ts";
 import { PACKET, pidAt } from "./egress_fixtures.ts";
 
-const FMT: ProgramFormat = {
-  width: 160,
-  height: 90,
-  frameRate: { num: 25, den: 1 },
-  sampleRate: 48000,
-  channels: 2,
-  aspectPolicy: "preserve",
-};
+const FMT = TEST_FORMAT;
 
-function spec(id: number, source: ChannelSpec["source"], name = `ch${id}`): ChannelSpec {
-  return {
-    id,
-    name,
-    format: FMT,
-    video: { codec: "libx264", preset: "ultrafast", crf: 35, keyintFrames: 25 },
-    audio: { codec: "aac", bitrateKbps: 64 },
-    source,
-  };
-}
+const spec = (id: number, source: ChannelSpec["source"], name = `ch${id}`): ChannelSpec =>
+  testChannelSpec(id, { source, name });
 
 /** Polls `probe` until it returns a value (liveness bound only, not a timing judgement). */
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
@@ -59,7 +42,7 @@ interface Rig {
 async function withRig(fn: (rig: Rig) => Promise<void>): Promise<void> {
   const lines: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => lines.push(JSON.parse(l)) });
-  const manager = testManager({ log, parsePlanHandle, leadMs: 200 });
+  const manager = testManager({ log, leadMs: 200 });
   const server = await startMetricsServer({
     port: 0,
     host: "127.0.0.1",
