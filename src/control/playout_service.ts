@@ -29,6 +29,11 @@ import {
   type ControlSurface,
 } from "../engine/control_surface.ts";
 import type { BlockEvent, BlockPlan } from "../engine/plan.ts";
+import {
+  checkCanAttach,
+  checkCanStartBlockSession,
+  checkContiguous,
+} from "../engine/control_rules.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import type { Logger } from "../log/log.ts";
 import { parsePlanHandle, PlanHandleError } from "./plan_handle.ts";
@@ -340,15 +345,7 @@ export class PlayoutService {
         answer: async (req, ctx) => {
           const args = parseAttachStream(req);
           const id = ctx.channel = args.channelId;
-          const current = surface.get(id)?.attached;
-          if (current !== undefined && !args.replaceExisting) {
-            throw new ControlError(
-              "REJECTED_BUSY",
-              `channel ${id} is already attached to ${current.transport}:${current.endpoint}; ` +
-                "set replace_existing to replace it",
-              current,
-            );
-          }
+          checkCanAttach(id, surface.get(id), args.replaceExisting);
           await surface.attachStream(id, args.transport, args.endpoint, args.replaceExisting);
           const attached = surface.get(id)?.attached ??
             { transport: args.transport, endpoint: args.endpoint };
@@ -397,29 +394,15 @@ export class PlayoutService {
         validationCode: "INVALID_BLOCK",
         answer: async (req, ctx) => {
           const id = ctx.channel = parseChannelId(req);
-          const info = surface.get(id);
-          if (info?.mode === "block") {
-            throw new ControlError(
-              "ALREADY_ACTIVE",
-              `channel ${id} already has a block session`,
-              id,
-            );
-          }
-          if (info?.attached === undefined) {
-            throw new ControlError(
-              "STREAM_NOT_ATTACHED",
-              `channel ${id} has no attached stream (call AttachStream first)`,
-              id,
-            );
-          }
+          checkCanStartBlockSession(id, surface.get(id));
+          // On the raw times: a gap is NOT_CONTIGUOUS even when the blocks are malformed too.
           const a = rawBlockTimes(req.block_a);
           const b = rawBlockTimes(req.block_b);
-          if (a !== undefined && b !== undefined && a.endUtcMs !== b.startUtcMs) {
-            throw new ControlError(
-              "NOT_CONTIGUOUS",
-              `block_a.end_utc_ms (${a.endUtcMs}) != block_b.start_utc_ms (${b.startUtcMs})`,
-              { blockAEnd: a.endUtcMs, blockBStart: b.startUtcMs },
-            );
+          if (a !== undefined && b !== undefined) {
+            checkContiguous([
+              { ...a, startName: "block_a.start_utc_ms", endName: "block_a.end_utc_ms" },
+              { ...b, startName: "block_b.start_utc_ms", endName: "block_b.end_utc_ms" },
+            ]);
           }
           const args = parseStartBlockSession(req);
           const blockA = await parseBlockPlan(req.block_a, "block_a", id);

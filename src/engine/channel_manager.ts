@@ -32,6 +32,7 @@ import {
   type SwitchResult,
 } from "./control_surface.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
+import { checkCanAttach, checkCanStartBlockSession, checkContiguous } from "./control_rules.ts";
 import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../media/program_format.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
@@ -423,10 +424,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
   ): Promise<void> {
     const existing = this.#channels.get(id);
     const ch = existing ?? this.#create(id, `Channel ${id}`);
-    const attached = ch.outputs.attached;
-    if (attached && !replaceExisting) {
-      throw new ControlError("FAILED", `channel ${id} is already attached to ${attached.endpoint}`);
-    }
+    checkCanAttach(id, this.#info(ch), replaceExisting);
     try {
       await ch.outputs.attach(transport, endpoint);
     } catch (err) {
@@ -460,23 +458,15 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     maxQueueDepth: number,
     evidence?: { endpoint: string; channelIdStr: string },
   ): Promise<void> {
-    const ch = this.#channels.get(id);
-    if (ch?.mode === "block") {
-      throw new ControlError("ALREADY_ACTIVE", `channel ${id} already has a block session`, id);
-    }
-    if (!ch?.outputs.attached) {
-      throw new ControlError("STREAM_NOT_ATTACHED", `channel ${id} has no attached stream`, id);
-    }
-    for (let i = 1; i < blocks.length; i++) {
-      if (blocks[i].startUtcMs !== blocks[i - 1].endUtcMs) {
-        throw new ControlError(
-          "NOT_CONTIGUOUS",
-          `block ${blocks[i].blockId} starts at ${blocks[i].startUtcMs}, ` +
-            `previous ends at ${blocks[i - 1].endUtcMs}`,
-          blocks[i].startUtcMs,
-        );
-      }
-    }
+    const found = this.#channels.get(id);
+    checkCanStartBlockSession(id, found && this.#info(found));
+    const ch = found!;
+    checkContiguous(blocks.map((b) => ({
+      startUtcMs: b.startUtcMs,
+      endUtcMs: b.endUtcMs,
+      startName: `block ${b.blockId} start`,
+      endName: `block ${b.blockId} end`,
+    })));
     const hadWorker = ch.handle.running;
     let sessionId: string | undefined;
     try {
