@@ -14,10 +14,15 @@
  * Idempotency (spec): a repeated StartChannel of a running channel, StopChannel of a stopped
  * one, DetachStream when not attached and StopBlockPlanSession without a session succeed.
  *
- * Engine state the service reads through {@link ControlSurface.get} to keep the spec's order
- * of checks (state before structure): `mode === "block"` means a block session is active,
- * `mode === "segment"` that the channel was started by StartChannel, and `attached` that a
- * stream is attached.
+ * The unary RPCs are a table: per RPC, the code validation errors get, how it answers (parse →
+ * call → response) and the shape of its refusal, typed by the RPC's response; one path runs
+ * them and logs each answer once.
+ *
+ * The spec's order of checks (state before structure) needs the channel's state before the
+ * blocks are read: the service applies the engine's own rules (`control_rules.ts`) to what
+ * {@link ControlSurface.get} says, first. Rules only the engine can judge (a session running
+ * in the worker, its queue) are the engine's alone: FeedBlockPlan without a session is refused
+ * by the engine (NO_SESSION).
  *
  * @module
  */
@@ -42,6 +47,7 @@ import {
   blockPlanResultCodeFor,
   type BlockPlanResultCodeName,
   resultCodeFor,
+  type ResultCodeName,
 } from "./result_codes.ts";
 import {
   parseAttachStream,
@@ -88,33 +94,88 @@ interface CallContext {
   channel: number;
 }
 
-/**
- * One unary RPC: parse → call → response, or a refusal. `answer` returns the response's
- * fields after `success: true`; it throws for a refusal, which `refused` turns into the
- * response's failure fields. Validation errors are refused with `validationCode`.
- */
-interface UnaryRpc {
-  validationCode: ControlErrorCode;
-  answer(request: Wire, ctx: CallContext): Promise<Wire>;
-  refused(refusal: Refusal): Wire;
+/** Fields every PlayoutControl response has. */
+interface Outcome {
+  success: boolean;
+  message: string;
 }
 
-/** The unary RPCs of PlayoutControl that take a channel (GetVersion answers at once). */
-type UnaryRpcName =
-  | "StartChannel"
-  | "UpdatePlan"
-  | "StopChannel"
-  | "LoadPreview"
-  | "SwitchToLive"
-  | "AttachStream"
-  | "DetachStream"
-  | "StartBlockPlanSession"
-  | "FeedBlockPlan"
-  | "StopBlockPlanSession";
+/** `LoadPreviewResponse`. */
+interface LoadPreviewResponse extends Outcome {
+  shadow_decode_started: boolean;
+  result_code: ResultCodeName;
+}
 
-/** The failure fields of a response that has only `success` and `message`. */
-function codedMessage(r: Refusal): Wire {
+/** `SwitchToLiveResponse`. */
+interface SwitchToLiveResponse extends Outcome {
+  pts_contiguous: boolean;
+  live_start_pts: number;
+  result_code: ResultCodeName;
+  switch_completion_time_ms: number;
+  violation_reason: string;
+}
+
+/** `AttachStreamResponse`. */
+interface AttachStreamResponse extends Outcome {
+  negotiated_transport: ReturnType<typeof wireTransport> | "STREAM_TRANSPORT_UNSPECIFIED";
+  negotiated_endpoint: string;
+}
+
+/** `StartBlockPlanSessionResponse`. */
+interface StartBlockPlanSessionResponse extends Outcome {
+  result_code: BlockPlanResultCodeName;
+}
+
+/** `FeedBlockPlanResponse`. */
+interface FeedBlockPlanResponse extends StartBlockPlanSessionResponse {
+  queue_full: boolean;
+}
+
+/** `StopBlockPlanSessionResponse`. */
+interface StopBlockPlanSessionResponse extends Outcome {
+  final_ct_ms: number;
+  blocks_executed: number;
+}
+
+/** The response of each unary RPC that takes a channel (GetVersion answers at once). */
+interface Responses {
+  StartChannel: Outcome;
+  UpdatePlan: Outcome;
+  StopChannel: Outcome;
+  LoadPreview: LoadPreviewResponse;
+  SwitchToLive: SwitchToLiveResponse;
+  AttachStream: AttachStreamResponse;
+  DetachStream: Outcome;
+  StartBlockPlanSession: StartBlockPlanSessionResponse;
+  FeedBlockPlan: FeedBlockPlanResponse;
+  StopBlockPlanSession: StopBlockPlanSessionResponse;
+}
+
+/** A unary RPC's name. */
+type UnaryRpcName = keyof Responses;
+
+/**
+ * One unary RPC: parse → call → response, or a refusal. `answer` returns the successful
+ * response; it throws for a refusal, which `refused` turns into the failure response.
+ * Validation errors are refused with `validationCode`.
+ */
+interface UnaryRpc<R extends Outcome> {
+  validationCode: ControlErrorCode;
+  answer(request: Wire, ctx: CallContext): Promise<R>;
+  refused(refusal: Refusal): R;
+}
+
+/** Every unary RPC, typed by its response. */
+type RpcTable = { [K in UnaryRpcName]: UnaryRpc<Responses[K]> };
+
+/** The failure of a response that has only `success` and `message`. */
+function codedMessage(r: Refusal): Outcome {
   return { success: false, message: `${r.code}: ${r.message}` };
+}
+
+/** A success with `message` (and nothing else to say). */
+function done(message = ""): Outcome {
+  return { success: true, message };
 }
 
 /** The PlayoutControl implementation. */
@@ -124,7 +185,7 @@ export class PlayoutService {
   #apiVersion: string;
   #now: () => number;
   #streams = new Set<() => void>();
-  readonly #rpcs: Record<UnaryRpcName, UnaryRpc>;
+  readonly #rpcs: RpcTable;
 
   constructor(opts: PlayoutServiceOptions) {
     this.#surface = opts.surface;
@@ -156,62 +217,21 @@ export class PlayoutService {
     for (const end of [...this.#streams]) end();
   }
 
-  /** StartChannel. */
-  startChannel(req: Wire): Promise<Wire> {
-    return this.#answer("StartChannel", req);
-  }
-  /** UpdatePlan. */
-  updatePlan(req: Wire): Promise<Wire> {
-    return this.#answer("UpdatePlan", req);
-  }
-  /** StopChannel; succeeds for a channel that is not running. */
-  stopChannel(req: Wire): Promise<Wire> {
-    return this.#answer("StopChannel", req);
-  }
-  /** LoadPreview. */
-  loadPreview(req: Wire): Promise<Wire> {
-    return this.#answer("LoadPreview", req);
-  }
-  /** SwitchToLive; resolves once the switch happened. */
-  switchToLive(req: Wire): Promise<Wire> {
-    return this.#answer("SwitchToLive", req);
-  }
-  /** AttachStream. */
-  attachStream(req: Wire): Promise<Wire> {
-    return this.#answer("AttachStream", req);
-  }
-  /** DetachStream; succeeds when not attached. */
-  detachStream(req: Wire): Promise<Wire> {
-    return this.#answer("DetachStream", req);
-  }
-  /** StartBlockPlanSession. */
-  startBlockPlanSession(req: Wire): Promise<Wire> {
-    return this.#answer("StartBlockPlanSession", req);
-  }
-  /** FeedBlockPlan. */
-  feedBlockPlan(req: Wire): Promise<Wire> {
-    return this.#answer("FeedBlockPlan", req);
-  }
-  /** StopBlockPlanSession; succeeds without a session. */
-  stopBlockPlanSession(req: Wire): Promise<Wire> {
-    return this.#answer("StopBlockPlanSession", req);
-  }
-
   /** Runs one unary RPC: its answer, or its refusal (each logged once). */
-  async #answer(rpc: UnaryRpcName, req: Wire): Promise<Wire> {
-    const entry = this.#rpcs[rpc];
+  async #answer<K extends UnaryRpcName>(rpc: K, req: Wire): Promise<Responses[K]> {
+    const entry: RpcTable[K] = this.#rpcs[rpc];
     const ctx: CallContext = { channel: 0 };
     try {
-      const fields = await entry.answer(req, ctx);
+      const response = await entry.answer(req, ctx);
       this.#log.info("grpc_ok", { rpc, channel: ctx.channel });
-      return { success: true, ...fields };
+      return response;
     } catch (err) {
       return entry.refused(this.#refusal(rpc, ctx.channel, err, entry.validationCode));
     }
   }
 
   /** The table of unary RPCs. */
-  #table(): Record<UnaryRpcName, UnaryRpc> {
+  #table(): RpcTable {
     const surface = this.#surface;
     return {
       // ---- segment mode ------------------------------------------------------------------
@@ -230,11 +250,11 @@ export class PlayoutService {
               err instanceof ControlError && err.code === "ALREADY_ACTIVE" &&
               surface.get(id)?.mode === "segment"
             ) {
-              return { message: `channel ${id} is already running` };
+              return done(`channel ${id} is already running`);
             }
             throw err;
           }
-          return { message: "" };
+          return done();
         },
         refused: codedMessage,
       },
@@ -246,7 +266,7 @@ export class PlayoutService {
           ctx.channel = args.channelId;
           const items = await parsePlanHandle(args.planHandle);
           await surface.updatePlan(args.channelId, args.planHandle, items);
-          return { message: "" };
+          return done();
         },
         refused: codedMessage,
       },
@@ -259,11 +279,11 @@ export class PlayoutService {
             await surface.stopChannel(id);
           } catch (err) {
             if (err instanceof ControlError && err.code === "NOT_FOUND") {
-              return { message: `channel ${id} is not running` };
+              return done(`channel ${id} is not running`);
             }
             throw err;
           }
-          return { message: "" };
+          return done();
         },
         refused: codedMessage,
       },
@@ -276,6 +296,7 @@ export class PlayoutService {
           this.#requireSegmentChannel(id);
           const preview = await surface.loadPreview(id, args.item);
           return {
+            success: true,
             message: preview.shadowDecodeStarted
               ? ""
               : `preview loaded, but its first frame could not be decoded: ${preview.reason}`,
@@ -316,6 +337,7 @@ export class PlayoutService {
           this.#requireSegmentChannel(id);
           const result = await surface.switchToLive(id, args.targetBoundaryTimeMs);
           return {
+            success: true,
             message: "",
             pts_contiguous: result.ptsContiguous,
             live_start_pts: Math.max(0, Math.floor(result.livePts90k)),
@@ -350,6 +372,7 @@ export class PlayoutService {
           const attached = surface.get(id)?.attached ??
             { transport: args.transport, endpoint: args.endpoint };
           return {
+            success: true,
             message: "",
             negotiated_transport: wireTransport(attached.transport),
             negotiated_endpoint: attached.endpoint,
@@ -374,11 +397,11 @@ export class PlayoutService {
               err instanceof ControlError &&
               (err.code === "STREAM_NOT_ATTACHED" || err.code === "NOT_FOUND")
             ) {
-              return { message: `channel ${id} was not attached` };
+              return done(`channel ${id} was not attached`);
             }
             throw err;
           }
-          return { message: "" };
+          return done();
         },
         refused: codedMessage,
       },
@@ -427,7 +450,7 @@ export class PlayoutService {
               ? { endpoint: args.evidenceEndpoint, channelIdStr: args.channelIdStr }
               : undefined,
           );
-          return { message: "", result_code: "BLOCKPLAN_RESULT_OK" };
+          return { success: true, message: "", result_code: "BLOCKPLAN_RESULT_OK" };
         },
         refused: (r) => ({
           success: false,
@@ -443,7 +466,12 @@ export class PlayoutService {
           const id = ctx.channel = parseChannelId(req);
           const block: BlockPlan = await parseBlockPlan(req.block, "block", id);
           await surface.feedBlock(id, block);
-          return { message: "", result_code: "BLOCKPLAN_RESULT_OK", queue_full: false };
+          return {
+            success: true,
+            message: "",
+            result_code: "BLOCKPLAN_RESULT_OK",
+            queue_full: false,
+          };
         },
         refused: (r) => {
           const code: BlockPlanResultCodeName = blockPlanResultCodeFor(r.code);
@@ -464,6 +492,7 @@ export class PlayoutService {
           try {
             const result = await surface.stopBlockSession(id, args.reason);
             return {
+              success: true,
               message: "",
               final_ct_ms: Math.round(result.finalCtMs),
               blocks_executed: result.blocksExecuted,
@@ -474,6 +503,7 @@ export class PlayoutService {
               (err.code === "NO_SESSION" || err.code === "NOT_FOUND")
             ) {
               return {
+                success: true,
                 message: `channel ${id} had no block session`,
                 final_ct_ms: 0,
                 blocks_executed: 0,
@@ -592,7 +622,7 @@ export class PlayoutService {
     return this.#surface.settled(id);
   }
 
-  #unary(rpc: UnaryRpcName): grpc.handleUnaryCall<Wire, Wire> {
+  #unary<K extends UnaryRpcName>(rpc: K): grpc.handleUnaryCall<Wire, Responses[K]> {
     return (call, callback) => {
       const gate = this.#settled(call.request);
       const answer = () => this.#answer(rpc, call.request);
