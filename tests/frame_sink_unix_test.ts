@@ -11,7 +11,7 @@ import {
   FrameSinkListenError,
   parseFrameSinkEndpoint,
 } from "../src/outputs/frame_sink.ts";
-import type { ChannelFrameConsumer } from "../src/engine/channel_manager.ts";
+import type { ChannelFrameConsumer } from "../src/engine/channel_outputs.ts";
 import { Logger } from "../src/log/log.ts";
 import { connect, makeFrame, SMALL_FORMAT, TestReader, waitFor } from "./frame_sink_fixtures.ts";
 import {

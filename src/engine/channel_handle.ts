@@ -86,6 +86,8 @@ export class ChannelHandle {
   readonly #opts: ChannelHandleOptions;
   readonly #id: number;
   readonly #log: Logger;
+  /** The log under the channel's id (`channel` field). */
+  readonly #channelLog: Logger;
   #worker: Worker | undefined;
   #ready: Promise<void> | undefined;
   #calls: CallClient | undefined;
@@ -101,6 +103,7 @@ export class ChannelHandle {
     this.#opts = opts;
     this.#id = opts.channelId;
     this.#log = opts.log;
+    this.#channelLog = opts.log.child({ channel: opts.channelId });
   }
 
   /** Whether a worker runs (started and neither stopped nor failed). */
@@ -206,8 +209,11 @@ export class ChannelHandle {
     this.#calls?.failAll(new ControlError("FAILED", "channel stopped"));
   }
 
-  /** The channel went on air: the next failure restarts after the shortest delay again. */
-  onAir(): void {
+  /**
+   * Forgets past failures (the channel went on air, or was reconfigured): the next failure
+   * restarts after the shortest delay again.
+   */
+  resetBackoff(): void {
     this.#failuresInARow = 0;
   }
 
@@ -357,7 +363,7 @@ export class ChannelHandle {
         }
         if (msg.type === "stopped") {
           if (flush) {
-            this.#log.child({ channel: this.#id }).info("channel_flushed", {
+            this.#channelLog.info("channel_flushed", {
               frames_released: msg.framesReleased,
               last_video_pts_90k: msg.lastVideoPts90k ?? null,
             });

@@ -42,8 +42,6 @@ import { availableCores, channelThreads } from "./thread_policy.ts";
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
 
-export type { ChannelFrameConsumer } from "./channel_outputs.ts";
-
 /** Options of a {@link ChannelManager}. */
 export interface ChannelManagerOptions<O extends ChannelOutputs = ChannelOutputs> {
   log: Logger;
@@ -183,7 +181,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
       if (spec.source.kind !== "none") {
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
-        entry.handle.onAir();
+        entry.handle.resetBackoff();
         try {
           await this.#startWorker(entry, spec);
           entry.handle.run();
@@ -587,7 +585,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
         const ch = get();
         ch.outputs.pushTs(data);
         if (ch.state === "buffering") {
-          ch.handle.onAir();
+          ch.handle.resetBackoff();
           if (ch.nothingPlayable === undefined) this.#setOnAir(ch);
           else this.#setState(ch, "error", `nothing playable: ${ch.nothingPlayable}`);
         }
