@@ -84,7 +84,7 @@ export const LOG_EVENTS = Object.freeze(
     viewerConnected: "viewer_connected",
     /** An HTTP viewer went away: `channel`, `viewer`, `reason`. */
     viewerDisconnected: "viewer_disconnected",
-    /** A viewer was dropped for falling behind: `channel`, `viewer`. */
+    /** A viewer was dropped for falling behind: `channel`, `viewer`, `bytes_sent`. */
     viewerDropped: "viewer_dropped",
     /** The attached stream (Core's socket) was attached: `channel`, `transport`, `endpoint`. */
     streamAttached: "stream_attached",

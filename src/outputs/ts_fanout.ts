@@ -455,7 +455,7 @@ export class TsFanout {
       this.#log?.warn("viewer_dropped", {
         channel: this.#channelId,
         viewer: v.label,
-        bytesSent: v.bytesSent,
+        bytes_sent: v.bytesSent,
       });
     }
     this.#emit({ type: "disconnect", viewer: v, reason });
