@@ -203,10 +203,12 @@ export class ChannelHandle {
    */
   async stop(): Promise<void> {
     const worker = this.#worker;
+    const calls = this.#calls;
     if (!worker) return;
     this.#detach();
     this.#end(worker, await this.#awaitStopped(worker, true));
-    this.#calls?.failAll(new ControlError("FAILED", "channel stopped"));
+    // This worker's calls only: a successor may be running by now.
+    calls?.failAll(new ControlError("FAILED", "channel stopped"));
   }
 
   /**

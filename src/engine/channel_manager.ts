@@ -696,7 +696,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
       spec,
       virtual: this.#opts.virtualClock ?? false,
       leadMs: this.#opts.leadMs ?? 500,
-      threads: channelThreads(this.#channelCount(), this.#opts.cores ?? availableCores()),
+      threads: channelThreads(this.#channelCount(ch), this.#opts.cores ?? availableCores()),
     });
     const frames = ch.outputs.frameConsumer;
     if (frames) ch.handle.wantFrames(frames.hasReaders);
@@ -708,9 +708,9 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
    * included) or about to get one from the configuration. Threads are fixed when a worker
    * starts; channels started later by control calls get a smaller share as the count grows.
    */
-  #channelCount(): number {
+  #channelCount(starting: Channel<O>): number {
     let workers = 0;
-    for (const ch of this.#channels.values()) if (ch.handle.running) workers++;
+    for (const ch of this.#channels.values()) if (ch.handle.running || ch === starting) workers++;
     return Math.max(workers, this.#configuredRunning);
   }
 
