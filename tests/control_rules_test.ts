@@ -9,6 +9,7 @@ import {
   checkCanAttach,
   checkCanStartBlockSession,
   checkContiguous,
+  checkStartedBySegment,
 } from "../src/engine/control_rules.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { ChannelInfo } from "../media/channel_status.ts";
@@ -93,4 +94,14 @@ Deno.test("attaching an attached channel needs replace_existing", () => {
   assertEquals(refusal(() => checkCanAttach(4, attached, true)), undefined);
   assertEquals(refusal(() => checkCanAttach(4, info({}), false)), undefined);
   assertEquals(refusal(() => checkCanAttach(4, undefined, false)), undefined);
+});
+
+Deno.test("segment-mode calls need a channel StartChannel started", () => {
+  for (const mode of ["idle", "standalone", "block"] as const) {
+    const err = refusal(() => checkStartedBySegment(4, info({ mode })));
+    assertEquals(err?.code, "NOT_READY", mode);
+    assert(err!.message.includes("StartChannel"), err!.message);
+  }
+  assertEquals(refusal(() => checkStartedBySegment(4, undefined))?.code, "NOT_READY");
+  assertEquals(refusal(() => checkStartedBySegment(4, info({ mode: "segment" }))), undefined);
 });

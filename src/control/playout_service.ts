@@ -38,6 +38,7 @@ import {
   checkCanAttach,
   checkCanStartBlockSession,
   checkContiguous,
+  checkStartedBySegment,
 } from "../engine/control_rules.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import type { Logger } from "../log/log.ts";
@@ -293,7 +294,7 @@ export class PlayoutService {
         answer: async (req, ctx) => {
           const args = parseLoadPreview(req);
           const id = ctx.channel = args.channelId;
-          this.#requireSegmentChannel(id);
+          checkStartedBySegment(id, surface.get(id));
           const preview = await surface.loadPreview(id, args.item);
           return {
             success: true,
@@ -334,7 +335,7 @@ export class PlayoutService {
               );
             }
           }
-          this.#requireSegmentChannel(id);
+          checkStartedBySegment(id, surface.get(id));
           const result = await surface.switchToLive(id, args.targetBoundaryTimeMs);
           return {
             success: true,
@@ -515,18 +516,6 @@ export class PlayoutService {
         refused: (r) => ({ ...codedMessage(r), final_ct_ms: 0, blocks_executed: 0 }),
       },
     };
-  }
-
-  /** LoadPreview / SwitchToLive need a channel started by StartChannel. */
-  #requireSegmentChannel(id: number): void {
-    const info = this.#surface.get(id);
-    if (info === undefined || info.mode !== "segment") {
-      throw new ControlError(
-        "NOT_READY",
-        `channel ${id} is not started in segment mode (call StartChannel first)`,
-        id,
-      );
-    }
   }
 
   #subscribeBlockEvents(call: grpc.ServerWritableStream<Wire, Wire>): void {

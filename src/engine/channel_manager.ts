@@ -32,7 +32,12 @@ import {
   type SwitchResult,
 } from "./control_surface.ts";
 import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
-import { checkCanAttach, checkCanStartBlockSession, checkContiguous } from "./control_rules.ts";
+import {
+  checkCanAttach,
+  checkCanStartBlockSession,
+  checkContiguous,
+  checkStartedBySegment,
+} from "./control_rules.ts";
 import { DEFAULT_PROGRAM_FORMAT, type ProgramFormat } from "../../media/program_format.ts";
 import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
@@ -357,9 +362,8 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
 
   async updatePlan(id: number, planHandle: string, items?: SegmentItem[]): Promise<void> {
     const ch = this.#channels.get(id);
-    if (!ch?.handle.running || ch.mode !== "segment") {
-      throw new ControlError("NOT_READY", `channel ${id} is not started`, id);
-    }
+    checkStartedBySegment(id, ch && this.#info(ch));
+    if (!ch?.handle.running) throw new ControlError("NOT_READY", `channel ${id} is stopped`, id);
     items ??= await this.#parseHandle(planHandle);
     await ch.handle.call("playSegments", [items, isSingleAsset(planHandle)]);
     ch.planHandle = planHandle;
@@ -381,9 +385,8 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
 
   async loadPreview(id: number, item: SegmentItem): Promise<PreviewResult> {
     const ch = this.#channels.get(id);
-    if (!ch?.handle.running || ch.mode !== "segment") {
-      throw new ControlError("NOT_READY", `channel ${id} is not started (StartChannel first)`, id);
-    }
+    checkStartedBySegment(id, ch && this.#info(ch));
+    if (!ch?.handle.running) throw new ControlError("NOT_READY", `channel ${id} is stopped`, id);
     // The runner refuses while a switch is armed (REJECTED_BUSY).
     const r = await ch.handle.call("loadPreview", [item]);
     this.#log.info("preview_loaded", {

@@ -28,6 +28,17 @@ export function checkCanStartBlockSession(id: number, info: ChannelInfo | undefi
   }
 }
 
+/** LoadPreview, SwitchToLive and UpdatePlan need a channel StartChannel started: else NOT_READY. */
+export function checkStartedBySegment(id: number, info: ChannelInfo | undefined): void {
+  if (info === undefined || info.mode !== "segment") {
+    throw new ControlError(
+      "NOT_READY",
+      `channel ${id} is not started in segment mode (call StartChannel first)`,
+      id,
+    );
+  }
+}
+
 /** One block's times, with how to name them in a refusal. */
 export interface BlockSpan {
   startUtcMs: number;
