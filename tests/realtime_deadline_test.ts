@@ -15,6 +15,7 @@ import type { FrameContext, Producer } from "../src/engine/producers/producer.ts
 import { TestPatternProducer } from "../src/engine/producers/test_pattern_producer.ts";
 import { analyzeTs, isVideoStreamType } from "../media/ts_analyzer.ts";
 import { concatBytes } from "./egress_fixtures.ts";
+import { block, segment } from "./plan_builders.ts";
 
 const EPOCH = Date.UTC(2026, 0, 1);
 
@@ -178,4 +179,77 @@ Deno.test("a long stall is not caught up with a burst of pictures: the late fram
   const aPid = s.programs[0].streams.find((x) => !isVideoStreamType(x.streamType))!.pid;
   assertEquals(s.pids.find((p) => p.pid === aPid)!.pts.maxStep, 1920, "audio PTS gap");
   assertEquals(s.ccErrors, 0);
+});
+
+/** A flat picture (every byte `luma`) whose making costs `costMs` of virtual time. */
+class FlatPicture implements Producer {
+  readonly description = "flat picture";
+  readonly counters = {
+    decoded: 0,
+    dropped: 0,
+    duplicated: 0,
+    decodeErrors: 0,
+    latencySamples: [],
+  };
+  readonly #picture: Uint8Array;
+  constructor(format: ProgramFormat, readonly luma: number, readonly time: VirtualTimeSource) {
+    this.#picture = new Uint8Array(format.width * format.height * 3 / 2).fill(luma);
+  }
+  nextVideo(ctx: FrameContext): Uint8Array {
+    if (!ctx.skipPicture) this.time.advance(90); // 90 ms a picture at 40 ms a frame
+    return this.#picture;
+  }
+  nextAudio(samples: number): Int16Array {
+    return new Int16Array(samples * 2);
+  }
+  close(): void {}
+}
+
+Deno.test("while it sheds pictures, every segment's first frame still shows that segment", async () => {
+  const s = spec();
+  const time = new VirtualTimeSource(EPOCH);
+  const aired: Aired[] = [];
+  const runner = new ChannelRunner(
+    {
+      spec: s,
+      time,
+      epochUtcMs: EPOCH,
+      openProducer: (source, skip, open) =>
+        source.kind === "file" && source.path.startsWith("flat:")
+          ? new FlatPicture(s.format, Number(source.path.slice(5)), time)
+          : open(source, skip),
+    },
+    {
+      ts: () => {},
+      frame: (f) =>
+        aired.push({ frame: f.frameNumber, flags: f.flags, lateMs: 0, strip: f.video[0] }),
+      blockEvent: () => {},
+      log: () => {},
+      health: () => {},
+    },
+  );
+  runner.wantFrames = true;
+  // Twelve segments of 7 frames (280 ms), each its own grey; pictures cost 90 ms, so the
+  // channel cannot make more than one picture in two or three frames.
+  const lumas = Array.from({ length: 12 }, (_, i) => 40 + i * 15);
+  runner.startBlockSession(
+    [block("G", EPOCH + 1000, lumas.map((l, i) => segment(i, `flat:${l}`, 280)))],
+    0,
+  );
+  const done = runner.run();
+  const end = 25 + lumas.length * 7; // block starts at frame 25
+  while (aired.length < end) await new Promise((r) => setTimeout(r, 0));
+  runner.stop();
+  await done;
+  const repeats = aired.filter((a) => a.flags & FrameFlags.DUPLICATED).length;
+  assert(repeats > 20, `the channel shed pictures (${repeats} repeats)`);
+  const firsts = lumas.map((_, i) => aired[25 + i * 7]);
+  assertEquals(
+    firsts.map((a) => [a.frame, a.strip, (a.flags & FrameFlags.DUPLICATED) !== 0]),
+    lumas.map((l, i) => [25 + i * 7, l, false]),
+    "each segment's first frame: its own picture, not a repeat of the segment before",
+  );
+  // Every frame shows its own segment's grey (repeats repeat within the segment).
+  const wrong = aired.slice(25, end).filter((a, j) => a.strip !== lumas[Math.floor(j / 7)]);
+  assertEquals(wrong.map((a) => a.frame), []);
 });

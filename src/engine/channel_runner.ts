@@ -573,7 +573,9 @@ export class ChannelRunner implements RunnerCalls {
 
   /**
    * Frames that always get their own picture: an armed switch's first frame and the one
-   * before it (its answer compares their video PTS in the TS).
+   * before it (its answer compares their video PTS in the TS). The first frame of every
+   * segment does too (see {@link #produce} and {@link run}): a boundary lands on its frame
+   * even while the channel sheds pictures, instead of the last segment's picture lingering.
    */
   #mustShow(k: number): boolean {
     const f = this.#pendingSwitch?.frame;
@@ -586,7 +588,8 @@ export class ChannelRunner implements RunnerCalls {
       this.#leaveOutFailedItems();
     }
     const k = this.timeline.nextFrameNumber;
-    const picture = this.#pace.wantsPicture(k) || this.#mustShow(k);
+    const picture = this.#pace.wantsPicture(k) || this.#mustShow(k) ||
+      this.timeline.nextStartsSegment;
     const d = this.#pace.decimation;
     // Far behind (few pictures a second), decode keyframes only; behind, skip what is only shown.
     const shed: ShedLevel = d >= NONKEY_DECIMATION ? "nonkey" : d > 1 ? "nonref" : "none";
@@ -623,7 +626,8 @@ export class ChannelRunner implements RunnerCalls {
       // Start-up (worker, encoder, first file) is late by nature: it is caught up once.
       if (lateMs <= this.#frameMs) caughtUp = true;
       const hold = !f.hasPicture ||
-        (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber));
+        (caughtUp && lateMs > holdBeyondMs && !this.#mustShow(f.frameNumber) &&
+          !(f.flags & FrameFlags.SEGMENT_START));
       const started = this.clock.now();
       const aired = this.#onAir;
       this.#release(f, hold);

@@ -148,6 +148,11 @@ export class ChannelTimeline {
     return this.#frame;
   }
 
+  /** Whether the frame {@link next} produces next is the first of a segment on air. */
+  get nextStartsSegment(): boolean {
+    return this.#active?.segment.key !== this.#schedule.segmentAt(this.#frame).key;
+  }
+
   /** The schedule in force. */
   get schedule(): Schedule {
     return this.#schedule;

@@ -187,10 +187,14 @@ def brief(r):
 
 
 def frame_colors(path):
-    """Colour name of every decoded video frame of the capture, in order (1x1 RGB means)."""
+    """Colour name of the picture on screen at every frame tick of the capture, in order (1x1
+    RGB means). A repeated frame (a tick without a new picture: the channel fell behind) is
+    sent as no picture at all, and a decoder keeps showing the last one; ffmpeg's constant
+    frame rate mode fills those ticks with it, as a screen would."""
     out = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:v:0", "-fps_mode",
-         "passthrough", "-vf", "scale=1:1:flags=area,format=rgb24", "-f", "rawvideo", "-"],
+         "cfr", "-r", str(FPS), "-vf", "scale=1:1:flags=area,format=rgb24", "-f", "rawvideo",
+         "-"],
         capture_output=True, check=True).stdout
     refs = {"red": (255, 0, 0), "lime": (0, 255, 0), "blue": (0, 0, 255),
             "yellow": (255, 255, 0), "black": (0, 0, 0)}
