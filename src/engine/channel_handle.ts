@@ -67,6 +67,12 @@ export interface ChannelHandleOptions {
   callTimeoutMs?: number;
   /** How long a stopping worker may take to free everything before it is terminated, ms. */
   stopGraceMs?: number;
+  /**
+   * A running worker that sends nothing this long is taken as hung (stuck in FFmpeg, e.g. a
+   * read from a dead network mount) and failed, so that the channel is restarted, ms. Its
+   * stats alone come every second. Default 15 000.
+   */
+  silenceTimeoutMs?: number;
   /** Whether the engine is shutting down (a slow worker is then waited for, not terminated). */
   closing: () => boolean;
   /** Told of every stop in progress, so that shutdown can wait for all of them. */
@@ -80,6 +86,9 @@ let nextLockOwner = 2;
 
 /** A restart is tried after 1 s, 2 s, 4 s ... up to this, while the channel keeps failing. */
 const MAX_RESTART_DELAY_MS = 30_000;
+
+/** Default of {@link ChannelHandleOptions.silenceTimeoutMs}. */
+const DEFAULT_SILENCE_TIMEOUT_MS = 15_000;
 
 /** The handle on one channel's worker. */
 export class ChannelHandle {
@@ -98,6 +107,9 @@ export class ChannelHandle {
   /** Failures since the channel was last on air (backs off restarts). */
   #failuresInARow = 0;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the running worker last sent anything (performance.now()). */
+  #heardAt = 0;
+  #silenceWatch: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: ChannelHandleOptions) {
     this.#opts = opts;
@@ -140,7 +152,10 @@ export class ChannelHandle {
     );
     const ready = new Promise<void>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        if (e.data.type === "ready") resolve();
+        if (e.data.type === "ready") {
+          resolve();
+          this.#watchSilence(worker);
+        }
         if (e.data.type === "fatal") reject(new ControlError("FAILED", e.data.message));
         this.#onMessage(worker, e.data);
       };
@@ -247,10 +262,35 @@ export class ChannelHandle {
   #detach(): void {
     this.#worker = undefined;
     this.#ready = undefined;
+    clearInterval(this.#silenceWatch);
+    this.#silenceWatch = undefined;
+  }
+
+  /** Fails `worker` once it has been silent for the silence timeout (from its "ready" on). */
+  #watchSilence(worker: Worker): void {
+    if (this.#worker !== worker) return;
+    const limitMs = this.#opts.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
+    this.#heardAt = performance.now();
+    clearInterval(this.#silenceWatch);
+    this.#silenceWatch = setInterval(() => {
+      const silentMs = Math.round(performance.now() - this.#heardAt);
+      if (this.#worker !== worker || silentMs < limitMs) return;
+      this.#log.error("channel_worker_unresponsive", {
+        channel: this.#id,
+        silent_ms: silentMs,
+        limit_ms: limitMs,
+      });
+      this.#fail(
+        worker,
+        `worker unresponsive: nothing from it for ${silentMs} ms (stuck in FFmpeg?)`,
+      );
+    }, Math.max(50, Math.min(1000, limitMs / 4)));
+    Deno.unrefTimer(this.#silenceWatch);
   }
 
   #onMessage(worker: Worker, msg: FromWorker): void {
     if (this.#worker !== worker) return; // a stopped worker's last words
+    this.#heardAt = performance.now();
     const events = this.#opts.events;
     switch (msg.type) {
       case "ts":

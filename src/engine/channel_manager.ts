@@ -66,6 +66,8 @@ export interface ChannelManagerOptions<O extends ChannelOutputs = ChannelOutputs
   callTimeoutMs?: number;
   /** How long a stopping worker may take to free everything before it is terminated, ms. */
   stopGraceMs?: number;
+  /** A running worker silent this long is failed and restarted, ms (default 15 000). */
+  workerSilenceTimeoutMs?: number;
   /**
    * Starts a channel worker (default: `channel_worker.ts`). What it starts must speak the worker
    * protocol of `channel_protocol.ts`; tests use stand-ins that wrap the real worker (e.g. one
@@ -557,6 +559,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
         createWorker: this.#opts.createWorker,
         callTimeoutMs: this.#opts.callTimeoutMs,
         stopGraceMs: this.#opts.stopGraceMs,
+        silenceTimeoutMs: this.#opts.workerSilenceTimeoutMs,
         closing: () => this.#closing,
         trackStop: (stopped) => {
           this.#stops.add(stopped);

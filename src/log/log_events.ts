@@ -30,6 +30,9 @@ export const LOG_EVENTS = Object.freeze(
     channelStateChanged: "channel_state_changed",
     /** A channel's pipeline failed: `channel`, `reason`. */
     channelFailed: "channel_failed",
+    /** A running channel worker sent nothing for too long (hung, e.g. in FFmpeg) and is failed
+     * so the channel restarts: `channel`, `silent_ms`, `limit_ms`. */
+    channelWorkerUnresponsive: "channel_worker_unresponsive",
     /** A channel's threads could not be given a lower priority: `channel`, `nice`, `reason`. */
     channelPriorityUnchanged: "channel_priority_unchanged",
     /** Segment mode started a channel: `channel`, `plan_handle`. */
