@@ -43,6 +43,7 @@ export const AVUTIL_SYMBOLS = {
   av_pix_fmt_get_chroma_sub_sample: { parameters: [I, B, B], result: I },
   av_pix_fmt_desc_get: { parameters: [I], result: P },
   av_image_fill_black: { parameters: [B, B, I, I, I, I], result: I },
+  av_image_copy_plane: { parameters: [P, I, P, I, I, I], result: "void" },
   av_rescale_rnd: { parameters: [L, L, L, I], result: L },
 } as const satisfies Deno.ForeignLibraryInterface;
 
