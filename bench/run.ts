@@ -3,7 +3,8 @@
  * the same job in the same run). Prints a table and writes JSON to bench/results/.
  *
  * `deno task bench [ffi|engine|engine_cpu|frame_sink|responsiveness|realtime]... [--quick]` runs
- * only the named ones (`engine_cpu`: one channel's CPU, engine and ffmpeg taking turns). `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside
+ * only the named ones (`engine_cpu`: one channel's CPU, engine and ffmpeg taking turns;
+ * `pipeline`: a channel's media work per frame on one thread each, vs the ffmpeg CLI). `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside
  * two light ones). `--quick` makes the engine bench a one-run smoke test of itself (short windows).
  * `responsiveness` holds the timing judgements kept out of the tests (timer gaps, pacing
  * lateness, push cost with a stalled reader, stop time), each against its target.
@@ -15,6 +16,7 @@ import { runFfiBench } from "./ffi_bench.ts";
 import { runEngineBench, runEngineCpuBench } from "./engine_bench.ts";
 import { runResponsivenessBench } from "./responsiveness_bench.ts";
 import { runRealtimeBench } from "./realtime_bench.ts";
+import { runPipelineBench } from "./pipeline_bench.ts";
 
 type Bench = () => Promise<Record<string, unknown>>;
 
@@ -22,6 +24,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   ffi: () => Promise.resolve(() => runFfiBench()),
   engine: () => Promise.resolve(() => runEngineBench({ quick })),
   engine_cpu: () => Promise.resolve(() => runEngineCpuBench({ quick })),
+  pipeline: () => Promise.resolve(() => runPipelineBench({ quick })),
   responsiveness: () => Promise.resolve(() => runResponsivenessBench()),
   realtime: () => Promise.resolve(() => runRealtimeBench()),
   frame_sink: async () => {
