@@ -123,5 +123,18 @@ export async function runPipelineBench(opts: { quick?: boolean } = {}) {
 }
 
 if (import.meta.main) {
-  console.log(JSON.stringify(await runPipelineBench({ quick: Deno.args.includes("--quick") })));
+  const one = Deno.args.indexOf("--one");
+  if (one >= 0) {
+    // One side, one raster, for `perf stat` around it:
+    //   --one engine|ffmpeg <height> [auto|none]
+    const [side, height, skip] = Deno.args.slice(one + 1);
+    const raster = height === "720" ? { width: 1280, height: 720 } : { width: 854, height: 480 };
+    const clip = await filmClip();
+    const ms = side === "ffmpeg"
+      ? await ffmpegMsPerFrame(clip, raster)
+      : await engineMsPerFrame(clip, raster, skip === "none" ? "none" : "auto");
+    console.log(JSON.stringify({ side, height, skip, cpu_ms_per_frame: ms }));
+  } else {
+    console.log(JSON.stringify(await runPipelineBench({ quick: Deno.args.includes("--quick") })));
+  }
 }
