@@ -295,7 +295,8 @@ Deno.test("resampling at the same rate is sample exact in count", async () => {
 });
 
 Deno.test("rows that are not 16-byte aligned (854x480) scale like ffmpeg's bicubic scale filter", async () => {
-  const name: FixtureName = "h264_aac_mp4";
+  // Tagged with the program's colour (BT.709, limited): no conversion, so the same job as ffmpeg's.
+  const name: FixtureName = "h264_bt709_tagged";
   for (const [w, h] of [[854, 480], [426, 240], [1280, 720]]) {
     const ours = await withFirstFrame(name, "video", (f) => {
       using s = new Scaler({ width: w, height: h, policy: "stretch" });
