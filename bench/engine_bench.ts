@@ -36,6 +36,11 @@ import { type ChannelThreads, channelThreads } from "../src/engine/thread_policy
 const CHANNEL_NICE = 4;
 
 const ROOT = new URL("../", import.meta.url).pathname;
+/**
+ * The engine the bench runs: this checkout's, or `RV_BENCH_ENGINE_MAIN` (another checkout's
+ * `src/main.ts`, e.g. main's exported with `git archive`, for a before/after in one run).
+ */
+const ENGINE_MAIN = Deno.env.get("RV_BENCH_ENGINE_MAIN") ?? `${ROOT}src/main.ts`;
 const CORES = navigator.hardwareConcurrency;
 const decoder = new TextDecoder();
 
@@ -183,7 +188,7 @@ async function startEngine(
   const config = `${dir}/engine-${httpPort}.toml`;
   await Deno.writeTextFile(config, toml);
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}src/main.ts`, "--config", config],
+    args: ["run", "-A", ENGINE_MAIN, "--config", config],
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -452,37 +457,107 @@ async function probeFfmpeg(
 }
 
 /**
- * Most n for which `probe(n)` is ok, searching from `guess`: up while ok, down while not.
- * Every probe is kept.
+ * The search for one side's limit, stepped one probe at a time (so that the sides' probes can
+ * take turns and see the same conditions): from a guess, up while n passes, down while it
+ * fails. A verdict at n is the majority of its probes; the decisive pair (the limit m, which
+ * passed, and m + 1, which failed) is probed again, and a third time where the two disagree,
+ * so that one noisy probe does not decide the limit.
  */
-async function searchMax(
-  guess: number,
-  cap: number,
-  probe: (n: number) => Promise<Probe>,
-): Promise<{ max: number; probes: Probe[] }> {
-  const probes: Probe[] = [];
-  const seen = new Map<number, boolean>();
-  const at = async (n: number) => {
-    if (!seen.has(n)) {
-      let p: Probe;
-      try {
-        p = await probe(n);
-      } catch (err) {
-        // A probe that breaks (an engine that did not come up) is a failed probe, kept with why.
-        p = { ...FAILED, n, error: String(err), load1: load1() };
-      }
-      probes.push(p);
-      seen.set(n, p.ok);
-    }
-    return seen.get(n)!;
-  };
-  let n = Math.max(1, Math.min(cap, guess));
-  if (await at(n)) {
-    while (n < cap && await at(n + 1)) n++;
-    return { max: n, probes };
+export class LimitSearch {
+  readonly probes: Probe[] = [];
+  readonly #cap: number;
+  #n = 0;
+  #guessed = false;
+  #done = false;
+  #limit = 0;
+
+  constructor(cap: number) {
+    this.#cap = cap;
   }
-  while (n > 1 && !(await at(n - 1))) n--;
-  return { max: n - 1, probes };
+
+  /** Probes kept at `n`. */
+  #at(n: number): Probe[] {
+    return this.probes.filter((p) => p.n === n);
+  }
+
+  /** Majority verdict at n: true/false, or undefined while undecided (none, or a 1–1 tie). */
+  #verdict(n: number): boolean | undefined {
+    if (n < 1) return true;
+    if (n > this.#cap) return false;
+    const ps = this.#at(n);
+    const ok = ps.filter((p) => p.ok).length;
+    const bad = ps.length - ok;
+    if (ps.length === 0 || ok === bad) return undefined;
+    return ok > bad;
+  }
+
+  /** Starts the walk at `n` (e.g. the previous run's limit) instead of guessing from n = 1. */
+  startAt(n: number): void {
+    this.#guessed = true;
+    this.#n = Math.max(1, Math.min(this.#cap, n));
+  }
+
+  /** Records one probe (the first n = 1 probe gives the guess). */
+  record(p: Probe): void {
+    this.probes.push(p);
+  }
+
+  /** The next n to probe, or null when the limit is settled. */
+  next(): number | null {
+    if (this.#done) return null;
+    if (!this.#guessed) {
+      const one = this.#at(1)[0];
+      if (one === undefined) return 1; // the n = 1 probe also gives the first guess
+      this.#guessed = true;
+      this.#n = one.ok ? Math.min(this.#cap, guessFrom(one)) : 1;
+    }
+    for (let guard = 0; guard < 4 * this.#cap + 8; guard++) {
+      const n = this.#n;
+      const v = this.#verdict(n);
+      if (v === undefined) return n;
+      // Walk to the boundary: up from a pass, down from a failure.
+      if (v && this.#verdict(n + 1) !== false) {
+        if (this.#verdict(n + 1) === undefined) return n + 1;
+        this.#n = n + 1;
+        continue;
+      }
+      if (!v) {
+        this.#n = n - 1;
+        continue;
+      }
+      // Boundary: n passes, n + 1 fails (by majority). Confirm both with at least two probes.
+      for (const m of [n + 1, n]) {
+        if (m < 1 || m > this.#cap) continue;
+        if (this.#at(m).length < 2) return m;
+      }
+      if (this.#verdict(n) === true && this.#verdict(n + 1) !== true) {
+        this.#limit = n;
+        this.#done = true;
+        return null;
+      }
+    }
+    throw new Error("limit search did not settle");
+  }
+
+  /** The settled limit (0: not even one channel). */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** For each n probed: probes, passes, and the spread of the slowest channel's fps. */
+  spread(): Record<string, { probes: number; passed: number; min_fps: [number, number] }> {
+    const out: Record<string, { probes: number; passed: number; min_fps: [number, number] }> = {};
+    for (const n of [...new Set(this.probes.map((p) => p.n))].sort((a, b) => a - b)) {
+      const ps = this.#at(n);
+      const slowest = ps.map((p) => (p.fps.length ? Math.min(...p.fps) : 0));
+      out[n] = {
+        probes: ps.length,
+        passed: ps.filter((p) => p.ok).length,
+        min_fps: [Math.min(...slowest), Math.max(...slowest)],
+      };
+    }
+    return out;
+  }
 }
 
 /** A first guess of the limit from a one-channel probe's CPU. */
@@ -491,8 +566,12 @@ function guessFrom(one: Probe): number {
 }
 
 type Side = "engine" | "ffmpeg" | "ffmpeg_engine_threads";
+const SIDES: Side[] = ["engine", "ffmpeg", "ffmpeg_engine_threads"];
 
-/** Three runs (or one) of the max-channel search at one raster, all three sides. */
+/**
+ * Three runs (or one) of the max-channel search at one raster, all three sides. Within a run
+ * the sides take turns, one probe each, so that they see the same load on a shared box.
+ */
 async function maxChannels(
   dir: string,
   clip: string,
@@ -506,32 +585,56 @@ async function maxChannels(
     ffmpeg: (n) => probeFfmpeg(dir, clip, raster, n, w),
     ffmpeg_engine_threads: (n) => probeFfmpeg(dir, clip, raster, n, w, channelThreads(n, CORES)),
   };
+  const kept = async (side: Side, n: number): Promise<Probe> => {
+    try {
+      return await probe[side](n);
+    } catch (err) {
+      // A probe that breaks (an engine that did not come up) is a failed probe, kept with why.
+      return { ...FAILED, n, error: String(err), load1: load1() };
+    }
+  };
   const result: Record<string, unknown> = {};
   const maxima: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
   const allProbes: Record<Side, Probe[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+  const spreads: Record<Side, unknown[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
   for (let run = 0; run < runs; run++) {
-    for (const side of Object.keys(probe) as Side[]) {
-      let guess = maxima[side].at(-1);
-      if (guess === undefined) {
-        const one = await probe[side](1).catch((err): Probe => ({
-          ...FAILED,
-          n: 1,
-          error: String(err),
-          load1: load1(),
-        }));
-        allProbes[side].push(one);
-        guess = one.ok ? guessFrom(one) : 1;
+    const searches = Object.fromEntries(SIDES.map((s) => [s, new LimitSearch(cap)])) as Record<
+      Side,
+      LimitSearch
+    >;
+    // Runs after the first start from the previous run's limit (its n = 1 probe is not redone).
+    if (run > 0) {
+      for (const side of SIDES) {
+        searches[side].startAt(maxima[side].at(-1)!);
       }
-      const { max, probes } = await searchMax(guess, cap, probe[side]);
-      maxima[side].push(max);
-      allProbes[side].push(...probes);
-      console.log(`  ${raster.name} run ${run + 1} ${side}: ${max}`);
+    }
+    for (let active = true; active;) {
+      active = false;
+      for (const side of SIDES) {
+        const n = searches[side].next();
+        if (n === null) continue;
+        active = true;
+        const p = await kept(side, n);
+        searches[side].record(p);
+        allProbes[side].push(p);
+      }
+    }
+    for (const side of SIDES) {
+      maxima[side].push(searches[side].limit);
+      spreads[side].push(searches[side].spread());
+      console.log(`  ${raster.name} run ${run + 1} ${side}: ${searches[side].limit}`);
     }
   }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-  for (const side of Object.keys(probe) as Side[]) {
+  for (const side of SIDES) {
     const m = maxima[side];
-    result[side] = { runs: m, median: median(m), min: Math.min(...m), max: Math.max(...m) };
+    result[side] = {
+      runs: m,
+      median: median(m),
+      min: Math.min(...m),
+      max: Math.max(...m),
+      spread_per_run: spreads[side],
+    };
   }
   const e = median(maxima.engine);
   const f = median(maxima.ffmpeg);
@@ -757,6 +860,71 @@ async function viewerStart(dir: string, clip: string) {
   };
 }
 
+/**
+ * CPU of one channel, engine vs ffmpeg (default threads, and the engine's threads), at 480p30
+ * and 720p30 ultrafast: the three sides take turns, `repeats` windows each, so that each sees
+ * the same load. Counted as CPU milliseconds per delivered frame (on a box too busy for a
+ * channel to keep real time, the cores a channel used are what the scheduler gave it; the CPU
+ * per frame still compares the work), with cores used beside it; mean, min and max per side,
+ * and the ratios of the means.
+ */
+export async function cpuPerChannelPaired(dir: string, clip: string, w: Window, repeats: number) {
+  const out: Record<string, unknown> = {};
+  for (const raster of [R480, R720]) {
+    const cores: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+    const passed: Record<Side, number> = { engine: 0, ffmpeg: 0, ffmpeg_engine_threads: 0 };
+    const used: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+    for (let i = 0; i < repeats; i++) {
+      for (const side of SIDES) {
+        const p = side === "engine"
+          ? await probeEngine(dir, clip, raster, 1, w)
+          : await probeFfmpeg(
+            dir,
+            clip,
+            raster,
+            1,
+            w,
+            side === "ffmpeg" ? undefined : channelThreads(1, CORES),
+          );
+        const fps = p.fps.reduce((s, f) => s + f, 0);
+        cores[side].push(fps > 0 ? (1000 * p.cores_used) / fps : NaN);
+        used[side].push(p.cores_used);
+        if (p.ok) passed[side]++;
+      }
+    }
+    const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+    const sides = Object.fromEntries(SIDES.map((s) => [s, {
+      cpu_ms_per_frame: round(mean(cores[s]), 2),
+      min: round(Math.min(...cores[s]), 2),
+      max: round(Math.max(...cores[s]), 2),
+      cores_used_mean: round(mean(used[s])),
+      kept_real_time: `${passed[s]}/${repeats}`,
+    }]));
+    const e = mean(cores.engine);
+    out[raster.name] = {
+      ...sides,
+      ratio_vs_ffmpeg: round(e / mean(cores.ffmpeg)),
+      ratio_vs_ffmpeg_engine_threads: round(e / mean(cores.ffmpeg_engine_threads)),
+      target_ratio_max: 0.95,
+      meets: e / mean(cores.ffmpeg_engine_threads) <= 0.95 && e / mean(cores.ffmpeg) <= 0.95,
+    };
+  }
+  return { window: w, repeats, load1_end: load1(), ...out };
+}
+
+/** `deno task bench engine_cpu`: only {@link cpuPerChannelPaired}. */
+export async function runEngineCpuBench(opts: { quick?: boolean } = {}) {
+  const w: Window = opts.quick ? { warmup: 2, seconds: 6 } : { warmup: 3, seconds: 12 };
+  const dir = await Deno.makeTempDir({ prefix: "rv-bench-" });
+  try {
+    const load = load1();
+    const r = await cpuPerChannelPaired(dir, await filmClip(), w, opts.quick ? 2 : 3);
+    return { engine: ENGINE_MAIN, load1_start: load, ...r };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A measurement, or why it could not be made (the rest of the run is kept either way). */
 function kept<T>(p: Promise<T>): Promise<T | { error: string }> {
   return p.catch((err) => ({ error: String(err) }));
@@ -788,6 +956,7 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
       max_channels_720p30: m720.result,
       cpu_per_channel_480p30: cpuAtSameN(m480.allProbes),
       cpu_per_channel_720p30: cpuAtSameN(m720.allProbes),
+      cpu_per_channel_n1_paired: await kept(cpuPerChannelPaired(dir, clip, w, quick ? 1 : 3)),
       while_max_channels: atMax
         ? { channels: engineMax, kept_real_time: atMax.ok, ...atMax.during }
         : null,

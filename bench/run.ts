@@ -2,8 +2,9 @@
  * `deno task bench`: every benchmark, side by side with its reference (the `ffmpeg` CLI doing
  * the same job in the same run). Prints a table and writes JSON to bench/results/.
  *
- * `deno task bench [ffi|engine|frame_sink|responsiveness|realtime]... [--quick]` runs only the
- * named ones. `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside
+ * `deno task bench [ffi|engine|engine_cpu|frame_sink|responsiveness|realtime]... [--quick]` runs
+ * only the named ones (`engine_cpu`: one channel's CPU, engine and ffmpeg taking turns;
+ * `pipeline`: a channel's media work per frame on one thread each, vs the ffmpeg CLI). `realtime` is the overload scenario of issue 16 (a 1080p60 x264 slow channel beside
  * two light ones). `--quick` makes the engine bench a one-run smoke test of itself (short windows).
  * `responsiveness` holds the timing judgements kept out of the tests (timer gaps, pacing
  * lateness, push cost with a stalled reader, stop time), each against its target.
@@ -12,15 +13,18 @@
  */
 
 import { runFfiBench } from "./ffi_bench.ts";
-import { runEngineBench } from "./engine_bench.ts";
+import { runEngineBench, runEngineCpuBench } from "./engine_bench.ts";
 import { runResponsivenessBench } from "./responsiveness_bench.ts";
 import { runRealtimeBench } from "./realtime_bench.ts";
+import { runPipelineBench } from "./pipeline_bench.ts";
 
 type Bench = () => Promise<Record<string, unknown>>;
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   ffi: () => Promise.resolve(() => runFfiBench()),
   engine: () => Promise.resolve(() => runEngineBench({ quick })),
+  engine_cpu: () => Promise.resolve(() => runEngineCpuBench({ quick })),
+  pipeline: () => Promise.resolve(() => runPipelineBench({ quick })),
   responsiveness: () => Promise.resolve(() => runResponsivenessBench()),
   realtime: () => Promise.resolve(() => runRealtimeBench()),
   frame_sink: async () => {
@@ -31,7 +35,8 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
 
 const quick = Deno.args.includes("--quick");
 const named = Deno.args.filter((a) => a !== "--quick");
-const wanted = named.length ? named : Object.keys(BENCHES);
+// engine_cpu is part of engine; alone it is for before/after comparisons.
+const wanted = named.length ? named : Object.keys(BENCHES).filter((b) => b !== "engine_cpu");
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
   cpus: navigator.hardwareConcurrency,

@@ -108,4 +108,5 @@ export const LAYOUT_59: LayoutTable = {
     duration: 64,
     pos: 72,
   },
+  AVIOContext: { sizeof: 216, buffer: 8 },
 };

@@ -107,4 +107,5 @@ export const LAYOUT_60: LayoutTable = {
     duration: 64,
     pos: 72,
   },
+  AVIOContext: { sizeof: 208, buffer: 8 },
 };

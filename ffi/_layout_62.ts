@@ -109,4 +109,5 @@ export const LAYOUT_62: LayoutTable = {
     duration: 64,
     pos: 72,
   },
+  AVIOContext: { sizeof: 208, buffer: 8 },
 };

@@ -587,8 +587,28 @@ function checkDictionary(libs: FfmpegLibraries, k: Checker): void {
   }
 }
 
+/** AVIOContext: the buffer `avio_alloc_context` was given is the one the table finds. */
+function checkIoContext(libs: FfmpegLibraries, k: Checker): void {
+  const { avutil, avformat } = libs;
+  const buf = avutil.av_malloc(4096n);
+  if (buf === null) throw new Error("av_malloc returned NULL");
+  const pb = avformat.avio_alloc_context(buf, 4096, 1, null, null, null, null);
+  try {
+    if (pb === null) throw new Error("avio_alloc_context returned NULL");
+    k.expect(
+      ["AVIOContext", "buffer"],
+      k.ptr(pb, ["AVIOContext", "buffer"]),
+      Deno.UnsafePointer.value(buf),
+    );
+  } finally {
+    avutil.av_free(buf);
+    if (pb !== null) avformat.avio_context_free(cell(pb));
+  }
+}
+
 const CHECKS = [
   checkDictionary,
+  checkIoContext,
   checkCodecContexts,
   checkFormatContext,
   checkFrame,

@@ -8,13 +8,16 @@
 import type { Rational } from "../media/rational.ts";
 import { FfmpegArgumentError, FfmpegError } from "./errors.ts";
 import {
+  destinationOf,
   type EncodedPacket,
   EncoderCore,
   getIntOption,
+  type PacketTiming,
   registerCore,
   SEARCH_CHILDREN,
   setOption,
 } from "./encoded_packet.ts";
+import type { MuxerInput } from "./muxer.ts";
 import { cString, ffmpeg } from "./library.ts";
 import { check, layout, nonNull, PointerCell, type Ptr, StructView } from "./native.ts";
 
@@ -136,8 +139,21 @@ export class AudioEncoder {
    * ready. `null` pads the last partial frame with silence, drains, and returns the rest.
    */
   encode(s16: Int16Array | null): EncodedPacket[] {
+    return this.#encode(s16, (frame) => this.#core.sendAndCollect(frame));
+  }
+
+  /**
+   * {@link AudioEncoder.encode}, the packets going straight into `input` (this encoder's stream
+   * of a muxer) in native memory; returns their timing.
+   */
+  encodeInto(input: MuxerInput, s16: Int16Array | null): PacketTiming[] {
+    const deliver = destinationOf(input, this);
+    return this.#encode(s16, (frame) => this.#core.sendAndDeliver(frame, deliver));
+  }
+
+  #encode<T>(s16: Int16Array | null, send: (frame: Ptr | null) => T[]): T[] {
     const channels = this.options.channels;
-    const out: EncodedPacket[] = [];
+    const out: T[] = [];
     if (s16 !== null) {
       if (s16.length % channels !== 0) {
         throw new FfmpegArgumentError(
@@ -149,7 +165,7 @@ export class AudioEncoder {
       const frameValues = this.frameSamples * channels;
       let offset = 0;
       while (this.#pendingLength - offset >= frameValues) {
-        out.push(...this.#encodeFrame(this.#pending.subarray(offset, offset + frameValues)));
+        out.push(...this.#encodeFrame(this.#pending.subarray(offset, offset + frameValues), send));
         offset += frameValues;
       }
       this.#pending.copyWithin(0, offset, this.#pendingLength);
@@ -160,9 +176,9 @@ export class AudioEncoder {
       const last = new Int16Array(this.frameSamples * channels);
       last.set(this.#pending.subarray(0, this.#pendingLength));
       this.#pendingLength = 0;
-      out.push(...this.#encodeFrame(last));
+      out.push(...this.#encodeFrame(last, send));
     }
-    out.push(...this.#core.sendAndCollect(null));
+    out.push(...send(null));
     return out;
   }
 
@@ -177,10 +193,10 @@ export class AudioEncoder {
     this.#pendingLength = need;
   }
 
-  #encodeFrame(samples: Int16Array): EncodedPacket[] {
+  #encodeFrame<T>(samples: Int16Array, send: (frame: Ptr | null) => T[]): T[] {
     const frame = this.#frame;
     const swr = this.#swr;
-    if (frame === null || swr === null) return this.#core.sendAndCollect(null); // closed: throws
+    if (frame === null || swr === null) return send(null); // closed: throws
     const { avutil, swresample } = ffmpeg();
     const fv = new StructView(frame, "AVFrame");
     fv.setI32("nb_samples", this.frameSamples);
@@ -213,7 +229,7 @@ export class AudioEncoder {
       }
       fv.setI64("pts", this.#samplesSent);
       this.#samplesSent += this.frameSamples;
-      return this.#core.sendAndCollect(frame);
+      return send(frame);
     } finally {
       avutil.av_frame_unref(frame);
     }

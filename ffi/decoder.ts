@@ -246,6 +246,21 @@ export class Decoder {
     );
   }
 
+  /**
+   * Which pictures skip the deblocking (loop) filter (`skip_loop_filter`, H.264 and HEVC),
+   * changeable between packets: "none" (the default), "nonref" (pictures nothing is predicted
+   * from: the difference stays in that picture) or "all".
+   */
+  setSkipLoopFilter(level: "none" | "nonref" | "all"): void {
+    const ctx = this.#open();
+    const value = level === "nonref" ? "noref" : level === "all" ? "all" : "default";
+    check(
+      ffmpeg().avutil.av_opt_set(ctx, cString("skip_loop_filter"), cString(value), 0),
+      "av_opt_set(skip_loop_filter)",
+      value,
+    );
+  }
+
   /** Discards buffered packets and frames (after a seek, or to reuse a drained decoder). */
   flush(): void {
     const ctx = this.#open();

@@ -35,6 +35,27 @@ export interface EncodedPacket {
   isKey: boolean;
 }
 
+/**
+ * Timing of one packet an encoder handed straight to a muxer ({@link MuxerInput}): its bytes
+ * stayed in native memory. Timestamps in the encoder's time base, before the input's offset.
+ */
+export interface PacketTiming {
+  /** Presentation timestamp. */
+  pts: number;
+  /** Decode timestamp. */
+  dts: number;
+  /** True for a keyframe (IDR for H.264). */
+  isKey: boolean;
+  /** Compressed bytes. */
+  size: number;
+}
+
+/**
+ * @internal Takes one encoded packet and its reference (leaves the packet blank), e.g. a
+ * muxer stream's writer. `timing` was read from it just before.
+ */
+export type PacketDestination = (pkt: Ptr, view: StructView, timing: PacketTiming) => void;
+
 const AV_PKT_FLAG_KEY = 1;
 /** `AV_OPT_SEARCH_CHILDREN`: also look in the codec's private options. */
 export const SEARCH_CHILDREN = 1;
@@ -47,10 +68,32 @@ export function registerCore(owner: object, core: EncoderCore): void {
   cores.set(owner, core);
 }
 
+const destinations = new WeakMap<object, { owner: object; deliver: PacketDestination }>();
+
+/** @internal Makes `input` (a muxer stream) the packet destination of encoder `owner`. */
+export function registerDestination(
+  input: object,
+  owner: object,
+  deliver: PacketDestination,
+): void {
+  destinations.set(input, { owner, deliver });
+}
+
+/** @internal The packet destination `input` stands for; it must be fed by encoder `owner`. */
+export function destinationOf(input: object, owner: object): PacketDestination {
+  const d = destinations.get(input);
+  if (d === undefined) throw new FfmpegArgumentError("not a muxer input", typeof input);
+  if (d.owner !== owner) {
+    throw new FfmpegArgumentError("muxer input belongs to another encoder's stream", input);
+  }
+  return d.deliver;
+}
+
 /** A codec context opened for encoding plus a reusable packet; base of both encoders. */
 export class EncoderCore {
   #ctx: Ptr | null;
   #pkt: Ptr | null;
+  #pktView: StructView | null = null;
   #draining = false;
   /** Codec name, e.g. "libx264". */
   readonly codecName: string;
@@ -90,6 +133,7 @@ export class EncoderCore {
       this.close();
       throw new FfmpegError("av_packet_alloc", 0, "returned NULL", name);
     }
+    this.#pktView = new StructView(this.#pkt, "AVPacket");
     this.codecName = name;
     this.timeBase = timeBase;
   }
@@ -107,6 +151,41 @@ export class EncoderCore {
 
   /** Sends `frame` (null = drain) and returns every packet the encoder has ready. */
   sendAndCollect(frame: Ptr | null): EncodedPacket[] {
+    const ctx = this.#send(frame);
+    return this.#collect(ctx);
+  }
+
+  /**
+   * Sends `frame` (null = drain) and hands every packet the encoder has ready to `destination`
+   * without copying its bytes; returns their timing.
+   */
+  sendAndDeliver(frame: Ptr | null, destination: PacketDestination): PacketTiming[] {
+    const ctx = this.#send(frame);
+    const { avcodec } = ffmpeg();
+    const pkt = this.#pkt!;
+    const v = this.#pktView!;
+    const out: PacketTiming[] = [];
+    for (;;) {
+      const ret = avcodec.avcodec_receive_packet(ctx, pkt);
+      if (ret === AVERROR_EAGAIN || ret === AVERROR_EOF) return out;
+      check(ret, "avcodec_receive_packet", { codec: this.codecName });
+      const pts = v.i64("pts") ?? 0;
+      const timing: PacketTiming = {
+        pts,
+        dts: v.i64("dts") ?? pts,
+        isKey: (v.i32("flags") & AV_PKT_FLAG_KEY) !== 0,
+        size: v.i32("size"),
+      };
+      try {
+        destination(pkt, v, timing);
+      } finally {
+        avcodec.av_packet_unref(pkt); // a no-op when the destination took the reference
+      }
+      out.push(timing);
+    }
+  }
+
+  #send(frame: Ptr | null): Ptr {
     const ctx = this.context();
     const { avcodec } = ffmpeg();
     if (frame === null) {
@@ -128,18 +207,18 @@ export class EncoderCore {
         codec: this.codecName,
       });
     }
-    return this.#collect(ctx);
+    return ctx;
   }
 
   #collect(ctx: Ptr): EncodedPacket[] {
     const { avcodec } = ffmpeg();
     const pkt = this.#pkt!;
+    const v = this.#pktView!;
     const out: EncodedPacket[] = [];
     for (;;) {
       const ret = avcodec.avcodec_receive_packet(ctx, pkt);
       if (ret === AVERROR_EAGAIN || ret === AVERROR_EOF) return out;
       check(ret, "avcodec_receive_packet", { codec: this.codecName });
-      const v = new StructView(pkt, "AVPacket");
       const size = v.i32("size");
       const data = new Uint8Array(size);
       const src = v.ptr("data");
@@ -166,6 +245,7 @@ export class EncoderCore {
     const { avcodec } = ffmpeg();
     if (this.#pkt !== null) avcodec.av_packet_free(new PointerCell(this.#pkt).buf);
     this.#pkt = null;
+    this.#pktView = null;
     if (this.#ctx !== null) avcodec.avcodec_free_context(new PointerCell(this.#ctx).buf);
     this.#ctx = null;
   }

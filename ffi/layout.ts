@@ -44,6 +44,7 @@ export interface LayoutTable {
   readonly AVPixFmtDescriptor: StructLayout;
   readonly AVComponentDescriptor: StructLayout;
   readonly AVDictionaryEntry: StructLayout;
+  readonly AVIOContext: StructLayout;
 }
 
 /** Layout tables keyed by libavcodec major version. */

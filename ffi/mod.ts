@@ -44,7 +44,7 @@ export {
 } from "./scaler.ts";
 export { Deinterlacer, type DeinterlacerOptions } from "./deinterlacer.ts";
 export { Resampler, type ResamplerTarget } from "./resampler.ts";
-export type { EncodedPacket } from "./encoded_packet.ts";
+export type { EncodedPacket, PacketTiming } from "./encoded_packet.ts";
 export { VideoEncoder, type VideoEncoderOptions } from "./video_encoder.ts";
 export { AudioEncoder, type AudioEncoderOptions } from "./audio_encoder.ts";
-export { Muxer, type MuxerOptions } from "./muxer.ts";
+export { Muxer, MuxerInput, type MuxerOptions } from "./muxer.ts";

@@ -43,6 +43,7 @@ export const AVUTIL_SYMBOLS = {
   av_pix_fmt_get_chroma_sub_sample: { parameters: [I, B, B], result: I },
   av_pix_fmt_desc_get: { parameters: [I], result: P },
   av_image_fill_black: { parameters: [B, B, I, I, I, I], result: I },
+  av_image_copy_plane: { parameters: [P, I, P, I, I, I], result: "void" },
   av_rescale_rnd: { parameters: [L, L, L, I], result: L },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -85,14 +86,16 @@ export const AVFORMAT_SYMBOLS = {
   avformat_alloc_output_context2: { parameters: [B, P, B, B], result: I },
   avformat_free_context: { parameters: [P], result: "void" },
   avformat_new_stream: { parameters: [P, P], result: P },
+  // These four call back into JavaScript (a memory muxer's AVIO write callback, ffi/muxer.ts),
+  // synchronously on the calling thread.
   avformat_write_header: { parameters: [P, B], result: I },
   av_interleaved_write_frame: { parameters: [P, P], result: I },
   av_write_trailer: { parameters: [P], result: I },
   avio_open: { parameters: [B, B, I], result: I },
   avio_closep: { parameters: [B], result: I },
   avio_flush: { parameters: [P], result: "void" },
-  avio_open_dyn_buf: { parameters: [B], result: I },
-  avio_close_dyn_buf: { parameters: [P, B], result: I },
+  avio_alloc_context: { parameters: [P, I, I, P, P, P, P], result: P },
+  avio_context_free: { parameters: [B], result: "void" },
   av_guess_format: { parameters: [B, P, P], result: P },
 } as const satisfies Deno.ForeignLibraryInterface;
 

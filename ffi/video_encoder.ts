@@ -7,8 +7,16 @@
 
 import { i420Size } from "../media/program_frame.ts";
 import type { Rational } from "../media/rational.ts";
-import { FfmpegArgumentError, FfmpegError } from "./errors.ts";
-import { type EncodedPacket, EncoderCore, registerCore, setOption } from "./encoded_packet.ts";
+import { FfmpegArgumentError, FfmpegClosedError, FfmpegError } from "./errors.ts";
+import {
+  destinationOf,
+  type EncodedPacket,
+  EncoderCore,
+  type PacketTiming,
+  registerCore,
+  setOption,
+} from "./encoded_packet.ts";
+import type { MuxerInput } from "./muxer.ts";
 import { ffmpeg } from "./library.ts";
 import { check, nonNull, PointerCell, type Ptr, StructView } from "./native.ts";
 
@@ -54,6 +62,9 @@ function defaultMpeg2Kbps(o: VideoEncoderOptions): number {
 export class VideoEncoder {
   readonly #core: EncoderCore;
   #frame: Ptr | null;
+  #frameView: StructView | null = null;
+  /** Whether the native frame holds a picture (for {@link VideoEncoder.repeatInto}). */
+  #filled = false;
   /** Time base of packet timestamps (1/frameRate). */
   readonly timeBase: Rational;
   /** The options this encoder was opened with. */
@@ -75,6 +86,7 @@ export class VideoEncoder {
     }
     this.#frame = frame;
     const fv = new StructView(frame, "AVFrame");
+    this.#frameView = fv;
     fv.setI32("width", o.width);
     fv.setI32("height", o.height);
     fv.setI32("format", AV_PIX_FMT_YUV420P);
@@ -96,20 +108,62 @@ export class VideoEncoder {
    */
   encode(i420: Uint8Array | null, pts: number, keyframe = false): EncodedPacket[] {
     if (i420 === null) return this.#core.sendAndCollect(null);
+    return this.#core.sendAndCollect(this.#fill(i420, pts, keyframe));
+  }
+
+  /**
+   * {@link VideoEncoder.encode}, the packets going straight into `input` (this encoder's stream
+   * of a muxer) in native memory; returns their timing.
+   */
+  encodeInto(
+    input: MuxerInput,
+    i420: Uint8Array | null,
+    pts: number,
+    keyframe = false,
+  ): PacketTiming[] {
+    const deliver = destinationOf(input, this);
+    const frame = i420 === null ? null : this.#fill(i420, pts, keyframe);
+    return this.#core.sendAndDeliver(frame, deliver);
+  }
+
+  /**
+   * Encodes the picture last given to {@link VideoEncoder.encodeInto} (or `encode`) again, as
+   * frame `pts`, into `input`: no copy of the picture is made.
+   */
+  repeatInto(input: MuxerInput, pts: number, keyframe = false): PacketTiming[] {
+    const deliver = destinationOf(input, this);
+    if (!this.#filled) throw new FfmpegArgumentError("no picture encoded yet", pts);
+    const frame = this.#frameFor(pts, keyframe);
+    return this.#core.sendAndDeliver(frame, deliver);
+  }
+
+  /** The native frame, writable, stamped `pts` and `keyframe`; its picture is kept. */
+  #frameFor(pts: number, keyframe: boolean): Ptr {
     const frame = this.#frame;
-    if (frame === null) return this.#core.sendAndCollect(null); // closed: throws
+    if (frame === null) throw new FfmpegClosedError(this.options.codec);
+    if (!Number.isSafeInteger(pts)) throw new FfmpegArgumentError("pts must be an integer", pts);
+    // Still referenced by the encoder (it never is with libx264, which copies at once):
+    // make_writable gives the frame a fresh buffer (with a copy of the picture) instead of
+    // writing under the encoder.
+    check(ffmpeg().avutil.av_frame_make_writable(frame), "av_frame_make_writable");
+    const fv = this.#frameView!;
+    fv.setI64("pts", pts);
+    // A forced keyframe is an IDR with the closed GOPs configured here.
+    fv.setI32("pict_type", keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE);
+    return frame;
+  }
+
+  /** Copies `i420` into the native frame; returns it, stamped. */
+  #fill(i420: Uint8Array, pts: number, keyframe: boolean): Ptr {
     if (i420.length < this.frameSize) {
       throw new FfmpegArgumentError("I420 buffer too small", {
         length: i420.length,
         need: this.frameSize,
       });
     }
-    if (!Number.isSafeInteger(pts)) throw new FfmpegArgumentError("pts must be an integer", pts);
-    // Still referenced by the encoder (it never is with libx264, which copies at once):
-    // make_writable gives the frame a fresh buffer instead of writing under the encoder.
-    check(ffmpeg().avutil.av_frame_make_writable(frame), "av_frame_make_writable");
+    const frame = this.#frameFor(pts, keyframe);
     const { width, height } = this.options;
-    const fv = new StructView(frame, "AVFrame");
+    const fv = this.#frameView!;
     let offset = 0;
     for (let plane = 0; plane < 3; plane++) {
       const w = plane === 0 ? width : width >> 1;
@@ -125,10 +179,8 @@ export class VideoEncoder {
       }
       offset += w * h;
     }
-    fv.setI64("pts", pts);
-    // A forced keyframe is an IDR with the closed GOPs configured here.
-    fv.setI32("pict_type", keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE);
-    return this.#core.sendAndCollect(frame);
+    this.#filled = true;
+    return frame;
   }
 
   /** True after `close()`. */
@@ -140,6 +192,7 @@ export class VideoEncoder {
   close(): void {
     if (this.#frame !== null) ffmpeg().avutil.av_frame_free(new PointerCell(this.#frame).buf);
     this.#frame = null;
+    this.#frameView = null;
     this.#core.close();
   }
 

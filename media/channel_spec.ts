@@ -21,6 +21,18 @@ export type StandaloneSource =
   }
   | { kind: "none" };
 
+/**
+ * Which source pictures skip H.264/HEVC deblocking (the decoder's `skip_loop_filter`):
+ * "none" deblocks everything; "nonref" skips it on pictures no other picture is predicted from
+ * (the error cannot spread); "all" on every picture (cheaper, and the error spreads until the
+ * next keyframe); "auto" (default) is "nonref" where the program picture is at most half the
+ * source's width and height (e.g. 1080p → 480p), where it cannot be seen, else "none".
+ */
+export type LoopFilterSkip = typeof LOOP_FILTER_SKIPS[number];
+
+/** The loop-filter skip settings, for validation (see {@link LoopFilterSkip}). */
+export const LOOP_FILTER_SKIPS = ["auto", "none", "nonref", "all"] as const;
+
 /** Everything the engine needs to run a channel. */
 export interface ChannelSpec {
   id: number;
@@ -29,4 +41,20 @@ export interface ChannelSpec {
   video: VideoEncoderSettings;
   audio: AudioEncoderSettings;
   source: StandaloneSource;
+  /** Source decoding; absent: defaults. */
+  decode?: { skipLoopFilter: LoopFilterSkip };
+}
+
+/**
+ * What `setting` skips for a source of `source` size decoded for a program of `program` size
+ * ("auto" resolved).
+ */
+export function loopFilterSkipFor(
+  setting: LoopFilterSkip,
+  source: { width: number; height: number },
+  program: { width: number; height: number },
+): "none" | "nonref" | "all" {
+  if (setting !== "auto") return setting;
+  const small = program.width * 2 <= source.width && program.height * 2 <= source.height;
+  return small ? "nonref" : "none";
 }

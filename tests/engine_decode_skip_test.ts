@@ -1,6 +1,7 @@
 /**
  * Decode skipping in frame-rate down-conversion: with it, a 60 → 30 (or 59.94 → 29.97) file
  * producer decodes fewer source pictures and shows exactly the same ones, byte for byte.
+ * And the loop-filter skip (`skip_loop_filter`): what each setting changes in the pictures.
  */
 
 import { assert, assertEquals } from "./assert.ts";
@@ -8,6 +9,7 @@ import { fixture, type FixtureName, frameNumberFromI420 } from "./fixtures.ts";
 import { FileProducer } from "../src/engine/producers/file_producer.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import type { Rational } from "../media/rational.ts";
+import { type LoopFilterSkip, loopFilterSkipFor } from "../media/channel_spec.ts";
 import { Demuxer } from "../ffi/mod.ts";
 
 function format(frameRate: Rational): ProgramFormat {
@@ -100,4 +102,54 @@ Deno.test("decode skipping is off when the source is not faster than the program
   const off = play(path, fmt, 0, false);
   assertEquals(on.decoded, off.decoded);
   assertEquals(on.decoded, sourcePictures(path));
+});
+
+/** Pictures of the 60 fps clip played at 60 fps and `size`, deblocking skipped per `skip`. */
+async function deblocked(skip: LoopFilterSkip, size = { width: 320, height: 240 }) {
+  const path = await fixture("frame_counter_60");
+  const fmt = { ...format({ num: 60, den: 1 }), ...size };
+  const p = new FileProducer(path, fmt, { skipLoopFilter: skip, threads: 1 });
+  try {
+    const pictures: Uint8Array[] = [];
+    for (let k = 0; k < 170; k++) {
+      const picture = p.nextVideo({ frameNumber: k, dueUtcMs: 0 });
+      if (picture) pictures.push(picture.slice());
+      p.nextAudio(800);
+    }
+    return pictures;
+  } finally {
+    p.close();
+  }
+}
+
+function differing(a: Uint8Array[], b: Uint8Array[]): number[] {
+  assertEquals(a.length, b.length);
+  return a.flatMap((x, i) => (x.every((v, j) => v === b[i][j]) ? [] : [i]));
+}
+
+Deno.test("skip_loop_filter: nonref changes only some pictures, all changes more, the IDR keeps its own", async () => {
+  const full = await deblocked("none");
+  assert(full.length > 160, `${full.length} pictures`);
+  // The program is the source's size: auto deblocks everything.
+  assertEquals(differing(await deblocked("auto"), full), []);
+  const nonref = differing(await deblocked("nonref"), full);
+  const all = differing(await deblocked("all"), full);
+  assert(nonref.length > 0, "nonref changed no picture");
+  assert(!nonref.includes(0), "nonref changed the first picture (an IDR, a reference)");
+  assert(nonref.length < full.length / 2 + 1, `nonref changed ${nonref.length} pictures`);
+  assert(all.length > nonref.length, `all changed ${all.length}, nonref ${nonref.length}`);
+  // Half the size: auto is nonref.
+  const half = { width: 160, height: 120 };
+  assertEquals(await deblocked("auto", half), await deblocked("nonref", half));
+  assert(differing(await deblocked("auto", half), await deblocked("none", half)).length > 0);
+});
+
+Deno.test("skip_loop_filter auto: nonref only when the program is at most half the source", () => {
+  const hd = { width: 1920, height: 1080 };
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 854, height: 480 }), "nonref");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 960, height: 540 }), "nonref");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1280, height: 720 }), "none");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 960, height: 720 }), "none");
+  assertEquals(loopFilterSkipFor("all", hd, { width: 1920, height: 1080 }), "all");
+  assertEquals(loopFilterSkipFor("none", hd, { width: 640, height: 360 }), "none");
 });

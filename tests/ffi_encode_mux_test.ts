@@ -298,3 +298,146 @@ Deno.test("encoder and muxer misuse gives typed errors", async () => {
   const err = await assertRejects(() => new Muxer({ format: "mpegts", file: bad }), FfmpegError);
   assertEquals([err.call, err.value], ["avio_open", bad]);
 });
+
+Deno.test("packets fed natively (encodeInto, repeatInto) make the same TS as JS copies through write()", async () => {
+  const width = 160, height = 96, frames = 40, offset = 30;
+  const frameRate = { num: 30, den: 1 };
+  const picture = (k: number) => {
+    const p = new Uint8Array((width * height * 3) / 2);
+    for (let i = 0; i < width * height; i++) p[i] = ((i % width) * 3 + k * 7 + (i >> 5)) & 0xff;
+    p.fill(96 + (k % 64), width * height);
+    return p;
+  };
+  const audio = (k: number) => {
+    const s = new Int16Array(1600 * 2);
+    for (let i = 0; i < s.length; i++) s[i] = Math.round(8000 * Math.sin((k * 1600 + i) / 9));
+    return s;
+  };
+  /** Frame k repeats the previous picture when k % 7 === 3; every 10th is a forced keyframe. */
+  const run = (native: boolean) => {
+    // mpeg2video: its output is the same for the same input (libx264's is not, from one
+    // encoder to the next), and its B-frames keep references to the input picture.
+    using venc = new VideoEncoder({
+      codec: "mpeg2video",
+      width,
+      height,
+      frameRate,
+      keyint: 31,
+      threads: 1,
+    });
+    using aenc = new AudioEncoder({
+      codec: "aac",
+      sampleRate: 48000,
+      channels: 2,
+      bitrateKbps: 96,
+    });
+    using mux = new Muxer({ format: "mpegts", options: TS_OPTIONS });
+    const vs = mux.addStream(venc);
+    const as = mux.addStream(aenc);
+    mux.writeHeader();
+    const vin = mux.input(vs, { offset });
+    const ain = mux.input(as, { offset: offset * 1600 });
+    const copyOut = (index: number, off: number, pkts: EncodedPacket[]) => {
+      for (const p of pkts) mux.write(index, { ...p, pts: p.pts + off, dts: p.dts + off });
+    };
+    const chunks: Uint8Array[] = [];
+    const videoPts: number[] = [];
+    let last = picture(0);
+    for (let k = 0; k < frames; k++) {
+      const repeat = k % 7 === 3;
+      if (!repeat) last = picture(k);
+      const key = k % 10 === 0;
+      if (native) {
+        const timing = repeat ? venc.repeatInto(vin, k, key) : venc.encodeInto(vin, last, k, key);
+        videoPts.push(...timing.map((t) => t.pts));
+        aenc.encodeInto(ain, audio(k));
+      } else {
+        const pkts = venc.encode(last, k, key);
+        videoPts.push(...pkts.map((p) => p.pts));
+        copyOut(vs, offset, pkts);
+        copyOut(as, offset * 1600, aenc.encode(audio(k)));
+      }
+      chunks.push(mux.takeOutput());
+    }
+    if (native) {
+      videoPts.push(...venc.encodeInto(vin, null, 0).map((t) => t.pts));
+      aenc.encodeInto(ain, null);
+    } else {
+      const pkts = venc.encode(null, 0);
+      videoPts.push(...pkts.map((p) => p.pts));
+      copyOut(vs, offset, pkts);
+      copyOut(as, offset * 1600, aenc.encode(null));
+    }
+    chunks.push(mux.finish());
+    return { ts: concat(chunks), videoPts, chunks };
+  };
+  const copied = run(false);
+  const native = run(true);
+  assert(native.ts.length > 10 * 188, `TS of ${native.ts.length} bytes`);
+  assert(native.chunks.every((c) => c.length % 188 === 0), "every chunk is whole TS packets");
+  assertEquals(native.videoPts.toSorted((a, b) => a - b), [...Array(frames).keys()]);
+  assertEquals(native.videoPts, copied.videoPts);
+  assert(
+    native.ts.length === copied.ts.length && native.ts.every((b, i) => b === copied.ts[i]),
+    `native path TS (${native.ts.length} B) differs from the copy path's (${copied.ts.length} B)`,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/native.ts`;
+    await Deno.writeFile(path, native.ts);
+    const j = await judge(path);
+    assertEquals(j.decodeErrors, "");
+    const v = j.streams.find((s) => s.codec_type === "video")!;
+    assertEquals(Number(v.nb_read_frames), frames);
+    // Forced keyframes at every 10th frame.
+    for (const k of [0, 10, 20, 30]) assert(j.keyIndexes.includes(k), `${k} in ${j.keyIndexes}`);
+    // The repeated frames show the previous picture: frame 3 decodes equal to frame 2.
+    const png = (n: number) =>
+      new Deno.Command("ffmpeg", {
+        args: [
+          "-v",
+          "error",
+          "-i",
+          path,
+          "-vf",
+          `select=eq(n\\,${n})`,
+          "-frames:v",
+          "1",
+          "-f",
+          "rawvideo",
+          "-pix_fmt",
+          "gray",
+          "-",
+        ], // deno-fmt-ignore
+        stdout: "piped",
+      }).output().then((o) => o.stdout);
+    const [f2, f3, f4] = await Promise.all([png(2), png(3), png(4)]);
+    const diff = (a: Uint8Array, b: Uint8Array) =>
+      a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0) / a.length;
+    assertEquals(f2.length, width * height);
+    assert(diff(f2, f3) < diff(f3, f4), `repeat ${diff(f2, f3)} vs next ${diff(f3, f4)}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a muxer input takes only its own encoder's packets", async () => {
+  const rate = { num: 25, den: 1 };
+  const opts = { codec: "libx264" as const, width: 64, height: 64, frameRate: rate, keyint: 5 };
+  using venc = new VideoEncoder(opts);
+  using other = new VideoEncoder(opts);
+  using aenc = new AudioEncoder({ codec: "aac", sampleRate: 48000, channels: 2, bitrateKbps: 96 });
+  using mux = new Muxer({ format: "mpegts", options: TS_OPTIONS });
+  const vs = mux.addStream(venc);
+  const as = mux.addStream(aenc);
+  mux.writeHeader();
+  const pic = new Uint8Array(64 * 64 * 3 / 2);
+  await assertRejects(() => other.encodeInto(mux.input(vs), pic, 0), FfmpegArgumentError);
+  await assertRejects(
+    () => aenc.encodeInto(mux.input(vs), new Int16Array(2048)),
+    FfmpegArgumentError,
+  );
+  await assertRejects(() => venc.repeatInto(mux.input(vs), 0), FfmpegArgumentError);
+  await assertRejects(() => mux.input(as + 1), FfmpegArgumentError);
+  await assertRejects(() => mux.input(vs, { offset: 0.5 }), FfmpegArgumentError);
+});

@@ -293,3 +293,35 @@ Deno.test("resampling at the same rate is sample exact in count", async () => {
   const mono = await resampleAll("mpeg2_ts", 48000, 1);
   assertEquals(mono.out.length, mono.inSamples);
 });
+
+Deno.test("rows that are not 16-byte aligned (854x480) scale like ffmpeg's bicubic scale filter", async () => {
+  // Tagged with the program's colour (BT.709, limited): no conversion, so the same job as ffmpeg's.
+  const name: FixtureName = "h264_bt709_tagged";
+  for (const [w, h] of [[854, 480], [426, 240], [1280, 720]]) {
+    const ours = await withFirstFrame(name, "video", (f) => {
+      using s = new Scaler({ width: w, height: h, policy: "stretch" });
+      return s.scale(f);
+    });
+    const cli = await new Deno.Command("ffmpeg", {
+      args: [
+        "-v",
+        "error",
+        "-i",
+        await fixture(name),
+        "-vf",
+        `scale=${w}:${h}:flags=bicubic`,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-",
+      ], // deno-fmt-ignore
+      stdout: "piped",
+    }).output();
+    assertEquals(cli.stdout.length, ours.length);
+    const off = ours.reduce((n, v, i) => n + (v === cli.stdout[i] ? 0 : 1), 0);
+    assertEquals(off, 0, `${w}x${h}: ${off} of ${ours.length} bytes differ from ffmpeg's`);
+  }
+});

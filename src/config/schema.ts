@@ -34,6 +34,7 @@ import {
   programFormatProblems,
 } from "../../media/program_format.ts";
 import { formatRational, parseRational } from "../../media/rational.ts";
+import { LOOP_FILTER_SKIPS } from "../../media/channel_spec.ts";
 import { parseHostPort } from "../endpoints/host_port.ts";
 import { parsePublicUrl } from "../endpoints/public_url.ts";
 
@@ -338,6 +339,14 @@ const AudioSchema = table({
   bitrate_kbps: a.bitrate_kbps ?? DEFAULT_AUDIO_KBPS[a.codec],
 }));
 
+const DecodeSchema = table({
+  /**
+   * Which source pictures skip H.264/HEVC deblocking: auto (on non-reference pictures where the
+   * program is at most half the source's size), none, nonref, all.
+   */
+  skip_loop_filter: oneOf(LOOP_FILTER_SKIPS).default("auto"),
+});
+
 const loop = () => z.boolean(expecting("true or false")).default(true);
 
 /** Source kinds of a standalone channel. `none` = driven by gRPC only. */
@@ -385,6 +394,7 @@ const ChannelSchema = table({
   format: FormatSchema.default({}),
   video: VideoSchema.default({}),
   audio: AudioSchema.default({}),
+  decode: DecodeSchema.default({}),
   source: SourceSchema.default({ type: "test_pattern" }),
   frame_sink: FrameSinkSchema.default({}),
   /** Serve this channel at http://<bind>:<port>/channel/<id>.ts. */

@@ -341,6 +341,7 @@ export class ChannelRunner implements RunnerCalls {
     return new FileProducer(path, this.format, {
       inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
       threads: this.#threads.decoder,
+      skipLoopFilter: this.spec.decode?.skipLoopFilter,
       onDecodeError: (asset, err) =>
         this.#out.log("warn", "asset_error", {
           asset,

@@ -6,9 +6,14 @@
  * @module
  */
 
-import { AudioEncoder, type EncodedPacket, Muxer, VideoEncoder } from "../../ffi/mod.ts";
+import {
+  AudioEncoder,
+  Muxer,
+  type MuxerInput,
+  type PacketTiming,
+  VideoEncoder,
+} from "../../ffi/mod.ts";
 import type { AudioEncoderSettings, VideoEncoderSettings } from "../../media/encoder_settings.ts";
-import { i420Size } from "../../media/program_frame.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
 import { TsCadence } from "./_ts_cadence.ts";
@@ -49,8 +54,9 @@ export class ProgramTsEncoder {
   #video: VideoEncoder;
   #audio: AudioEncoder;
   #muxer: Muxer;
-  #vIndex: number;
-  #aIndex: number;
+  /** The muxer's video and audio streams, fed by their encoders in native memory. */
+  #vInput: MuxerInput;
+  #aInput: MuxerInput;
   #closed = false;
   #offsetFrames: number;
   /** Output frame number → PTS (90 kHz) of its muxed video packet, the last 256. */
@@ -68,7 +74,6 @@ export class ProgramTsEncoder {
   /** Pictures the encoder held when one came out (its delay), once known. */
   #delayPictures: number | undefined;
   readonly #maxLatencyFrames: number;
-  readonly #lastPicture: Uint8Array;
   /** Held frames whose picture was encoded again to bound the encoder's delay. */
   framesReencoded = 0;
   #lastKeyFrame = -Infinity;
@@ -101,7 +106,6 @@ export class ProgramTsEncoder {
     this.#maxLatencyFrames = Math.ceil(
       ((opts.maxPictureLatencyMs ?? 4000) * format.frameRate.num) / (1000 * format.frameRate.den),
     );
-    this.#lastPicture = new Uint8Array(i420Size(format.width, format.height));
     this.#video = new VideoEncoder({
       codec: video.codec,
       width: format.width,
@@ -126,9 +130,11 @@ export class ProgramTsEncoder {
       const options: Record<string, string> = { ...MPEGTS_OPTIONS };
       if (opts.serviceId !== undefined) options.mpegts_service_id = String(opts.serviceId);
       muxer = new Muxer({ format: "mpegts", options, file: opts.file });
-      this.#vIndex = muxer.addStream(this.#video);
-      this.#aIndex = muxer.addStream(audioEncoder);
+      const vIndex = muxer.addStream(this.#video);
+      const aIndex = muxer.addStream(audioEncoder);
       muxer.writeHeader();
+      this.#vInput = muxer.input(vIndex, { offset: this.#offsetFrames });
+      this.#aInput = muxer.input(aIndex, { offset: this.#offsetSamples });
     } catch (err) {
       muxer?.close();
       audioEncoder?.close();
@@ -148,25 +154,24 @@ export class ProgramTsEncoder {
   encode(frame: ProgramFrame, holdPicture = false): Uint8Array {
     const k = frame.frameNumber;
     if (!holdPicture) {
-      this.#lastPicture.set(frame.video.subarray(0, this.#lastPicture.length));
-      this.#encodePicture(this.#lastPicture, k);
+      this.#encodePicture(frame.video, k);
     } else if (this.#inFlight.length > 0 && k - this.#lastFed >= this.#keepaliveSpacing()) {
       // The encoder holds its pictures until more come: while pictures are held its delay
       // (counted in pictures) stretches in time. Pictures are kept at most limit / pictures
       // in flight apart — the one on air encoded again — so none waits longer than the limit.
       this.framesReencoded++;
-      this.#encodePicture(this.#lastPicture, k);
+      this.#encodePicture(null, k);
     } else {
       this.framesHeld++;
     }
-    this.#writeAudio(this.#audio.encode(frame.audio));
+    this.#audio.encodeInto(this.#aInput, frame.audio);
     return this.#cadence.push(this.#muxer.takeOutput(), this.#videoDts90k, this.#nextDts90k());
   }
 
   /** Drains the encoders and writes the trailer; returns the last bytes. */
   finish(): Uint8Array {
-    this.#writeVideo(this.#video.encode(null, 0));
-    this.#writeAudio(this.#audio.encode(null));
+    this.#wroteVideo(this.#video.encodeInto(this.#vInput, null, 0));
+    this.#audio.encodeInto(this.#aInput, null);
     const rest = this.#cadence.push(this.#muxer.finish(), this.#videoDts90k);
     this.close();
     return rest;
@@ -179,10 +184,16 @@ export class ProgramTsEncoder {
     return Math.max(1, Math.floor(this.#maxLatencyFrames / delay));
   }
 
-  #encodePicture(picture: Uint8Array, k: number): void {
+  /** Encodes `picture` as output frame `k`; null: the last picture again (no copy). */
+  #encodePicture(picture: Uint8Array | null, k: number): void {
     this.#inFlight.push(k);
     this.#lastFed = k;
-    this.#writeVideo(this.#video.encode(picture, k, this.#keyframeDue(k)));
+    const key = this.#keyframeDue(k);
+    this.#wroteVideo(
+      picture === null
+        ? this.#video.repeatInto(this.#vInput, k, key)
+        : this.#video.encodeInto(this.#vInput, picture, k, key),
+    );
   }
 
   /**
@@ -221,11 +232,11 @@ export class ProgramTsEncoder {
     return this.#muxedPts.get(frameNumber);
   }
 
-  #writeVideo(packets: EncodedPacket[]): void {
+  /** Bookkeeping of video packets the encoder just wrote into the muxer. */
+  #wroteVideo(packets: PacketTiming[]): void {
     const o = this.#offsetFrames;
     const { num, den } = this.#format.frameRate;
     for (const p of packets) {
-      this.#muxer.write(this.#vIndex, { ...p, pts: p.pts + o, dts: p.dts + o });
       this.#muxedPts.set(p.pts, Math.round(((p.pts + o) * 90000 * den) / num));
       if (this.#muxedPts.size > 256) {
         this.#muxedPts.delete(this.#muxedPts.keys().next().value!);
@@ -234,13 +245,6 @@ export class ProgramTsEncoder {
       this.#delayPictures = Math.max(this.#delayPictures ?? 0, this.#inFlight.length);
       this.#inFlight.shift();
       this.#videoDts90k.push(this.videoPts90k(p.dts));
-    }
-  }
-
-  #writeAudio(packets: EncodedPacket[]): void {
-    const o = this.#offsetSamples;
-    for (const p of packets) {
-      this.#muxer.write(this.#aIndex, { ...p, pts: p.pts + o, dts: p.dts + o });
     }
   }
 

@@ -139,5 +139,8 @@ int main(void) {
   F(AVPacket, flags);
   F(AVPacket, duration);
   F(AVPacket, pos);
+
+  S(AVIOContext);
+  F(AVIOContext, buffer);
   return 0;
 }

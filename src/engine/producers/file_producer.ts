@@ -19,6 +19,7 @@ import {
   Scaler,
 } from "../../../ffi/mod.ts";
 import type { ProgramFormat } from "../../../media/program_format.ts";
+import { type LoopFilterSkip, loopFilterSkipFor } from "../../../media/channel_spec.ts";
 import {
   type FrameContext,
   newProducerCounters,
@@ -49,6 +50,8 @@ export interface FileProducerOptions {
   skipHiddenFrames?: boolean;
   /** Told of every error the producer skips over (corrupt packets, read errors). */
   onDecodeError?: (path: string, err: unknown) => void;
+  /** Which source pictures skip deblocking (default "auto", see {@link LoopFilterSkip}). */
+  skipLoopFilter?: LoopFilterSkip;
 }
 
 /** Most decoded pictures queued ahead while audio is being looked for (bounds memory). */
@@ -137,6 +140,14 @@ export class FileProducer implements Producer {
       this.#threads = threads;
       if (this.#videoIndex >= 0) {
         this.#videoDecoder = Decoder.open(this.#demuxer, this.#videoIndex, { threads });
+        const source = this.#demuxer.streams[this.#videoIndex];
+        const skip = source.width && source.height
+          ? loopFilterSkipFor(opts.skipLoopFilter ?? "auto", {
+            width: source.width,
+            height: source.height,
+          }, format)
+          : "none";
+        if (skip !== "none") this.#videoDecoder.setSkipLoopFilter(skip);
         this.#scaler = new Scaler({
           width: format.width,
           height: format.height,
