@@ -10,7 +10,10 @@
  *   (degraded with a reason in /healthz),
  * - metrics moving (frames_output_total of every channel rises between scrapes a second apart),
  * - gRPC latency (GetVersion, worst and median, ms),
- * - largest PCR interval and PAT interval in each TS (target ≤ 40 ms / ≤ 100 ms).
+ * - largest PCR interval and PAT interval in each TS (target ≤ 40 ms / ≤ 100 ms),
+ * - what each channel did about it: its log events (degraded/recovered, encoder stepped down or
+ *   restored, priority changed) and its threads' nice values at the end (from /proc), and the
+ *   1-minute load average before and after (the box is shared).
  *
  * Run alone: `deno run -A bench/realtime_bench.ts [seconds]` (default 30 s of window).
  *
@@ -159,7 +162,7 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
     `[grpc]\nunix_socket = ""\ntcp = ["127.0.0.1:${grpcPort}"]`,
     `[http]\nbind = "127.0.0.1"\nport = ${httpPort}`,
     `[metrics]\nbind = "127.0.0.1"\nport = ${metricsPort}`,
-    `[log]\nlevel = "warn"\nformat = "json"`,
+    `[log]\nlevel = "info"\nformat = "json"`,
     ...CHANNELS.map((c) =>
       [
         `[[channels]]\nid = ${c.id}`,
@@ -176,13 +179,45 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
   await Deno.writeTextFile(`${dir}/engine.toml`, toml);
   const engine = new Deno.Command("deno", {
     args: ["run", "-A", `${ROOT}src/main.ts`, "--config", `${dir}/engine.toml`],
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const loadBefore = loadAverage();
   const logs: string[] = [];
   (async () => {
     for await (const chunk of engine.stderr.pipeThrough(new TextDecoderStream())) {
       logs.push(chunk);
+    }
+  })().catch(() => {});
+  /** Log events of interest per channel, in order, with the wall second they came. */
+  const events = new Map<string, string[]>();
+  const wanted = new Set([
+    "channel_degraded",
+    "channel_recovered",
+    "encoder_stepped_down",
+    "encoder_restored",
+    "channel_priority_changed",
+    "channel_priority_unchanged",
+  ]);
+  const t0 = performance.now();
+  (async () => {
+    let rest = "";
+    for await (const chunk of engine.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) {
+        let j: Record<string, unknown>;
+        try {
+          j = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (!wanted.has(String(j.event))) continue;
+        const ch = String(j.channel ?? "");
+        const extra = j.event === "channel_priority_changed" ? `(nice ${j.nice})` : "";
+        if (!events.has(ch)) events.set(ch, []);
+        events.get(ch)!.push(`${((performance.now() - t0) / 1000).toFixed(0)}s ${j.event}${extra}`);
+      }
     }
   })().catch(() => {});
   const client = playoutClient(`127.0.0.1:${grpcPort}`);
@@ -216,6 +251,7 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
       pts: new Map([...viewers].map(([id, v]) => [id, v.maxPts])),
       audioPts: new Map([...viewers].map(([id, v]) => [id, v.maxAudioPts])),
       repeated: await metric(metricsPort, "retrovue_playout_frames_repeated_total"),
+      threads: engineThreads(engine.pid),
     };
     for (const v of viewers.values()) v.recording = true;
     const grpcMs: number[] = [];
@@ -241,6 +277,14 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
     const repeated = await metric(metricsPort, "retrovue_playout_frames_repeated_total");
     const decimation = await metric(metricsPort, "retrovue_playout_picture_decimation");
     const health = await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).json();
+    const nice = channelThreadNice(engine.pid);
+    const threadsEnd = engineThreads(engine.pid);
+    /** Cores a thread group used over the window (threads that ended meanwhile are missed). */
+    const cores = (name: string) =>
+      round(
+        ((threadsEnd.get(name)?.cpuSeconds ?? 0) - (start.threads.get(name)?.cpuSeconds ?? 0)) /
+          ((performance.now() - start.wall) / 1000),
+      );
     for (const v of viewers.values()) v.stop();
     const channels: Record<string, unknown> = {};
     for (const c of CHANNELS) {
@@ -258,6 +302,9 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
         pcrMaxMs: pcr && round(pcr.intervalMaxMs),
         patMaxMs: round(s.pat.intervalMaxMs),
         ccErrors: s.ccErrors,
+        threadNice: nice.get(`rv-ch-${c.id}`)?.join(","),
+        cpuCores: cores(`rv-ch-${c.id}`),
+        events: events.get(ch) ?? [],
       };
     }
     grpcMs.sort((a, b) => a - b);
@@ -271,6 +318,7 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
       metricsScrapes: scrapes,
       scrapesWithAChannelStuck: stuckScrapes,
       healthStatus: health.status,
+      loadAverage1m: { before: loadBefore, after: loadAverage() },
     };
   } finally {
     client.close();
@@ -279,6 +327,35 @@ export async function runRealtimeBench(windowSeconds = 30): Promise<Record<strin
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     if (Deno.env.get("RV_BENCH_LOGS")) console.error(logs.join(""));
   }
+}
+
+/** Nice values of the engine's threads, by thread name (channel threads: `rv-ch-<id>`). */
+function channelThreadNice(pid: number): Map<string, number[]> {
+  return new Map([...engineThreads(pid)].map(([name, t]) => [name, t.nice]));
+}
+
+/** The engine's threads by name: nice values and CPU seconds used (user + system) so far. */
+function engineThreads(pid: number): Map<string, { nice: number[]; cpuSeconds: number }> {
+  const out = new Map<string, { nice: number[]; cpuSeconds: number }>();
+  for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
+    } catch {
+      continue; // ended while listed
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const t = out.get(comm) ?? { nice: [], cpuSeconds: 0 };
+    t.nice.push(Number(f[16]));
+    t.cpuSeconds += (Number(f[11]) + Number(f[12])) / 100;
+    out.set(comm, t);
+  }
+  return out;
+}
+
+function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
 }
 
 function round(n: number): number {

@@ -197,6 +197,35 @@ export class Muxer {
     return input;
   }
 
+  /**
+   * Hands `input`'s stream to another encoder of the same codec and time base (a channel's
+   * video encoder replaced mid-stream, its first packet a keyframe with its parameter sets in
+   * band): `input` then takes that encoder's packets, and no longer the old one's.
+   */
+  rebindInput(input: MuxerInput, encoder: VideoEncoder | AudioEncoder): void {
+    this.#open();
+    const s = this.#streams[input.streamIndex];
+    if (s === undefined) throw new FfmpegArgumentError("no such stream", input.streamIndex);
+    const { timeBase } = encoderContext(encoder);
+    if (
+      timeBase.num * s.encoderTimeBase.den !== s.encoderTimeBase.num * timeBase.den ||
+      encoder.options.codec !== s.encoder.options.codec
+    ) {
+      throw new FfmpegArgumentError(
+        "the new encoder's codec and time base must be the stream's",
+        `${encoder.options.codec} ${timeBase.num}/${timeBase.den}`,
+      );
+    }
+    s.encoder = encoder;
+    const big = BigInt(input.offset);
+    const streamIndex = input.streamIndex;
+    registerDestination(
+      input,
+      encoder,
+      (pkt, view, timing) => this.#writeNative(streamIndex, s, pkt, view, big, timing),
+    );
+  }
+
   /** Writes the container header with the muxer options. Unknown options are an error. */
   writeHeader(): void {
     const ctx = this.#open();

@@ -2,8 +2,10 @@
  * Process facts and controls from the C library that Deno has no API for: the parent-death
  * signal (`prctl(PR_SET_PDEATHSIG)`), the current parent pid (`getppid`, which changes when
  * the parent dies and the process is re-parented), whether a pid exists (`kill(pid, 0)`) and
- * the calling thread's scheduling priority (`setpriority` on its thread id).
- * Linux with glibc only; elsewhere {@link processControls} throws
+ * thread priorities (`setpriority` on a thread id) and thread names (`prctl(PR_SET_NAME)`),
+ * so that one Worker's threads — its own and every FFmpeg/x264 thread it started, which inherit
+ * its name and priority — can be found (`/proc/self/task/<tid>/comm`) and re-prioritised
+ * together. Linux with glibc only; elsewhere {@link processControls} throws
  * {@link ProcessControlsUnavailableError}. Loaded once, on first use.
  *
  * @module
@@ -15,11 +17,16 @@ const LIBC_SYMBOLS = {
   kill: { parameters: ["i32", "i32"], result: "i32" },
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
+  prctlName: { name: "prctl", parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** `PR_SET_PDEATHSIG` from `<linux/prctl.h>`. */
 const PR_SET_PDEATHSIG = 1;
+/** `PR_SET_NAME` from `<linux/prctl.h>`. */
+const PR_SET_NAME = 15;
+/** Longest thread name the kernel keeps (`TASK_COMM_LEN` − 1), bytes. */
+const THREAD_NAME_MAX = 15;
 /** `PRIO_PROCESS` from `<sys/resource.h>`: with a thread id, one thread (Linux). */
 const PRIO_PROCESS = 0;
 /** `EPERM` / `ESRCH` from `<errno.h>` (Linux). */
@@ -50,6 +57,68 @@ export interface ProcessControls {
    * privilege). Threads it starts afterwards (FFmpeg's, x264's) inherit it.
    */
   setThreadNice(nice: number): void;
+  /**
+   * Names the calling thread (1–15 ASCII characters; what `/proc/self/task/<tid>/comm`
+   * shows). Threads it starts afterwards inherit the name.
+   */
+  setThreadName(name: string): void;
+  /** Ids of this process's threads named `name` now (threads come and go; a snapshot). */
+  threadsNamed(name: string): number[];
+  /** This process's threads now, with their names, by id (a snapshot). */
+  threads(): { tid: number; name: string }[];
+  /**
+   * Sets the nice value of each of this process's threads in `tids`; a thread that has ended
+   * meanwhile is passed over. Returns how many were set. Raising a priority back (a lower
+   * nice value) needs `RLIMIT_NICE` to allow it (root, or systemd's `LimitNICE=`): refused,
+   * it throws {@link ProcessControlsUnavailableError} naming the thread and errno.
+   */
+  setThreadsNice(tids: readonly number[], nice: number): number;
+}
+
+/** Scheduling facts of one thread of this process (`/proc/self/task/<tid>/stat`). */
+export interface ThreadStat {
+  /** Its nice value. */
+  nice: number;
+  /** CPU time it has used, user + system, seconds (kernel clock ticks: 10 ms steps). */
+  cpuSeconds: number;
+}
+
+/** Kernel clock ticks per second of `/proc` times (`USER_HZ`: 100 on every Linux ABI). */
+const USER_HZ = 100;
+
+/** {@link ThreadStat} of thread `tid` of this process; undefined once it has ended. Linux. */
+export function threadStat(tid: number): ThreadStat | undefined {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  // Fields after "(comm)" start at field 3 (state): utime 14, stime 15, nice 19.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { nice: Number(f[16]), cpuSeconds: (Number(f[11]) + Number(f[12])) / USER_HZ };
+}
+
+function listThreads(): { tid: number; name: string }[] {
+  const out: { tid: number; name: string }[] = [];
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    let comm: string;
+    try {
+      comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue; // ended meanwhile
+      throw err;
+    }
+    out.push({ tid: Number(e.name), name: comm.trimEnd() });
+  }
+  return out.sort((a, b) => a.tid - b.tid);
+}
+
+function checkNice(nice: number): void {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new RangeError(`nice must be an integer from -20 to 19, got ${nice}`);
+  }
 }
 
 let controls: ProcessControls | undefined;
@@ -86,15 +155,48 @@ function load(): ProcessControls {
     },
     parentPid: () => s.getppid(),
     setThreadNice(nice) {
-      if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
-        throw new RangeError(`nice must be an integer from -20 to 19, got ${nice}`);
-      }
+      checkNice(nice);
       if (s.setpriority(PRIO_PROCESS, s.gettid(), nice) !== 0) {
         throw new ProcessControlsUnavailableError(
           `setpriority(thread, ${nice})`,
           `errno ${errno()}`,
         );
       }
+    },
+    setThreadName(name) {
+      if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(name) || name.length > THREAD_NAME_MAX) {
+        throw new RangeError(
+          `thread name must be 1-${THREAD_NAME_MAX} printable ASCII characters, got ${
+            JSON.stringify(name)
+          }`,
+        );
+      }
+      const buf = new TextEncoder().encode(`${name}\0`);
+      if (s.prctlName(PR_SET_NAME, buf, 0n, 0n, 0n) !== 0) {
+        throw new ProcessControlsUnavailableError(
+          `prctl(PR_SET_NAME, ${name})`,
+          `errno ${errno()}`,
+        );
+      }
+    },
+    threads: listThreads,
+    threadsNamed: (name) => listThreads().filter((t) => t.name === name).map((t) => t.tid),
+    setThreadsNice(tids, nice) {
+      checkNice(nice);
+      let set = 0;
+      for (const tid of tids) {
+        if (s.setpriority(PRIO_PROCESS, tid, nice) === 0) {
+          set++;
+          continue;
+        }
+        const e = errno();
+        if (e === ESRCH) continue;
+        throw new ProcessControlsUnavailableError(
+          `setpriority(thread ${tid}, ${nice})`,
+          `errno ${e}`,
+        );
+      }
+      return set;
     },
     processExists(pid) {
       if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -36,7 +36,7 @@ import {
 import { Demuxer } from "../../ffi/mod.ts";
 import { type GuideSlot, scheduleSlots } from "./guide.ts";
 import type { ChannelStats } from "../../media/channel_status.ts";
-import { ProgramTsEncoder } from "./program_ts_encoder.ts";
+import { ProgramTsEncoder, STEPPED_DOWN_PRESET } from "./program_ts_encoder.ts";
 import { TsAnalyzer } from "../../media/ts_analyzer.ts";
 import { DeadlinePacer } from "./_deadline_pacer.ts";
 import { availableCores, type ChannelThreads, channelThreads } from "./thread_policy.ts";
@@ -147,6 +147,11 @@ export class ChannelRunner implements RunnerCalls {
   /** The last picture that went on air (for frame sinks, when a frame repeats it). */
   #onAir: Uint8Array | undefined;
   #shedding: ShedLevel = "none";
+  /** Pacing-clock time the encoder last stepped down / was last restored. */
+  #steppedDownAt = -Infinity;
+  #encoderRestoredAt = -Infinity;
+  /** Least time stepped down before the configured encoder is tried again. */
+  #stepBackoffMs = STEP_BACKOFF_MS;
   #utcCheckedAt = -Infinity;
   /** A UTC offset seen but not absorbed yet (waiting for a block fence). */
   #pendingUtcOffset: number | undefined;
@@ -717,6 +722,7 @@ export class ChannelRunner implements RunnerCalls {
       this.#recentRepeats.shift();
     }
     const d = this.#pace.decimation;
+    this.#stepEncoder(now, d);
     const sustained = d > 1 || this.#recentRepeats.length >= this.#repeatsToDegrade;
     if (held && sustained && !this.#degraded) {
       this.#degraded = true;
@@ -733,7 +739,10 @@ export class ChannelRunner implements RunnerCalls {
         decimation: d,
       });
       this.#out.health?.({ degraded: true, reason: this.#degradedReason });
-    } else if (this.#degraded && d === 1 && now - this.#lastRepeatAt > RECOVER_MS) {
+    } else if (
+      this.#degraded && d === 1 && now - this.#lastRepeatAt > RECOVER_MS &&
+      !this.#encoder?.steppedDown
+    ) {
       this.#degraded = false;
       this.#degradedReason = "";
       this.#out.log("info", "channel_recovered", {
@@ -741,6 +750,52 @@ export class ChannelRunner implements RunnerCalls {
         repeated_frames: this.#repeated,
       });
       this.#out.health?.({ degraded: false, reason: "" });
+    }
+  }
+
+  /**
+   * Sheds encoding while pictures cost more than the channel's frames allow: a degraded
+   * channel whose decimation is above 1 steps its x264 down (ProgramTsEncoder.setSteppedDown:
+   * faster preset, no lookahead, so the few pictures it airs need no re-encodes), and stays
+   * there at least {@link #stepBackoffMs}; then, when it has kept up for {@link RECOVER_MS},
+   * it tries the configured encoder again. Degrading again within {@link STEP_TRIAL_MS} of that
+   * doubles the wait (up to {@link STEP_BACKOFF_MAX_MS}); the channel stays degraded while
+   * stepped down.
+   */
+  #stepEncoder(now: number, d: number): void {
+    const enc = this.#encoder;
+    if (!enc?.canStepDown) return;
+    if (!enc.steppedDown) {
+      if (!this.#degraded || d <= 1) return;
+      const configured = enc.videoPreset;
+      this.#stepBackoffMs = now - this.#encoderRestoredAt < STEP_TRIAL_MS
+        ? Math.min(STEP_BACKOFF_MAX_MS, this.#stepBackoffMs * 2)
+        : STEP_BACKOFF_MS;
+      enc.setSteppedDown(true);
+      this.#steppedDownAt = now;
+      this.#degradedReason =
+        `cannot keep up: a picture takes ${this.#pace.pictureCostMs.toFixed(0)} ms of a ${
+          this.#frameMs.toFixed(1)
+        } ms frame; encoding x264 ${STEPPED_DOWN_PRESET} ` +
+        `zerolatency instead of ${configured}`;
+      this.#out.log("warn", "encoder_stepped_down", {
+        preset: STEPPED_DOWN_PRESET,
+        configured_preset: configured,
+        frame: this.#lastReleased,
+        picture_cost_ms: round1(this.#pace.pictureCostMs),
+        retry_after_s: Math.round(this.#stepBackoffMs / 1000),
+      });
+      this.#out.health?.({ degraded: true, reason: this.#degradedReason });
+    } else if (
+      now - this.#steppedDownAt >= this.#stepBackoffMs && d === 1 &&
+      now - this.#lastRepeatAt > RECOVER_MS
+    ) {
+      enc.setSteppedDown(false);
+      this.#encoderRestoredAt = now;
+      this.#out.log("info", "encoder_restored", {
+        preset: this.spec.video.preset,
+        frame: this.#lastReleased,
+      });
     }
   }
 
@@ -974,6 +1029,11 @@ const FENCE_MARGIN_FRAMES = 16;
 
 /** Time a channel must go without repeating a frame before it is ready again. */
 const RECOVER_MS = 5000;
+/** Least time a stepped-down encoder stays so, first time (doubles on a failed retry). */
+const STEP_BACKOFF_MS = 60_000;
+const STEP_BACKOFF_MAX_MS = 15 * 60_000;
+/** A channel degrading within this of its encoder's restoration failed the retry. */
+const STEP_TRIAL_MS = 30_000;
 
 /** Lets timers and messages in (a resolved promise would not). */
 function macrotask(): Promise<void> {

@@ -18,7 +18,7 @@ import {
 import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
-import { processControls } from "../../ffi/process.ts";
+import { ChannelPriority } from "./channel_priority.ts";
 
 /** FFmpeg's own log lines would break the JSON log stream; errors reach us as typed errors. */
 const AV_LOG_QUIET = -8;
@@ -30,26 +30,14 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-/**
- * Nice value of channel threads (the worker's and every FFmpeg thread it starts). Media work
- * takes whatever CPU is free either way; the lower weight lets the main thread (gRPC, HTTP
- * viewers, metrics) run as soon as it wakes even when the channels keep every core busy.
- */
-const CHANNEL_NICE = 4;
-
 function init(msg: Extract<ToWorker, { type: "init" }>): void {
   shareOpenLock(msg.openLock, msg.openLockOwner);
   setFfmpegLogLevel(AV_LOG_QUIET);
-  try {
-    processControls().setThreadNice(CHANNEL_NICE);
-  } catch (err) {
-    post({
-      type: "log",
-      level: "warn",
-      event: "channel_priority_unchanged",
-      fields: { nice: CHANNEL_NICE, reason: (err as Error).message },
-    });
-  }
+  // Before FFmpeg starts threads: they inherit the name and priority (channel_priority.ts).
+  const priority = new ChannelPriority(
+    msg.spec.id,
+    (level, event, fields) => post({ type: "log", level, event, fields }),
+  );
   const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
   runner = new ChannelRunner(
     {
@@ -75,7 +63,16 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
       blockSession: (session) => post({ type: "block_session", session }),
     },
   );
-  statsTimer = setInterval(() => post({ type: "stats", stats: runner!.stats() }), 1000);
+  statsTimer = setInterval(() => {
+    const stats = runner!.stats();
+    post({ type: "stats", stats });
+    const { num, den } = runner!.format.frameRate;
+    priority.observe({
+      degraded: runner!.health.degraded,
+      pictures: stats.framesOut - stats.framesRepeated,
+      frameRate: num / den,
+    });
+  }, 1000);
   post({ type: "ready" });
 }
 

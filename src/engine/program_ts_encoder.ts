@@ -12,8 +12,13 @@ import {
   type MuxerInput,
   type PacketTiming,
   VideoEncoder,
+  type VideoEncoderOptions,
 } from "../../ffi/mod.ts";
-import type { AudioEncoderSettings, VideoEncoderSettings } from "../../media/encoder_settings.ts";
+import {
+  type AudioEncoderSettings,
+  type VideoEncoderSettings,
+  X264_PRESETS,
+} from "../../media/encoder_settings.ts";
 import type { ProgramFormat } from "../../media/program_format.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
 import { TsCadence } from "./_ts_cadence.ts";
@@ -49,6 +54,21 @@ export function tsOffsetFrames(format: ProgramFormat): number {
   return Math.max(1, Math.ceil(format.frameRate.num / format.frameRate.den));
 }
 
+/** x264 preset of a stepped-down video encoder (the engine's default preset). */
+export const STEPPED_DOWN_PRESET = "veryfast";
+
+/** Frames a new video encoder's first picture stays clear of the last muxed DTS. */
+const SWAP_DTS_MARGIN_FRAMES = 4;
+
+/** The faster of two x264 presets (an unknown one counts as slowest). */
+function fasterPreset(a: string, b: string): string {
+  const rank = (p: string) => {
+    const i = (X264_PRESETS as readonly string[]).indexOf(p);
+    return i < 0 ? X264_PRESETS.length : i;
+  };
+  return rank(a) <= rank(b) ? a : b;
+}
+
 /** Encodes program frames into a continuous MPEG-TS byte stream. */
 export class ProgramTsEncoder {
   #video: VideoEncoder;
@@ -80,6 +100,18 @@ export class ProgramTsEncoder {
   #picturesSinceKey = 0;
   /** Frames whose picture was held (not encoded; the previous picture stays on screen). */
   framesHeld = 0;
+  /**
+   * Pictures given to this encoder that never reached the TS, from swapping the video encoder
+   * ({@link setSteppedDown}): those still in the old one's lookahead when it stepped down, and
+   * those held back while the configured one starts clear of the last DTS.
+   */
+  picturesLost = 0;
+  /** Settings of the video encoder as configured. */
+  readonly #videoOptions: VideoEncoderOptions;
+  /** The video encoder runs the stepped-down settings (see {@link setSteppedDown}). */
+  #steppedDown = false;
+  /** A step down or back up waiting for the next picture. */
+  #swapPending = false;
 
   constructor(
     format: ProgramFormat,
@@ -106,7 +138,7 @@ export class ProgramTsEncoder {
     this.#maxLatencyFrames = Math.ceil(
       ((opts.maxPictureLatencyMs ?? 4000) * format.frameRate.num) / (1000 * format.frameRate.den),
     );
-    this.#video = new VideoEncoder({
+    this.#videoOptions = {
       codec: video.codec,
       width: format.width,
       height: format.height,
@@ -116,7 +148,8 @@ export class ProgramTsEncoder {
       bitrateKbps: video.bitrateKbps,
       keyint: video.keyintFrames,
       threads: video.threads,
-    });
+    };
+    this.#video = new VideoEncoder(this.#videoOptions);
     // What opened before a failure is freed (a channel worker that fails here is retried).
     let audioEncoder: AudioEncoder | undefined;
     let muxer: Muxer | undefined;
@@ -153,6 +186,7 @@ export class ProgramTsEncoder {
    */
   encode(frame: ProgramFrame, holdPicture = false): Uint8Array {
     const k = frame.frameNumber;
+    if (!holdPicture && this.#swapPending && !this.#swapVideoEncoder(k)) holdPicture = true;
     if (!holdPicture) {
       this.#encodePicture(frame.video, k);
     } else if (this.#inFlight.length > 0 && k - this.#lastFed >= this.#keepaliveSpacing()) {
@@ -166,6 +200,86 @@ export class ProgramTsEncoder {
     }
     this.#audio.encodeInto(this.#aInput, frame.audio);
     return this.#cadence.push(this.#muxer.takeOutput(), this.#videoDts90k, this.#nextDts90k());
+  }
+
+  /** Whether the video encoder runs the stepped-down settings now. */
+  get steppedDown(): boolean {
+    return this.#steppedDown;
+  }
+
+  /** x264 preset of the video encoder now ({@link STEPPED_DOWN_PRESET} while stepped down). */
+  get videoPreset(): string {
+    return this.#video.options.preset ?? "";
+  }
+
+  /**
+   * Whether {@link setSteppedDown} can make this channel's video cheaper: libx264 only (its
+   * lookahead holds tens of pictures, each held picture re-encoded while a channel sheds).
+   */
+  get canStepDown(): boolean {
+    return this.#videoOptions.codec === "libx264";
+  }
+
+  /**
+   * Steps the video encoder down to a cheaper one — x264 {@link STEPPED_DOWN_PRESET} (or the
+   * configured preset if faster) with `zerolatency`: no lookahead, no B-frames, so a picture
+   * comes out as it goes in and a channel airing few pictures needs no re-encodes to bound
+   * their delay — or back up to the configured one. The new encoder starts at the next
+   * picture, with an IDR (SPS/PPS in band; the TS stays one valid stream, video PTS keeps the
+   * output frame numbers). Pictures still inside the old encoder when stepping down are
+   * dropped (draining a slow lookahead would cost as much as encoding them: the screen holds
+   * the last picture out, at most the latency limit, until the IDR); stepping back up drains
+   * the low-delay one, and holds the first picture or few while the new encoder's B-frame DTS
+   * would not clear the last one (all counted in {@link picturesLost}). Returns false when
+   * nothing changes.
+   */
+  setSteppedDown(on: boolean): boolean {
+    if (!this.canStepDown || on === this.#steppedDown) return false;
+    this.#steppedDown = on;
+    this.#swapPending = true;
+    return true;
+  }
+
+  /**
+   * Opens the wanted video encoder for picture `k`, closing the old one. False (the picture
+   * is held) while `k` is too close to the last muxed DTS: an encoder with B-frames starts
+   * its DTS a few frames before its first PTS, and DTS must keep increasing.
+   */
+  #swapVideoEncoder(k: number): boolean {
+    // Stepping back up: the low-delay encoder holds at most its frame threads' pictures; they
+    // go out first (cheap), and the configured one, with B-frames, starts clear of their DTS.
+    if (!this.#steppedDown) {
+      if (this.#inFlight.length > 0) {
+        this.#wroteVideo(this.#video.encodeInto(this.#vInput, null, 0));
+      }
+      if (this.#lastDts !== undefined && k <= this.#lastDts + SWAP_DTS_MARGIN_FRAMES) {
+        this.picturesLost++;
+        return false;
+      }
+    }
+    const o = this.#videoOptions;
+    const options: VideoEncoderOptions = this.#steppedDown
+      ? {
+        ...o,
+        preset: fasterPreset(o.preset ?? STEPPED_DOWN_PRESET, STEPPED_DOWN_PRESET),
+        tune: "zerolatency",
+      }
+      : o;
+    const next = new VideoEncoder(options);
+    try {
+      this.#muxer.rebindInput(this.#vInput, next);
+    } catch (err) {
+      next.close();
+      throw err;
+    }
+    this.#video.close();
+    this.#video = next;
+    this.#swapPending = false;
+    this.picturesLost += this.#inFlight.length;
+    this.#inFlight = [];
+    this.#delayPictures = undefined;
+    this.#picturesSinceKey = 0;
+    return true;
   }
 
   /** Drains the encoders and writes the trailer; returns the last bytes. */

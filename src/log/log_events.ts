@@ -35,6 +35,9 @@ export const LOG_EVENTS = Object.freeze(
     channelWorkerUnresponsive: "channel_worker_unresponsive",
     /** A channel's threads could not be given a lower priority: `channel`, `nice`, `reason`. */
     channelPriorityUnchanged: "channel_priority_unchanged",
+    /** info, engine/channel_priority.ts (worker): `nice`, `threads`, `degraded`. A degraded
+     * channel's threads were lowered, or a recovered one's restored. */
+    channelPriorityChanged: "channel_priority_changed",
     /** Segment mode started a channel: `channel`, `plan_handle`. */
     channelStarted: "channel_started",
     /** A channel was stopped by control: `channel`. */
@@ -219,6 +222,11 @@ export const LOG_EVENTS = Object.freeze(
     channelDegraded: "channel_degraded",
     /** info, engine/channel_runner.ts (worker): `frame`, `repeated_frames`. Degradation ended. */
     channelRecovered: "channel_recovered",
+    /** warn, engine/channel_runner.ts (worker): `preset`, `configured_preset`, `frame`,
+     * `retry_after_s`. A channel that could not keep up encodes with a faster, low-delay x264. */
+    encoderSteppedDown: "encoder_stepped_down",
+    /** info, engine/channel_runner.ts (worker): `preset`, `frame`. The configured encoder again. */
+    encoderRestored: "encoder_restored",
     /** error, engine/channel_worker.ts: `reason`. Freeing the channel after a failure failed. */
     channelStopFailed: "channel_stop_failed",
     /** warn, engine/channel_manager.ts: `channel`, `method`, `timeout_ms`. A worker call timed out. */

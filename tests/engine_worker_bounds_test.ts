@@ -1,0 +1,145 @@
+/**
+ * What the main thread can count on from a channel worker (issue 16, item 2), with real
+ * Workers and no product code failing on purpose:
+ *
+ * - a control call to a worker that hangs (blocked inside FFmpeg opening a FIFO nobody writes)
+ *   is refused on the main side once the call timeout passes, with FAILED naming the channel,
+ *   the call and the timeout, and a `control_call_timeout` log line; the channel still stops;
+ * - restarting a channel frees what it had: after each of 20 start/stop rounds no thread of
+ *   the channel (its worker's, FFmpeg's decoder and x264 threads, all named `rv-ch-<id>`) is
+ *   left, and the process's thread count comes back to where it was.
+ */
+
+import { assert, assertEquals } from "./assert.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
+import { ControlError } from "../src/engine/control_surface.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+import { Logger } from "../src/log/log.ts";
+import { quietLog, testManager } from "./manager_fixtures.ts";
+import { fixture } from "./fixtures.ts";
+import { until } from "./egress_fixtures.ts";
+
+const FMT: ProgramFormat = {
+  width: 160,
+  height: 90,
+  frameRate: { num: 25, den: 1 },
+  sampleRate: 48000,
+  channels: 2,
+  aspectPolicy: "preserve",
+};
+
+/** Names of this process's threads now, with how many carry each. */
+function threadNames(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    let comm: string;
+    try {
+      comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trimEnd();
+    } catch {
+      continue; // ended while listed
+    }
+    out.set(comm, (out.get(comm) ?? 0) + 1);
+  }
+  return out;
+}
+
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+Deno.test("a control call to a hung worker is refused at the call timeout with a clear FAILED; the channel still stops", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "worker_bounds_" });
+  const lines: Record<string, unknown>[] = [];
+  const log = new Logger({
+    level: "warn",
+    write: (line: string) => lines.push(JSON.parse(line)),
+  });
+  const manager = testManager({
+    log,
+    leadMs: 200,
+    callTimeoutMs: 800,
+    stopGraceMs: 300,
+  });
+  const fifo = `${dir}/hung.ts`;
+  const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert(mk.success, "mkfifo");
+  let writer: Deno.FsFile | undefined;
+  try {
+    await manager.startChannel(3, await fixture("h264_aac_mp4"), FMT);
+    // The worker opens the FIFO for its preview: it blocks in FFmpeg and answers nothing.
+    const preview = manager.loadPreview(3, {
+      assetPath: fifo,
+      startFrame: 0,
+      frameCount: -1,
+      fps: FMT.frameRate,
+    });
+    const opened = Deno.open(fifo, { write: true }).then((f) => (writer = f));
+    // Bounded here too (not a timing judgement: without the main side's timeout it never ends).
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const err = await Promise.race([
+      preview.then(() => undefined, (e) => e),
+      new Promise((r) => (bound = setTimeout(() => r("no answer within 20 s"), 20_000))),
+    ]);
+    clearTimeout(bound);
+    assert(err instanceof ControlError, `loadPreview: ${err}`);
+    assertEquals(err.code, "FAILED");
+    assertEquals(err.message, "channel 3 did not answer loadPreview within 800 ms");
+    // Every further call is bounded the same way while the worker stays hung.
+    const guide = await manager.guide(3, Date.now(), Date.now() + 60_000).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert(guide instanceof ControlError && guide.code === "FAILED", `guide: ${guide}`);
+    assertEquals(guide.message, "channel 3 did not answer guide within 800 ms");
+    const timeouts = lines.filter((l) => l.event === "control_call_timeout");
+    assertEquals(timeouts.map((l) => [l.channel, l.method, l.timeout_ms]), [
+      [3, "loadPreview", 800],
+      [3, "guide", 800],
+    ]);
+    await opened;
+    await manager.stopChannel(3);
+    assertEquals(manager.get(3)?.state ?? "stopped", "stopped");
+  } finally {
+    writer?.close();
+    await manager.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("20 restarts of a transcoding channel leave none of its threads behind and the thread count where it was", async () => {
+  const manager = testManager({ log: quietLog(), leadMs: 200 });
+  const clip = await fixture("h264_aac_mp4");
+  const spec: ChannelSpec = {
+    id: 9,
+    name: "restarts",
+    format: FMT,
+    // Two x264 threads and two decoder threads: FFmpeg threads to leak if anything does.
+    video: { codec: "libx264", preset: "ultrafast", crf: 35, keyintFrames: 25, threads: 2 },
+    audio: { codec: "aac", bitrateKbps: 64 },
+    source: { kind: "playlist", paths: [clip] },
+  };
+  try {
+    const before = threadNames();
+    const during: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      await manager.applyConfig([spec]);
+      const v = manager.outputs(9)!.fanout.subscribe({ label: "restart" });
+      let bytes = 0;
+      const reading = (async () => {
+        for await (const c of v) bytes += c.length;
+      })();
+      await until(() => bytes > 188 * 50, `round ${round}: TS`);
+      during.push(threadNames().get("rv-ch-9") ?? 0);
+      v.close();
+      await reading;
+      await manager.applyConfig([]);
+      await until(() => !threadNames().has("rv-ch-9"), `round ${round}: channel threads gone`);
+    }
+    // While on air the channel ran its worker thread plus FFmpeg's.
+    assert(during.every((n) => n >= 3), `channel threads on air: ${during}`);
+    const after = threadNames();
+    assertEquals(after.get("rv-ch-9"), undefined);
+    // Deno's own pools may grow by a thread or two; 20 leaked workers would be 60+.
+    assert(total(after) <= total(before) + 4, `threads ${total(before)} -> ${total(after)}`);
+  } finally {
+    await manager.close();
+  }
+});
