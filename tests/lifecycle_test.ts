@@ -155,7 +155,7 @@ Deno.test("SIGHUP rejects an invalid config, applies a valid one; SIGTERM exits 
     assert.equal(rejected.level, "error");
     assert.deepEqual(rejected.problems, [
       "channels[1].bogus: unknown key, expected one of id, name, format, video, audio, " +
-      "source, frame_sink, http_egress, number, logo, group",
+      "decode, source, frame_sink, http_egress, number, logo, group",
       "http.port: expected an integer port 0..65535, got 99999",
     ]);
     assert.equal(engine.records.slice(mark).find((r) => r.event === "config_reloaded"), undefined);
