@@ -15,18 +15,11 @@ import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { Logger } from "../src/log/log.ts";
-import { quietLog, testManager } from "./manager_fixtures.ts";
+import { quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
 import { fixture } from "./fixtures.ts";
 import { until } from "./egress_fixtures.ts";
 
-const FMT: ProgramFormat = {
-  width: 160,
-  height: 90,
-  frameRate: { num: 25, den: 1 },
-  sampleRate: 48000,
-  channels: 2,
-  aspectPolicy: "preserve",
-};
+const FMT: ProgramFormat = TEST_FORMAT;
 
 /** Names of this process's threads now, with how many carry each. */
 function threadNames(): Map<string, number> {
