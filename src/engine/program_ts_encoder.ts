@@ -98,8 +98,6 @@ export class ProgramTsEncoder {
   framesReencoded = 0;
   #lastKeyFrame = -Infinity;
   #picturesSinceKey = 0;
-  /** Frames whose picture was held (not encoded; the previous picture stays on screen). */
-  framesHeld = 0;
   /**
    * Pictures given to this encoder that never reached the TS, from swapping the video encoder
    * ({@link setSteppedDown}): those still in the old one's lookahead when it stepped down, and
@@ -195,9 +193,8 @@ export class ProgramTsEncoder {
       // in flight apart — the one on air encoded again — so none waits longer than the limit.
       this.framesReencoded++;
       this.#encodePicture(null, k);
-    } else {
-      this.framesHeld++;
     }
+    // Otherwise the picture is held: nothing is encoded, the previous one stays on screen.
     this.#audio.encodeInto(this.#aInput, frame.audio);
     return this.#cadence.push(this.#muxer.takeOutput(), this.#videoDts90k, this.#nextDts90k());
   }
