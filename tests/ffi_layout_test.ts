@@ -20,7 +20,14 @@ async function probe(includeDir: string): Promise<Map<string, number>> {
   const dir = await Deno.makeTempDir();
   try {
     const exe = `${dir}/probe`;
-    const args = ["-I", includeDir, "-o", exe, PROBE];
+    // libavfilter's major is read only from the set's own headers (FFmpeg 6.1's shared set has
+    // none, and the host's, if installed, are another release's).
+    const hasAvfilter = await Deno.stat(`${includeDir}/libavfilter/version.h`).then(
+      () => true,
+      () => false,
+    );
+    const args = ["-I", includeDir, ...(hasAvfilter ? ["-DRV_SET_HAS_AVFILTER"] : [])];
+    args.push("-o", exe, PROBE);
     const cc = await new Deno.Command("gcc", { args, stderr: "piped" }).output();
     assert(cc.success, `gcc failed: ${new TextDecoder().decode(cc.stderr)}`);
     const run = await new Deno.Command(exe, { stdout: "piped" }).output();

@@ -13,7 +13,8 @@
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
-#if __has_include(<libavfilter/version.h>)
+/* Only from the set itself: a set without libavfilter must not pick the host's up. */
+#ifdef RV_SET_HAS_AVFILTER
 #include <libavfilter/version.h>
 #endif
 #include <libswresample/version.h>
