@@ -11,6 +11,11 @@
  * run `finally` blocks) leaves it held: its creator calls {@link releaseOpenLockOf} with the
  * worker's owner id after terminating it.
  *
+ * The wait is bounded: a holder that keeps the lock past {@link OPEN_LOCK_WAIT_LIMIT_MS} is
+ * taken as stuck in I/O (opening a file on a dead mount, a FIFO nobody writes), and the waiter
+ * opens without the lock (counted in {@link openLockStats} as `bypassed`) instead of stalling
+ * every channel's opens behind one hung file.
+ *
  * @module
  */
 
@@ -25,6 +30,17 @@ let owner = CREATOR;
 let depth = 0;
 let acquisitions = 0;
 let contended = 0;
+let bypassed = 0;
+
+/** Longest wait for the lock before opening without it, ms. */
+export const OPEN_LOCK_WAIT_LIMIT_MS = 10_000;
+let waitLimitMs = OPEN_LOCK_WAIT_LIMIT_MS;
+
+/** Sets this thread's wait limit (tests; default {@link OPEN_LOCK_WAIT_LIMIT_MS}). */
+export function setOpenLockWaitLimit(ms: number): void {
+  if (!(ms >= 0)) throw new FfmpegArgumentError("open lock wait limit must be >= 0 ms", ms);
+  waitLimitMs = ms;
+}
 
 /** The lock this thread uses, to hand to the workers it creates. */
 export function openLockBuffer(): SharedArrayBuffer {
@@ -71,24 +87,34 @@ export function withOpenLock<T>(fn: () => T): T {
   let seen = Atomics.compareExchange(cell, 0, FREE, owner);
   if (seen !== FREE) {
     contended++;
+    const deadline = performance.now() + waitLimitMs;
     while (seen !== FREE) {
+      const left = deadline - performance.now();
+      if (left <= 0) break; // the holder is stuck: open without the lock
       // Wakes on release; the timeout only bounds a missed notify.
-      Atomics.wait(cell, 0, seen, 1000);
+      Atomics.wait(cell, 0, seen, Math.min(1000, left));
       seen = Atomics.compareExchange(cell, 0, FREE, owner);
     }
   }
-  acquisitions++;
+  const held = seen === FREE;
+  if (held) acquisitions++;
+  else bypassed++;
   depth = 1;
   try {
     return fn();
   } finally {
     depth = 0;
     // Not ours any more only when a creator released it for us (we were presumed dead).
-    if (Atomics.compareExchange(cell, 0, owner, FREE) === owner) Atomics.notify(cell, 0, 1);
+    if (held && Atomics.compareExchange(cell, 0, owner, FREE) === owner) {
+      Atomics.notify(cell, 0, 1);
+    }
   }
 }
 
-/** This thread's lock use so far: acquisitions, and how many of them had to wait. */
-export function openLockStats(): { acquisitions: number; contended: number } {
-  return { acquisitions, contended };
+/**
+ * This thread's lock use so far: acquisitions, how many of them had to wait, and opens that
+ * went ahead without the lock because its holder kept it past the wait limit.
+ */
+export function openLockStats(): { acquisitions: number; contended: number; bypassed: number } {
+  return { acquisitions, contended, bypassed };
 }

@@ -7,7 +7,12 @@
 import { assert, assertEquals } from "./assert.ts";
 import { fixture } from "./fixtures.ts";
 import { openLockBuffer, releaseOpenLockOf } from "../ffi/mod.ts";
-import { openLockStats, withOpenLock } from "../ffi/open_lock.ts";
+import {
+  OPEN_LOCK_WAIT_LIMIT_MS,
+  openLockStats,
+  setOpenLockWaitLimit,
+  withOpenLock,
+} from "../ffi/open_lock.ts";
 
 const MOD = new URL("../ffi/mod.ts", import.meta.url).href;
 const LOCK = new URL("../ffi/open_lock.ts", import.meta.url).href;
@@ -187,6 +192,35 @@ Deno.test("a worker terminated while holding the lock is released by its owner i
     assertEquals(openLockStats().acquisitions, before + 1);
     assertEquals(new Int32Array(openLockBuffer())[0], 0);
   } finally {
+    URL.revokeObjectURL(holder.url);
+  }
+});
+
+Deno.test("a holder stuck past the wait limit does not stall others: they open without the lock", async () => {
+  const holder = start(HOLDER);
+  const gate = new SharedArrayBuffer(4);
+  setOpenLockWaitLimit(300);
+  try {
+    const holding = next(holder.worker, "holding");
+    holder.worker.postMessage({ lock: openLockBuffer(), owner: 9, gate });
+    await holding; // it now holds the lock and does not let go (stuck in I/O, say)
+    const before = openLockStats();
+    assertEquals(withOpenLock(() => "opened anyway"), "opened anyway");
+    const after = openLockStats();
+    assertEquals(after.bypassed, before.bypassed + 1);
+    assertEquals(after.acquisitions, before.acquisitions, "not counted as taken");
+    assertEquals(new Int32Array(openLockBuffer())[0], 9, "the stuck holder still holds it");
+    // Once the holder lets go, the lock is taken normally again.
+    const released = next(holder.worker, "released");
+    Atomics.store(new Int32Array(gate), 0, 1);
+    Atomics.notify(new Int32Array(gate), 0);
+    await released;
+    assertEquals(withOpenLock(() => new Int32Array(openLockBuffer())[0]), 1, "held by this thread");
+    assertEquals(openLockStats().acquisitions, after.acquisitions + 1);
+    assertEquals(new Int32Array(openLockBuffer())[0], 0);
+  } finally {
+    setOpenLockWaitLimit(OPEN_LOCK_WAIT_LIMIT_MS);
+    holder.worker.terminate();
     URL.revokeObjectURL(holder.url);
   }
 });
