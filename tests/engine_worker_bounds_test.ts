@@ -7,7 +7,7 @@
  *   the call and the timeout, and a `control_call_timeout` log line; the channel still stops;
  * - restarting a channel frees what it had: after each of 20 start/stop rounds no thread of
  *   the channel (its worker's, FFmpeg's decoder and x264 threads, all named `rv-ch-<id>`) is
- *   left, and the process's thread count comes back to where it was.
+ *   left.
  */
 
 import { assert, assertEquals } from "./assert.ts";
@@ -35,8 +35,6 @@ function threadNames(): Map<string, number> {
   }
   return out;
 }
-
-const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
 Deno.test("a control call to a hung worker is refused at the call timeout with a clear FAILED; the channel still stops", async () => {
   const dir = await Deno.makeTempDir({ prefix: "worker_bounds_" });
@@ -97,7 +95,7 @@ Deno.test("a control call to a hung worker is refused at the call timeout with a
   }
 });
 
-Deno.test("20 restarts of a transcoding channel leave none of its threads behind and the thread count where it was", async () => {
+Deno.test("20 restarts of a transcoding channel leave none of its threads behind", async () => {
   const manager = testManager({ log: quietLog(), leadMs: 200 });
   const clip = await fixture("h264_aac_mp4");
   const spec: ChannelSpec = {
@@ -128,10 +126,11 @@ Deno.test("20 restarts of a transcoding channel leave none of its threads behind
     }
     // While on air the channel ran its worker thread plus FFmpeg's.
     assert(during.every((n) => n >= 3), `channel threads on air: ${during}`);
-    const after = threadNames();
-    assertEquals(after.get("rv-ch-9"), undefined);
-    // Deno's own pools may grow by a thread or two; 20 leaked workers would be 60+.
-    assert(total(after) <= total(before) + 4, `threads ${total(before)} -> ${total(after)}`);
+    // Every thread the channel started (its worker's and FFmpeg's, which inherit the name)
+    // is gone. The process's total is not judged: tests in other files of a parallel run
+    // start and end threads of their own meanwhile.
+    assertEquals(threadNames().get("rv-ch-9"), undefined);
+    assertEquals(before.get("rv-ch-9"), undefined);
   } finally {
     await manager.close();
   }
