@@ -74,7 +74,7 @@ Deno.test("Core-managed engines side by side: own sessions and sockets, 0 CC err
       throw new Error(
         `${(err as Error).message}; seen up: ${JSON.stringify([...seenUp])}; targets: ${
           JSON.stringify(await prometheus.targets())
-        }; files: ${JSON.stringify(await listDir(targets))}`,
+        }; files: ${JSON.stringify(await listDir(targets))}; engine c's log: ${await c.logTail()}`,
       );
     }
     const up = new Map([...seenUp].map(([endpoint, instance]) => [endpoint, { instance }]));
