@@ -33,7 +33,7 @@ let contended = 0;
 let bypassed = 0;
 
 /** Longest wait for the lock before opening without it, ms. */
-export const OPEN_LOCK_WAIT_LIMIT_MS = 10_000;
+export const OPEN_LOCK_WAIT_LIMIT_MS = 2_000;
 let waitLimitMs = OPEN_LOCK_WAIT_LIMIT_MS;
 
 /** Sets this thread's wait limit (tests; default {@link OPEN_LOCK_WAIT_LIMIT_MS}). */

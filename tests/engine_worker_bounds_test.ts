@@ -117,12 +117,16 @@ Deno.test("20 restarts of a transcoding channel leave none of its threads behind
       const reading = (async () => {
         for await (const c of v) bytes += c.length;
       })();
-      await until(() => bytes > 188 * 50, `round ${round}: TS`);
+      await until(() => bytes > 188 * 50, `round ${round}: TS`, 60_000);
       during.push(threadNames().get("rv-ch-9") ?? 0);
       v.close();
       await reading;
       await manager.applyConfig([]);
-      await until(() => !threadNames().has("rv-ch-9"), `round ${round}: channel threads gone`);
+      await until(
+        () => !threadNames().has("rv-ch-9"),
+        `round ${round}: channel threads gone`,
+        60_000,
+      );
     }
     // While on air the channel ran its worker thread plus FFmpeg's.
     assert(during.every((n) => n >= 3), `channel threads on air: ${during}`);
