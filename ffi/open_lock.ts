@@ -19,13 +19,17 @@
  * @module
  */
 
-import { FfmpegArgumentError } from "./errors.ts";
+import { FfmpegArgumentError, FfmpegClosedError } from "./errors.ts";
 
 const FREE = 0;
 /** Owner id of a thread that has not called {@link shareOpenLock} (e.g. the main thread). */
 const CREATOR = 1;
 
-let cell = new Int32Array(new SharedArrayBuffer(4));
+/** Slots of the shared ring of retired owners (cells 2..), after the lock (0) and ring index (1). */
+const RETIRED_SLOTS = 64;
+const LOCK_BYTES = 4 * (2 + RETIRED_SLOTS);
+
+let cell = new Int32Array(new SharedArrayBuffer(LOCK_BYTES));
 let owner = CREATOR;
 let depth = 0;
 let acquisitions = 0;
@@ -53,22 +57,29 @@ export function openLockBuffer(): SharedArrayBuffer {
  * call of this thread.
  */
 export function shareOpenLock(buffer: SharedArrayBuffer, ownerId: number): void {
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 4) {
-    throw new FfmpegArgumentError("open lock must be a SharedArrayBuffer of 4 bytes", buffer);
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < LOCK_BYTES) {
+    throw new FfmpegArgumentError(
+      `open lock must be a SharedArrayBuffer of ${LOCK_BYTES} bytes`,
+      buffer,
+    );
   }
   if (!Number.isInteger(ownerId) || ownerId < 2 || ownerId > 0x7fffffff) {
     throw new FfmpegArgumentError("open lock owner must be an integer >= 2", ownerId);
   }
   if (depth > 0) throw new FfmpegArgumentError("open lock is held by this thread", ownerId);
-  cell = new Int32Array(buffer, 0, 1);
+  cell = new Int32Array(buffer, 0, 2 + RETIRED_SLOTS);
   owner = ownerId;
 }
 
 /**
- * Frees the lock when owner `ownerId` holds it (a terminated worker); true when it did.
- * Another thread may take it at once.
+ * Retires owner `ownerId` (a terminated worker) and frees the lock when it holds it; true when
+ * it did. Another thread may take it at once. A retired owner never takes the lock again: a
+ * terminated worker's thread that was stuck in FFmpeg may still run on once its call returns,
+ * and must not hold every channel's opens behind its next one.
  */
 export function releaseOpenLockOf(ownerId: number): boolean {
+  const slot = Atomics.add(cell, 1, 1) % RETIRED_SLOTS;
+  Atomics.store(cell, 2 + slot, ownerId);
   if (Atomics.compareExchange(cell, 0, ownerId, FREE) !== ownerId) return false;
   Atomics.notify(cell, 0, 1);
   return true;
@@ -83,6 +94,9 @@ export function withOpenLock<T>(fn: () => T): T {
     } finally {
       depth--;
     }
+  }
+  if (owner !== CREATOR && retired(owner)) {
+    throw new FfmpegClosedError(`FFmpeg open lock of owner ${owner} (a retired worker)`);
   }
   let seen = Atomics.compareExchange(cell, 0, FREE, owner);
   if (seen !== FREE) {
@@ -109,6 +123,11 @@ export function withOpenLock<T>(fn: () => T): T {
       Atomics.notify(cell, 0, 1);
     }
   }
+}
+
+function retired(id: number): boolean {
+  for (let i = 0; i < RETIRED_SLOTS; i++) if (Atomics.load(cell, 2 + i) === id) return true;
+  return false;
 }
 
 /**

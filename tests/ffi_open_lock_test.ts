@@ -224,3 +224,33 @@ Deno.test("a holder stuck past the wait limit does not stall others: they open w
     URL.revokeObjectURL(holder.url);
   }
 });
+
+Deno.test("a retired owner (a terminated worker that runs on) never takes the lock again", async () => {
+  const code = `
+import { shareOpenLock } from "${MOD}";
+import { withOpenLock } from "${LOCK}";
+self.onmessage = (e) => {
+  shareOpenLock(e.data.lock, e.data.owner);
+  try {
+    withOpenLock(() => {});
+    self.postMessage({ type: "tried", took: true });
+  } catch (err) {
+    self.postMessage({ type: "tried", took: false, name: err.name, message: err.message });
+  }
+};
+`;
+  const w = start(code);
+  try {
+    assertEquals(releaseOpenLockOf(41), false, "retired while not holding the lock");
+    const tried = next(w.worker, "tried");
+    w.worker.postMessage({ lock: openLockBuffer(), owner: 41 });
+    const r = await tried;
+    assertEquals([r.took, r.name], [false, "FfmpegClosedError"]);
+    assert(String(r.message).includes("owner 41"), String(r.message));
+    assertEquals(new Int32Array(openLockBuffer())[0], 0, "the lock stays free");
+    assertEquals(withOpenLock(() => "others still take it"), "others still take it");
+  } finally {
+    w.worker.terminate();
+    URL.revokeObjectURL(w.url);
+  }
+});
