@@ -8,6 +8,7 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { concatBytes, PACKET, pidAt, pusiAt, randomAccessAt } from "./egress_fixtures.ts";
+import { freePort } from "./core_managed_fixtures.ts";
 import {
   channelToml,
   ffprobeUrl,
@@ -19,13 +20,6 @@ import {
 } from "./viewer_fixtures.ts";
 
 const EXAMPLE = new URL("../packaging/nginx/retrovue-playout.conf", import.meta.url).pathname;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Replaces `from` (which must occur) in `text`. */
 function substitute(text: string, from: string, to: string): string {

@@ -15,7 +15,7 @@ import type { ChannelSpec } from "../media/channel_spec.ts";
 import { ControlError } from "../src/engine/control_surface.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { Logger } from "../src/log/log.ts";
-import { quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
+import { mkfifo, quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
 import { fixture } from "./fixtures.ts";
 import { until } from "./egress_fixtures.ts";
 
@@ -50,8 +50,7 @@ Deno.test("a control call to a hung worker is refused at the call timeout with a
     stopGraceMs: 300,
   });
   const fifo = `${dir}/hung.ts`;
-  const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-  assert(mk.success, "mkfifo");
+  await mkfifo(fifo);
   let writer: Deno.FsFile | undefined;
   try {
     await manager.startChannel(3, await fixture("h264_aac_mp4"), FMT);

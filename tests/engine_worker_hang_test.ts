@@ -7,7 +7,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { coreSocketStandIn, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
+import { coreSocketStandIn, mkfifo, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
 import { Logger } from "../src/log/log.ts";
 import { until } from "./egress_fixtures.ts";
 import { block, segment } from "./plan_builders.ts";
@@ -17,8 +17,7 @@ const CHANNEL = 7;
 Deno.test("a worker hung in FFmpeg is noticed by its silence, failed, and the next session airs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "worker_hang_" });
   const fifo = `${dir}/hung.ts`;
-  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-  assert(made.success, "mkfifo");
+  await mkfifo(fifo);
   const logs: Record<string, unknown>[] = [];
   const log = new Logger({ level: "info", write: (l) => logs.push(JSON.parse(l)) });
   const manager = testManager({

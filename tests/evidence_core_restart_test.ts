@@ -12,6 +12,7 @@ import { CLIENT_DIR, generateStubs, PYTHON } from "./grpc_client/python_runner.t
 import { EvidenceSender } from "../src/evidence/sender.ts";
 import { EvidenceSpool } from "../src/evidence/spool.ts";
 import { Logger } from "../src/log/log.ts";
+import { freePort } from "./core_managed_fixtures.ts";
 
 const SESSIONS = 6;
 const RESTARTS = 6;
@@ -47,13 +48,6 @@ class Receiver {
     child.kill("SIGTERM");
     await child.status;
   }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -19,7 +19,13 @@
 import { assert, assertEquals } from "./assert.ts";
 import type { ChannelManager } from "../src/engine/channel_manager.ts";
 import type { ChannelOutputSet } from "../src/outputs/channel_output_set.ts";
-import { coreSocketStandIn, quietLog, TEST_FORMAT, testManager } from "./manager_fixtures.ts";
+import {
+  coreSocketStandIn,
+  mkfifo,
+  quietLog,
+  TEST_FORMAT,
+  testManager,
+} from "./manager_fixtures.ts";
 import { EvidenceHub } from "../src/evidence/hub.ts";
 import type { EvidenceRecord } from "../src/evidence/wire.ts";
 import { block, segment } from "./plan_builders.ts";
@@ -132,11 +138,6 @@ function assertContiguous(records: EvidenceRecord[]): void {
     assertEquals(r.schema_version, 1);
     assertEquals(r.channel_id, CHANNEL_STR);
   }
-}
-
-async function mkfifo(path: string): Promise<void> {
-  const r = await new Deno.Command("mkfifo", { args: [path] }).output();
-  assert(r.success, `mkfifo ${path}: ${new TextDecoder().decode(r.stderr)}`);
 }
 
 Deno.test("a worker hung in FFmpeg is terminated at stop: the record ends with ChannelTerminated CHANNEL_STOPPED", async () => {

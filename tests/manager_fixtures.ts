@@ -14,6 +14,7 @@ import type { MetricsSource } from "../src/observability/metrics.ts";
 import type { ChannelSpec } from "../media/channel_spec.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import { Logger } from "../src/log/log.ts";
+import { assert } from "./assert.ts";
 
 /** A program format small enough that several channels encode at once on a busy box. */
 export const TEST_FORMAT: ProgramFormat = {
@@ -90,4 +91,10 @@ export function coreSocketStandIn(path: string): CoreSocketStandIn {
       await drain;
     },
   };
+}
+
+/** Makes a FIFO at `path`: an asset whose open or read blocks until a writer comes. */
+export async function mkfifo(path: string): Promise<void> {
+  const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert(r.success, `mkfifo ${path}: ${new TextDecoder().decode(r.stderr)}`);
 }
