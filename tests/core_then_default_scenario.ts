@@ -34,8 +34,16 @@ try {
   await waitFor("2 s of TS on Core's socket", () => socket.streamedMs >= 2000);
   result.coreStreamedMs = Math.round(socket.streamedMs);
   result.coreCcErrors = socket.connections[0].analyzer.summary().ccErrors;
+} catch (err) {
+  // The engine's own words come with the failure (it may have exited already).
+  console.error(`Core session failed: ${err}\ncore.log: ${await core.logTail()}`);
+  throw err;
 } finally {
-  Deno.kill(core.pid, "SIGKILL");
+  try {
+    Deno.kill(core.pid, "SIGKILL");
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err; // already gone
+  }
   await waitFor("the Core session's engine to die", async () => {
     const s = await processState(core.pid);
     return s === undefined || s === "Z";
