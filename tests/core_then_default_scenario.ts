@@ -24,6 +24,15 @@ import {
 } from "./core_managed_fixtures.ts";
 
 const [workdir, clip] = Deno.args;
+
+/** SIGKILLs `pid` unless it has already exited. */
+function killIfAlive(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err; // NotFound: already gone
+  }
+}
 const result: Record<string, unknown> = {};
 
 const core = await EngineProcess.spawn({ port: freePort(), logPath: `${workdir}/core.log` });
@@ -39,11 +48,7 @@ try {
   console.error(`Core session failed: ${err}\ncore.log: ${await core.logTail()}`);
   throw err;
 } finally {
-  try {
-    Deno.kill(core.pid, "SIGKILL");
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err; // already gone
-  }
+  killIfAlive(core.pid);
   await waitFor("the Core session's engine to die", async () => {
     const s = await processState(core.pid);
     return s === undefined || s === "Z";
