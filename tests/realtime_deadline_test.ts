@@ -68,7 +68,16 @@ interface Aired {
   strip: number;
 }
 
-async function air(costMs: (frame: number) => number, frames: number, s = spec()) {
+/**
+ * Airs `frames` frames; making frame k's picture costs `costMs(k)` of virtual time, and
+ * releasing it (encoding, muxing, handing it out) `releaseMs(k)`.
+ */
+async function air(
+  costMs: (frame: number) => number,
+  frames: number,
+  s = spec(),
+  releaseMs: (frame: number) => number = () => 0,
+) {
   const time = new VirtualTimeSource(EPOCH);
   const ts: Uint8Array[] = [];
   const aired: Aired[] = [];
@@ -85,13 +94,15 @@ async function air(costMs: (frame: number) => number, frames: number, s = spec()
     },
     {
       ts: (d) => ts.push(d),
-      frame: (f) =>
+      frame: (f) => {
         aired.push({
           frame: f.frameNumber,
           flags: f.flags,
           lateMs: time.now() - f.wallClockUtcUs / 1000,
           strip: f.video[0],
-        }),
+        });
+        time.advance(releaseMs(f.frameNumber));
+      },
       blockEvent: () => {},
       log: () => {},
       health: (h) => health.push({ ...h, frame: aired.length }),
@@ -162,6 +173,38 @@ Deno.test("a channel that keeps up never repeats and never degrades", async () =
   assertEquals(health, []);
   assertEquals(stats.framesRepeated, 0);
   assertEquals(stats.pictureDecimation, 1);
+});
+
+Deno.test("a channel whose frames take 90 % of its time keeps up: pictures are made into the next frame's slot, never repeated", async () => {
+  // 40 ms frames: releasing takes 6 or 22 ms (an encoder's keyframes and the rest, say),
+  // making a picture 22 ms; 36 ms a frame on average. After a 22 ms release the next picture
+  // does not fit before the next frame is due: made anyway, it is released a few ms late
+  // (before, production waited for a tick with room, the lead drained and pictures were shed
+  // with the CPU idle for the rest of the tick).
+  const { aired, health, stats } = await air(() => 22, 600, spec(), (k) => (k % 2 ? 22 : 6));
+  assertEquals(aired.map((a) => a.frame), aired.map((_, i) => i));
+  assertEquals(aired.filter((a) => a.flags & FrameFlags.DUPLICATED).map((a) => a.frame), []);
+  assertEquals(health, []);
+  assertEquals(stats.pictureDecimation, 1);
+  const worst = Math.max(...aired.slice(50).map((a) => a.lateMs));
+  assert(worst <= 40, `released ${worst} ms late`);
+});
+
+Deno.test("a channel a little short of time sheds a little: most frames keep their own picture", async () => {
+  // 40 ms frames, pictures cost 44 ms (released for free): the channel can make about four
+  // pictures in five frames' time, not one in two.
+  const { aired, health, stats } = await air(() => 44, 750);
+  const late = aired.slice(250);
+  const repeats = late.filter((a) => a.flags & FrameFlags.DUPLICATED).length;
+  assert(repeats > 0, "a channel that cannot make every picture repeats some");
+  assert(
+    repeats / late.length <= 0.35,
+    `${repeats} of ${late.length} frames repeated (1 in 2 would be ${late.length / 2})`,
+  );
+  assert(stats.pictureDecimation > 1 && stats.pictureDecimation < 2, `${stats.pictureDecimation}`);
+  assert(health.length > 0 && /airing \d+ % of pictures|cannot keep up/.test(health[0].reason));
+  // Output time stays on the clock.
+  assert(late.every((a) => a.lateMs <= 540), "released more than the lead late");
 });
 
 Deno.test("a short stall is caught up with its own pictures: no repeats, not degraded", async () => {

@@ -54,6 +54,8 @@ export interface WorkerStart {
   virtual: boolean;
   leadMs: number;
   threads: ChannelThreads;
+  /** Cores that are this channel's fair share of the machine (cores / channels sharing it). */
+  shareCores: number;
 }
 
 /** Options of a {@link ChannelHandle}. */
@@ -177,6 +179,7 @@ export class ChannelHandle {
       virtual: start.virtual,
       leadMs: start.leadMs,
       threads: start.threads,
+      shareCores: start.shareCores,
     });
     return ready.catch((err) => {
       throw err instanceof ControlError ? err : new ControlError("FAILED", String(err));

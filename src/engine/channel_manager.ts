@@ -698,11 +698,14 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     ch.stats = undefined;
     ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
+    const channels = this.#channelCount(ch);
+    const cores = this.#opts.cores ?? availableCores();
     const started = ch.handle.start({
       spec,
       virtual: this.#opts.virtualClock ?? false,
       leadMs: this.#opts.leadMs ?? 500,
-      threads: channelThreads(this.#channelCount(ch), this.#opts.cores ?? availableCores()),
+      threads: channelThreads(channels, cores),
+      shareCores: cores / channels,
     });
     const frames = ch.outputs.frameConsumer;
     if (frames) ch.handle.wantFrames(frames.hasReaders);

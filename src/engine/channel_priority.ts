@@ -2,12 +2,15 @@
  * CPU precedence of one channel's threads: its Worker thread and every FFmpeg/x264 thread the
  * Worker started. All run at {@link CHANNEL_NICE}, so the main thread (gRPC, HTTP viewers,
  * metrics) runs as soon as it wakes. A channel that cannot keep up (degraded) while it takes
- * the CPU — its threads use at least {@link HOG_CORE_SHARE} of a core, or its pictures cost so
- * much CPU that airing all of them would need {@link HOG_DEMAND_CORES} or more — drops to
+ * the CPU from the others — its threads use at least {@link HOG_CORE_SHARE} of a core and more
+ * than {@link HOG_OVER_SHARE} times its fair share of the machine (cores / channels), or its
+ * pictures cost so much CPU that airing all of them would need that much — drops to
  * {@link DEGRADED_NICE}, so the channels that do keep up get the CPU first and the degraded one
  * takes what they leave. It sheds work to match (fewer pictures, a faster encoder), and is put
  * back when it recovers. A channel degraded because others (channels or processes) starve it
  * spends little CPU per picture and keeps its priority: lowering it would only make it worse.
+ * So does one among equals on a full machine (every channel needing about its share): lowering
+ * some of them would only hand their share to the others.
  *
  * The threads are found by name: the Worker names its own thread `rv-ch-<id>` before FFmpeg
  * starts any, and Linux threads inherit their creator's name and nice value, so the channel's
@@ -46,6 +49,15 @@ const CHANNEL_THREAD_PREFIX = "rv-ch-";
  */
 export const HOG_DEMAND_CORES = 0.75;
 
+/**
+ * How many times its fair share of the machine a degraded channel must use, or need, to count
+ * as taking the CPU from the others. Equal channels on a full machine each need about 1, but
+ * the demand measured while shedding overstates it (the CPU of frames without a picture —
+ * audio, decoding — is counted on the pictures aired): measured up to 2.3 for 480p channels
+ * shedding 1 picture in 2; a 1080p60 x264 `slow` channel needs tens.
+ */
+export const HOG_OVER_SHARE = 3;
+
 /** What a channel has aired, for {@link ChannelPriority.observe}. */
 export interface ChannelOutput {
   /** Whether it is degraded now. */
@@ -62,6 +74,11 @@ export interface PriorityJudging {
   warmup: number;
   /** Consecutive observations it must be found taking the CPU [3]. */
   streak: number;
+  /**
+   * Cores that are this channel's fair share of the machine: cores / channels sharing it
+   * [0: no share known, the thresholds alone decide].
+   */
+  shareCores: number;
 }
 
 /** What a {@link ChannelPriority} reports (for logs). */
@@ -96,7 +113,7 @@ export class ChannelPriority {
     report: PriorityReport,
     judging: Partial<PriorityJudging> = {},
   ) {
-    this.#judging = { warmup: 5, streak: 3, ...judging };
+    this.#judging = { warmup: 5, streak: 3, shareCores: 0, ...judging };
     this.threadName = `${CHANNEL_THREAD_PREFIX}${channelId}`.slice(0, 15);
     this.#report = report;
     try {
@@ -128,9 +145,10 @@ export class ChannelPriority {
    * {@link PriorityJudging.streak} observations (after the start-up
    * {@link PriorityJudging.warmup}) its threads either used at least `hogShare` cores, or spent
    * so much CPU per picture aired that every frame's picture would need
-   * {@link HOG_DEMAND_CORES} or more (CPU time, not wall time: this holds however much else
-   * loads the box, and a channel starved by others spends little per picture). Restored once it
-   * is no longer degraded; lowered, it stays so while degraded.
+   * {@link HOG_DEMAND_CORES} or more, and either is more than {@link HOG_OVER_SHARE} times its
+   * fair share (CPU time, not wall time: this holds however much else loads the box, and a
+   * channel starved by others spends little per picture). Restored once it is no longer
+   * degraded; lowered, it stays so while degraded.
    */
   observe(o: ChannelOutput, hogShare = HOG_CORE_SHARE): void {
     if (!this.#controls) return;
@@ -160,7 +178,8 @@ export class ChannelPriority {
     const share = own / wall;
     /** Cores every frame's picture would take at what the aired ones cost. */
     const demand = pictures > 0 ? (own / pictures) * o.frameRate : 0;
-    const hog = share >= hogShare || demand >= HOG_DEMAND_CORES;
+    const over = HOG_OVER_SHARE * this.#judging.shareCores;
+    const hog = share >= Math.max(hogShare, over) || demand >= Math.max(HOG_DEMAND_CORES, over);
     this.#hogStreak = hog ? this.#hogStreak + 1 : 0;
     if (this.#hogStreak >= this.#judging.streak && this.#observed > this.#judging.warmup) {
       this.#set(true, mine, share, demand);

@@ -109,6 +109,8 @@ export type ToWorker =
     leadMs: number;
     /** FFmpeg threads this channel may use (the manager's thread policy). */
     threads: ChannelThreads;
+    /** Cores that are this channel's fair share of the machine (cores / channels sharing it). */
+    shareCores: number;
   }
   | CallRequest
   | { type: "want_frames"; value: boolean }

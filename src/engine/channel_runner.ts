@@ -201,7 +201,7 @@ export class ChannelRunner implements RunnerCalls {
     this.#leadMs = opts.leadMs ?? 500;
     this.#leadFrames = Math.max(1, framesForMs(this.#leadMs, this.format.frameRate));
     this.#frameMs = (1000 * this.format.frameRate.den) / this.format.frameRate.num;
-    this.#pace = new DeadlinePacer(this.#frameMs);
+    this.#pace = new DeadlinePacer(this.#frameMs, this.#leadFrames);
     this.#repeatsToDegrade = Math.max(2, Math.round(1000 / this.#frameMs / 8));
     this.#selfCheck = new TsAnalyzer({ recordValues: false, pcrGapMs: 40 });
     const builtIn: ProducerFactory = (source, skip) => this.#openProducer(source, skip);
@@ -598,7 +598,8 @@ export class ChannelRunner implements RunnerCalls {
       this.timeline.nextStartsSegment;
     const d = this.#pace.decimation;
     // Far behind (few pictures a second), decode keyframes only; behind, skip what is only shown.
-    const shed: ShedLevel = d >= NONKEY_DECIMATION ? "nonkey" : d > 1 ? "nonref" : "none";
+    // (Below 2 most pictures are shown: decoding them all costs less than losing the B-frames.)
+    const shed: ShedLevel = d >= NONKEY_DECIMATION ? "nonkey" : d >= 2 ? "nonref" : "none";
     if (shed !== this.#shedding) {
       this.#shedding = shed;
       this.timeline.setShedding(shed);
@@ -637,11 +638,8 @@ export class ChannelRunner implements RunnerCalls {
       const started = this.clock.now();
       const aired = this.#onAir;
       this.#release(f, hold);
-      this.#pace.released(
-        hold,
-        this.clock.now() - started,
-        this.#buffer.length < this.#leadFrames / 2,
-      );
+      const releasedAt = this.clock.now();
+      this.#pace.released(hold, releasedAt - started, this.#buffer.length, releasedAt);
       if (!this.wantFrames) {
         // Pictures nobody reads any more go back to the timeline: the one a new picture
         // replaced on air, or a held frame's own (never aired). A frame sink owns its copies.
@@ -649,11 +647,16 @@ export class ChannelRunner implements RunnerCalls {
         if (f.video !== this.#onAir) this.timeline.recycle(f.video);
       }
       this.#judge(f, hold, lateMs);
-      // Production ahead, while the next frame is not due yet (always one in hand).
+      // Production ahead (always one in hand), while it makes the next release at most half
+      // a frame late: a picture that costs most of a frame still gets made in every tick. (Up
+      // to its due time only, a channel whose release and next picture together came near a
+      // frame skipped a tick's production at every bit of jitter, and its lead drained while
+      // its core sat idle for the rest of the tick.)
       while (
         !this.#stopped && this.#buffer.length < this.#leadFrames &&
         (this.#buffer.length === 0 ||
-          this.clock.now() + this.#pace.produceCostMs < this.clock.dueUtcMs(f.frameNumber + 1))
+          this.clock.now() + this.#pace.produceCostMs <
+            this.clock.dueUtcMs(f.frameNumber + 1) + this.#frameMs / 2)
       ) this.#produce();
       // Keep the event loop alive (stats, control calls, stop) under any load, and let a
       // virtual clock run flat out between: timers cost a few ms each.
@@ -729,14 +732,14 @@ export class ChannelRunner implements RunnerCalls {
       this.#degradedReason = d > 1
         ? `cannot keep up: a picture takes ${this.#pace.pictureCostMs.toFixed(0)} ms of a ${
           this.#frameMs.toFixed(1)
-        } ms frame; airing 1 picture in ${d}`
+        } ms frame; ${airingText(d)}`
         : `cannot keep up: frame ${f.frameNumber} released ${lateMs.toFixed(0)} ms late`;
       this.#out.log("warn", "channel_degraded", {
         reason: this.#degradedReason,
         frame: f.frameNumber,
         picture_cost_ms: round1(this.#pace.pictureCostMs),
         frame_ms: round1(this.#frameMs),
-        decimation: d,
+        decimation: round1(d),
       });
       this.#out.health?.({ degraded: true, reason: this.#degradedReason });
     } else if (
@@ -1017,6 +1020,13 @@ export class ChannelRunner implements RunnerCalls {
     }
     return result;
   }
+}
+
+/** What a decimation airs, for humans: "airing 1 picture in 3", "airing 80 % of pictures". */
+function airingText(d: number): string {
+  return Number.isInteger(d)
+    ? `airing 1 picture in ${d}`
+    : `airing ${Math.round(100 / d)} % of pictures`;
 }
 
 /** From this decimation on, decoders keep only keyframes. */

@@ -37,6 +37,7 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
   const priority = new ChannelPriority(
     msg.spec.id,
     (level, event, fields) => post({ type: "log", level, event, fields }),
+    { shareCores: msg.shareCores },
   );
   const time = msg.virtual ? new VirtualTimeSource(msg.epochUtcMs) : new RealTimeSource();
   runner = new ChannelRunner(
