@@ -6,6 +6,7 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ffmpegCli, ffprobe } from "./fixtures.ts";
+import { TEST_FORMAT } from "./manager_fixtures.ts";
 import { block, segment } from "./plan_builders.ts";
 import { parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
@@ -195,14 +196,7 @@ Deno.test("guide: a block plan gives one programme per content segment; filler a
   const spec: ChannelSpec = {
     id: 5,
     name: "Core",
-    format: {
-      width: 160,
-      height: 90,
-      frameRate: { num: 25, den: 1 },
-      sampleRate: 48000,
-      channels: 2,
-      aspectPolicy: "preserve",
-    },
+    format: TEST_FORMAT,
     video: { codec: "libx264", preset: "ultrafast", crf: 30, keyintFrames: 50 },
     audio: { codec: "aac", bitrateKbps: 96 },
     source: { kind: "none" },

@@ -57,6 +57,30 @@ function isBlack(buf: Uint8Array, w: number, h: number, rect: number[]): boolean
   return true;
 }
 
+/** The first video frame of fixture `name` as the ffmpeg CLI decodes it (after `vf`), I420. */
+async function ffmpegFirstFrameI420(name: FixtureName, vf?: string): Promise<Uint8Array> {
+  const filter = vf === undefined ? [] : ["-vf", vf];
+  const cli = await new Deno.Command("ffmpeg", {
+    args: [
+      "-v",
+      "error",
+      "-i",
+      await fixture(name),
+      ...filter,
+      "-frames:v",
+      "1",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "yuv420p",
+      "-",
+    ],
+    stdout: "piped",
+  }).output();
+  assert(cli.success, `ffmpeg could not decode ${name}`);
+  return cli.stdout;
+}
+
 Deno.test("preserve pillarboxes 4:3 into 16:9 with black bars and picture between", async () => {
   await withFirstFrame("h264_aac_mp4", "video", (f) => {
     using s = new Scaler({ width: 640, height: 360, policy: "preserve" });
@@ -130,27 +154,10 @@ Deno.test("crop picks the centre: scaled crop equals the centre of a full-size s
 Deno.test("same-size BT.709 limited I420 input is copied byte-exact (vs ffmpeg rawvideo)", async () => {
   // Tagged as the program's colour: nothing to convert. (An untagged 320x240 source is SD,
   // hence BT.601, and is converted: tests/ffi_pictures_test.ts.)
-  const path = await fixture("h264_bt709_tagged");
-  const cli = await new Deno.Command("ffmpeg", {
-    args: [
-      "-v",
-      "error",
-      "-i",
-      path,
-      "-frames:v",
-      "1",
-      "-f",
-      "rawvideo",
-      "-pix_fmt",
-      "yuv420p",
-      "-",
-    ],
-    stdout: "piped",
-  }).output();
-  assert(cli.success);
+  const cli = await ffmpegFirstFrameI420("h264_bt709_tagged");
   await withFirstFrame("h264_bt709_tagged", "video", (f) => {
     using s = new Scaler({ width: 320, height: 240, policy: "preserve" });
-    assertEquals(s.scale(f), cli.stdout);
+    assertEquals(s.scale(f), cli);
   });
 });
 
@@ -302,26 +309,9 @@ Deno.test("rows that are not 16-byte aligned (854x480) scale like ffmpeg's bicub
       using s = new Scaler({ width: w, height: h, policy: "stretch" });
       return s.scale(f);
     });
-    const cli = await new Deno.Command("ffmpeg", {
-      args: [
-        "-v",
-        "error",
-        "-i",
-        await fixture(name),
-        "-vf",
-        `scale=${w}:${h}:flags=bicubic`,
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "yuv420p",
-        "-",
-      ], // deno-fmt-ignore
-      stdout: "piped",
-    }).output();
-    assertEquals(cli.stdout.length, ours.length);
-    const off = ours.reduce((n, v, i) => n + (v === cli.stdout[i] ? 0 : 1), 0);
+    const cli = await ffmpegFirstFrameI420(name, `scale=${w}:${h}:flags=bicubic`);
+    assertEquals(cli.length, ours.length);
+    const off = ours.reduce((n, v, i) => n + (v === cli[i] ? 0 : 1), 0);
     assertEquals(off, 0, `${w}x${h}: ${off} of ${ours.length} bytes differ from ffmpeg's`);
   }
 });

@@ -11,6 +11,7 @@ import { instanceName, parseConfigText } from "../src/config/mod.ts";
 import { startPlayout } from "../src/playout.ts";
 import { Logger } from "../src/log/log.ts";
 import { until } from "./egress_fixtures.ts";
+import { TEST_FORMAT } from "./manager_fixtures.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -143,14 +144,7 @@ Deno.test("the engine resumes stored block sessions at start (attach + blocks no
   const store = new PlanStore(`${dir}/state`, instanceName(config));
   await store.write([{
     id: 3,
-    format: {
-      width: 160,
-      height: 90,
-      frameRate: { num: 25, den: 1 },
-      sampleRate: 48000,
-      channels: 2,
-      aspectPolicy: "preserve",
-    },
+    format: TEST_FORMAT,
     attached: { transport: "unix", endpoint: `${dir}/core.sock` },
     blockSession: {
       blocks: [padBlock("old", now - 60_000, 30_000), padBlock("B", now - 2000, 60_000)],

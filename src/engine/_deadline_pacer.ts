@@ -9,12 +9,11 @@
  * holds means production still keeps up: a busy machine's passing contention is absorbed by
  * the lead, not shed), by at most a tenth a frame and only while the lead keeps draining, so
  * that it stops once the lead does (at once when no lead is left and half the pictures must
- * go). It
- * falls back a step a second while the costs say less is needed (by one above 2, below it
- * by a tenth more of the frames getting pictures, down to 1) or the lead stays full (by a
- * fifth more of the frames at any d: on a busy machine a picture's cost on the clock includes
- * waiting for the CPU, and only the lead tells whether fewer frames without pictures would
- * still keep up).
+ * go). It falls back a step a second while the costs say less is needed (by one above 2,
+ * below it by a tenth more of the frames getting pictures, down to 1) or the lead stays full
+ * (by a fifth more of the frames at any d: on a busy machine a picture's cost on the clock
+ * includes waiting for the CPU, and only the lead tells whether fewer frames without pictures
+ * would still keep up).
  *
  * @module
  */
