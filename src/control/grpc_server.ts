@@ -1,6 +1,8 @@
 /**
  * The engine's gRPC server: `retrovue.playout.PlayoutControl`, `grpc.health.v1.Health` and
- * server reflection (v1alpha and v1), on a Unix socket and/or TCP addresses.
+ * server reflection (v1alpha and v1), on a Unix socket and/or TCP addresses. grpc-js itself
+ * listens on a private socket; the configured addresses relay to it, dropping the GOAWAY frames
+ * clients send, which crash Deno's `node:http2` server (see `_goaway_relay.ts`).
  *
  * ```ts
  * const server = await startGrpcServer({
@@ -30,6 +32,7 @@ import {
 import { PlayoutService } from "./playout_service.ts";
 import { ReflectionService } from "./reflection_service.ts";
 import { bindUnixSocket, removeSocketFile } from "../endpoints/unix_socket.ts";
+import { GoawayRelay, type RelayTarget } from "./_goaway_relay.ts";
 
 /** Default Unix socket path. */
 export const DEFAULT_SOCKET_PATH = "/var/run/retrovue/playout.sock";
@@ -110,13 +113,23 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     server.addService(serviceDefinition(proto, name), reflection.implementation());
   }
 
+  // grpc-js listens privately; the public listeners relay to it (see _goaway_relay.ts).
+  const { target, privateDir } = await bindPrivate(server);
+  const relay = new GoawayRelay(target, (end) => {
+    if (end.error !== undefined) {
+      log.debug("grpc_connection_error", { listener: end.listener, reason: end.error });
+    }
+  });
   const addresses: string[] = [];
   let socket: { path: string; ino: number | null } | undefined;
   const shutdown = async () => {
+    relay.stopAccepting();
     playout.close();
     health.close();
     reflection.close();
     await shutdownServer(server);
+    relay.closeConnections();
+    if (privateDir !== undefined) await Deno.remove(privateDir, { recursive: true });
     if (socket !== undefined) await removeSocketFile(socket.path, { ino: socket.ino });
   };
 
@@ -128,16 +141,19 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const bound = await bindUnixSocket(
         path,
         listen.unix.mode ?? DEFAULT_SOCKET_MODE,
-        (bindPath) => bind(server, `unix:${bindPath}`),
-        () => {}, // the catch below shuts the server down
+        (bindPath) => listenOn(`unix:${path}`, { transport: "unix", path: bindPath }),
+        (listener) => listener.close(),
       );
       if (bound.previous === "stale") log.warn("grpc_stale_socket_removed", { path });
       socket = { path, ino: bound.ino };
+      relay.serve(bound.bound, `unix:${path}`);
       addresses.push(`unix:${path}`);
     }
     for (const address of tcp) {
-      const port = await bind(server, address);
-      addresses.push(address.replace(/:\d+$/, `:${port}`));
+      const listener = listenOn(address, { transport: "tcp", ...hostPort(address) });
+      const bound = address.replace(/:\d+$/, `:${(listener.addr as Deno.NetAddr).port}`);
+      relay.serve(listener, bound);
+      addresses.push(bound);
     }
   } catch (err) {
     await shutdown();
@@ -153,6 +169,51 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return closed;
     },
   };
+}
+
+/**
+ * Binds grpc-js where only the relay reaches it: a Unix socket in a fresh 0700 directory
+ * (Windows: 127.0.0.1 on a free port).
+ */
+async function bindPrivate(
+  server: grpc.Server,
+): Promise<{ target: RelayTarget; privateDir?: string }> {
+  if (Deno.build.os === "windows") {
+    const port = await bind(server, "127.0.0.1:0");
+    return { target: { transport: "tcp", hostname: "127.0.0.1", port } };
+  }
+  const privateDir = await Deno.makeTempDir({ prefix: "retrovue-playout-grpc-" });
+  const path = `${privateDir}/grpc.sock`;
+  try {
+    await bind(server, `unix:${path}`);
+  } catch (err) {
+    await Deno.remove(privateDir, { recursive: true });
+    throw err;
+  }
+  return { target: { transport: "unix", path }, privateDir };
+}
+
+/** `Deno.listen`, its failure a {@link GrpcBindError} naming `address`. */
+function listenOn(
+  address: string,
+  opts: { transport: "unix"; path: string } | { transport: "tcp"; hostname: string; port: number },
+): Deno.Listener {
+  try {
+    return opts.transport === "unix"
+      ? Deno.listen({ transport: "unix", path: opts.path })
+      : Deno.listen({ hostname: opts.hostname, port: opts.port });
+  } catch (err) {
+    throw new GrpcBindError(address, err);
+  }
+}
+
+/** `host:port`, `[v6]:port` → its parts. */
+function hostPort(address: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
+  if (m === null) throw new GrpcBindError(address, new Error("expected host:port"));
+  const port = Number(m[3]);
+  if (port > 65535) throw new GrpcBindError(address, new Error("port out of range"));
+  return { hostname: m[1] ?? m[2], port };
 }
 
 function bind(server: grpc.Server, address: string): Promise<number> {

@@ -282,6 +282,11 @@ export const LOG_EVENTS = Object.freeze(
     grpcStaleSocketRemoved: "grpc_stale_socket_removed",
     /** info, control/grpc_server.ts: `addresses`. */
     grpcClosed: "grpc_closed",
+    /**
+     * debug, control/grpc_server.ts: a relayed client connection ended by an error (a reset,
+     * the private server gone): `listener`, `reason`.
+     */
+    grpcConnectionError: "grpc_connection_error",
     /** error, control/health_service.ts: `error`. */
     grpcHealthWatchFailed: "grpc_health_watch_failed",
     /** error, control/playout_service.ts: `rpc`, `channel`, `error`. */
