@@ -144,12 +144,21 @@ Deno.test("skip_loop_filter: nonref changes only some pictures, all changes more
   assert(differing(await deblocked("auto", half), await deblocked("none", half)).length > 0);
 });
 
-Deno.test("skip_loop_filter auto: nonref only when the program is at most half the source", () => {
+Deno.test("skip_loop_filter auto: nonref only when the program is at most two thirds of the source", () => {
   const hd = { width: 1920, height: 1080 };
   assertEquals(loopFilterSkipFor("auto", hd, { width: 854, height: 480 }), "nonref");
   assertEquals(loopFilterSkipFor("auto", hd, { width: 960, height: 540 }), "nonref");
-  assertEquals(loopFilterSkipFor("auto", hd, { width: 1280, height: 720 }), "none");
-  assertEquals(loopFilterSkipFor("auto", hd, { width: 960, height: 720 }), "none");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1280, height: 720 }), "nonref");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 960, height: 720 }), "nonref");
+  // 854 is 2/3 of 1280 to the pixel (853.3).
+  assertEquals(
+    loopFilterSkipFor("auto", { width: 1280, height: 720 }, { width: 854, height: 480 }),
+    "nonref",
+  );
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1281, height: 720 }), "none");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1280, height: 721 }), "none");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1440, height: 1080 }), "none");
+  assertEquals(loopFilterSkipFor("auto", hd, { width: 1920, height: 1080 }), "none");
   assertEquals(loopFilterSkipFor("all", hd, { width: 1920, height: 1080 }), "all");
   assertEquals(loopFilterSkipFor("none", hd, { width: 640, height: 360 }), "none");
 });
