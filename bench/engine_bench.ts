@@ -19,7 +19,9 @@
  *    ffmpeg (default threads, and the engine's threads).
  * 4. `rss`: resident memory of 1 and 3 channels (480p30); per extra channel.
  * 5. `while_max_channels`: with the engine at its 480p30 maximum, gRPC GetVersion latency
- *    (200 calls, p50/p99/max) and a new HTTP viewer's first TS byte (10 viewers in turn).
+ *    (200 calls, p50/p99/max) and a new HTTP viewer's first TS byte (10 viewers in turn); and
+ *    the same GetVersion client against a reference server (Python grpcio) beside as many
+ *    ffmpeg processes doing the channels' job.
  * 6. `viewer_start`: first byte and first decodable frame for a new viewer (one channel).
  *
  * Run alone: `deno run -A bench/engine_bench.ts [--quick]` (`--quick`: one run, short windows,
@@ -30,6 +32,8 @@
 
 import { FIXTURE_DIR } from "../tests/fixtures.ts";
 import { playoutClient, unary } from "../tests/grpc_client/grpc_js_client.ts";
+import { CLIENT_DIR, generateStubs, PYTHON } from "../tests/grpc_client/python_runner.ts";
+import { freePort } from "../tests/core_managed_fixtures.ts";
 import { type ChannelThreads, channelThreads } from "../src/engine/thread_policy.ts";
 
 /** Nice value of the engine's channel threads (src/engine/channel_worker.ts). */
@@ -754,30 +758,33 @@ export async function rssPerChannel(dir: string, clip: string) {
   };
 }
 
+/**
+ * GetVersion round trips from a grpc-js client on one connection: one call to connect, then
+ * 200, one every 10 ms; milliseconds.
+ */
+async function getVersionLatency(address: string): Promise<number[]> {
+  const rtt: number[] = [];
+  const client = playoutClient(address);
+  try {
+    await unary(client, "GetVersion", {}); // connection set up
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      await unary(client, "GetVersion", {});
+      rtt.push(performance.now() - t0);
+      await sleep(10);
+    }
+  } finally {
+    client.close();
+  }
+  return rtt;
+}
+
 /** GetVersion latency and new viewers' first TS byte while the engine runs. */
 export async function responsiveness(
   e: EngineRun,
   channels: number,
 ): Promise<Record<string, unknown>> {
-  const rtt: number[] = [];
-  // Ten connections of 20 calls each, not one of 200: a grpc-js client closing a connection
-  // that carried about 100 calls or more can crash the engine (Deno's node:http2 server, inside
-  // nghttp2, on the client's GOAWAY; Python grpcio, Core's client, does not trigger it — see
-  // bench/README.md). The bench measures latency, not that.
-  for (let c = 0; c < 10; c++) {
-    const client = playoutClient(`127.0.0.1:${e.grpcPort}`);
-    try {
-      await unary(client, "GetVersion", {}); // connection set up
-      for (let i = 0; i < 20; i++) {
-        const t0 = performance.now();
-        await unary(client, "GetVersion", {});
-        rtt.push(performance.now() - t0);
-        await sleep(10);
-      }
-    } finally {
-      client.close();
-    }
-  }
+  const rtt = await getVersionLatency(`127.0.0.1:${e.grpcPort}`);
   const firstByte: number[] = [];
   for (let i = 0; i < 10; i++) {
     const t0 = performance.now();
@@ -806,6 +813,64 @@ export async function responsiveness(
       meets: fbMax <= 20,
     },
   };
+}
+
+/**
+ * The same GetVersion client against a reference server — Python grpcio (gRPC's C core),
+ * answering GetVersion only — beside `n` ffmpeg reference processes doing the channels' job
+ * (480p30 ultrafast, default threads, nice 4): what this box gives any gRPC server next to
+ * that load, for the engine's figure to be read against.
+ */
+export async function referenceResponsiveness(
+  dir: string,
+  clip: string,
+  n: number,
+  w: Window,
+): Promise<Record<string, unknown>> {
+  const stubs = await generateStubs();
+  const progress = Array.from({ length: n }, (_, i) => `${dir}/ref-progress-${i}.txt`);
+  for (const p of progress) await Deno.remove(p).catch(() => {});
+  const procs = progress.map((p, i) =>
+    startFfmpeg(clip, R480, "ultrafast", `${dir}/ref${i}.ts`, p)
+  );
+  const port = freePort();
+  const server = new Deno.Command(PYTHON, {
+    args: [`${CLIENT_DIR}get_version_server.py`, stubs, String(port)],
+    cwd: CLIENT_DIR,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = server.stdout.getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the reference gRPC server ended before listening");
+      line += decoder.decode(value);
+    }
+    reader.releaseLock();
+    server.stdout.cancel().catch(() => {});
+    for (let i = 0; i < 300 && progress.some((p) => progressFrames(p) === 0); i++) await sleep(100);
+    await sleep(w.warmup * 1000);
+    const load = load1();
+    const rtt = await getVersionLatency(`127.0.0.1:${port}`);
+    return {
+      server: "python grpcio",
+      ffmpeg_processes: n,
+      load1: load,
+      get_version_ms: {
+        p50: round(percentile(rtt, 50), 2),
+        p99: round(percentile(rtt, 99), 2),
+        max: round(Math.max(...rtt), 2),
+      },
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.status));
+    await Deno.remove(stubs, { recursive: true });
+  }
 }
 
 /** Time to first byte and first decodable frame for a new viewer. */
@@ -964,7 +1029,12 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
       cpu_per_channel_720p30: cpuAtSameN(m720.allProbes),
       cpu_per_channel_n1_paired: await kept(cpuPerChannelPaired(dir, clip, w, quick ? 1 : 3)),
       while_max_channels: atMax
-        ? { channels: engineMax, kept_real_time: atMax.ok, ...atMax.during }
+        ? {
+          channels: engineMax,
+          kept_real_time: atMax.ok,
+          ...atMax.during,
+          reference: await kept(referenceResponsiveness(dir, clip, engineMax, w)),
+        }
         : null,
       cpu_720p30: await kept(cpuPerMinute(dir, clip, quick ? 5 : 20)),
       rss: await kept(rssPerChannel(dir, clip)),
