@@ -684,12 +684,13 @@ function cpuAtSameN(allProbes: Record<Side, Probe[]>) {
 export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
   const measure = async (pid: number, frames: () => Promise<number | undefined>) => {
     await sleep(3000);
-    const c0 = cpuSeconds(pid);
+    // CPU and wall time from the moments the frame counts were read.
     const f0 = await frames();
+    const c0 = cpuSeconds(pid);
     const t0 = performance.now();
     await sleep(seconds * 1000);
-    const cpu = cpuSeconds(pid) - c0;
     const f1 = await frames();
+    const cpu = cpuSeconds(pid) - c0;
     const wall = (performance.now() - t0) / 1000;
     const outMin = f0 === undefined || f1 === undefined ? NaN : (f1 - f0) / 30 / 60;
     return { perMin: cpu / outMin, speed: (outMin * 60) / wall };
@@ -697,9 +698,20 @@ export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
   const engine = await startEngine(dir, clip, 1, R720, "veryfast");
   let e: { perMin: number; speed: number };
   try {
-    e = await measure(engine.process.pid, async () => {
+    const count = async () => {
       const out = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
       return out.size ? [...out.values()][0] : undefined;
+    };
+    // The worker's counters reach the metrics once a second: read the count as it moves, so
+    // that the window's frame count is known to a poll (50 ms), not to a second (±5 % of 20 s).
+    e = await measure(engine.process.pid, async () => {
+      const before = await count();
+      for (let i = 0; i < 40; i++) {
+        await sleep(50);
+        const now = await count();
+        if (now !== before) return now;
+      }
+      return before;
     });
   } finally {
     await engine.stop();

@@ -21,6 +21,8 @@ const PREFACE_BYTES = 24;
 const FRAME_HEADER_BYTES = 9;
 /** HTTP/2 frame type of GOAWAY (RFC 9113 §6.8). */
 const GOAWAY = 0x7;
+/** Pause before accepting again after a failed accept, ms. */
+const ACCEPT_RETRY_MS = 100;
 /** Read size of the relay's pumps. */
 const READ_BYTES = 64 * 1024;
 
@@ -113,6 +115,8 @@ export class GoawayRelay {
         } catch (err) {
           if (this.#closed || err instanceof Deno.errors.BadResource) return;
           this.#onEnd({ listener: address, goawayDropped: 0, error: `accept: ${message(err)}` });
+          // E.g. out of file descriptors: try again shortly rather than spin.
+          await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
           continue;
         }
         this.#relay(conn, address).catch((err) =>
