@@ -356,8 +356,41 @@ const FAILED: Probe = {
   load1: 0,
 };
 
+/**
+ * The slowest a channel may deliver and still count as real time: 30 fps less what reading its
+ * count can be off by (a poll, 50 ms at each end of the window), doubled.
+ */
 function minFps(w: Window): number {
-  return 30 * (1 - 1.1 / w.seconds);
+  return 30 * (1 - (4 * COUNT_POLL_MS) / 1000 / w.seconds);
+}
+
+/** How often the frame counts are read while waiting for them to move, ms. */
+const COUNT_POLL_MS = 50;
+
+/**
+ * Frame counts, each taken when it moves, with the moment it moved: the engine's workers
+ * report to the metrics once a second and ffmpeg writes `-progress` every 0.5 s, so a count
+ * read at an arbitrary moment is up to that old (±10 % of a 10 s window). `read` returns the
+ * counts now, by key; keys that do not move within `boundMs` are taken as they are.
+ */
+async function countsAsTheyMove<K>(
+  read: () => Promise<Map<K, number>>,
+  boundMs = 1500,
+): Promise<Map<K, { value: number; at: number }>> {
+  const first = await read();
+  const moved = new Map<K, { value: number; at: number }>();
+  const started = performance.now();
+  while (moved.size < first.size && performance.now() - started < boundMs) {
+    await sleep(COUNT_POLL_MS);
+    const now = await read();
+    const at = performance.now();
+    for (const [k, v] of now) {
+      if (!moved.has(k) && v !== first.get(k)) moved.set(k, { value: v, at });
+    }
+  }
+  const at = performance.now();
+  for (const [k, v] of first) if (!moved.has(k)) moved.set(k, { value: v, at });
+  return moved;
 }
 
 /** Runs n engine channels for a window. */
@@ -372,22 +405,44 @@ export async function probeEngine(
   const engine = await startEngine(dir, clip, n, raster, "ultrafast");
   try {
     await sleep(w.warmup * 1000);
-    const out0 = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
-    const rep0 = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
+    // Output and repeat counts come in the same report: both taken as the output count moves.
+    const counts = () =>
+      countsAsTheyMove(async () => {
+        const out = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
+        const rep = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
+        // One number per channel that moves with either: output · 2^20 + repeats.
+        return new Map([...out].map(([k, v]) => [k, v * 2 ** 20 + (rep.get(k) ?? 0)]));
+      });
+    const unpack = (c: Map<string, { value: number; at: number }>, part: "out" | "rep") =>
+      new Map(
+        [...c].map((
+          [k, { value }],
+        ) => [k, part === "out" ? Math.floor(value / 2 ** 20) : value % 2 ** 20]),
+      );
+    const c0 = await counts();
     const cpu0 = cpuSeconds(engine.process.pid);
     const t0 = performance.now();
     const extra = during ? during(engine) : undefined;
     await sleep(w.seconds * 1000);
-    const out1 = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
-    const rep1 = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
+    const c1 = await counts();
     const cpu1 = cpuSeconds(engine.process.pid);
     const dt = (performance.now() - t0) / 1000;
+    const [out0, rep0, out1, rep1] = [
+      unpack(c0, "out"),
+      unpack(c0, "rep"),
+      unpack(c1, "out"),
+      unpack(c1, "rep"),
+    ];
+    // Each channel's own window: between the moments its counts moved.
+    const span = new Map(
+      [...c1].map(([k, { at }]) => [k, (at - (c0.get(k)?.at ?? t0)) / 1000]),
+    );
     const lag = await metric(engine.metricsPort, "retrovue_playout_wallclock_lag_seconds");
     const rss = rssBytes(engine.process.pid);
     // Delivered: frames with their own picture. A repeat (picture not made in time) is the
     // engine's way of falling behind, as a slowed ffmpeg delivers fewer frames: not counted.
     const fps = [...out1.entries()].map(([k, v]) =>
-      (v - (out0.get(k) ?? 0) - ((rep1.get(k) ?? 0) - (rep0.get(k) ?? 0))) / dt
+      (v - (out0.get(k) ?? 0) - ((rep1.get(k) ?? 0) - (rep0.get(k) ?? 0))) / (span.get(k) ?? dt)
     );
     const maxLag = Math.max(...lag.values());
     // Frames that repeated the picture on air because theirs was not made in time: the engine
@@ -435,15 +490,21 @@ async function probeFfmpeg(
     // On air: every process has written progress.
     for (let i = 0; i < 300 && progress.some((p) => progressFrames(p) === 0); i++) await sleep(100);
     await sleep(w.warmup * 1000);
-    const f0 = progress.map(progressFrames);
+    const counts = () =>
+      countsAsTheyMove(() =>
+        Promise.resolve(new Map(progress.map((p, i) => [i, progressFrames(p)])))
+      );
+    const f0 = await counts();
     const cpu0 = procs.map((p) => cpuSeconds(p.pid));
     const t0 = performance.now();
     await sleep(w.seconds * 1000);
-    const f1 = progress.map(progressFrames);
+    const f1 = await counts();
     const cpu1 = procs.map((p) => cpuSeconds(p.pid));
     const dt = (performance.now() - t0) / 1000;
     const rss = procs.reduce((s, p) => s + rssBytes(p.pid), 0);
-    const fps = f1.map((f, i) => (f - f0[i]) / dt);
+    const fps = progress.map((_, i) =>
+      (f1.get(i)!.value - f0.get(i)!.value) / ((f1.get(i)!.at - f0.get(i)!.at) / 1000)
+    );
     const cores = cpu1.reduce((s, c, i) => s + c - cpu0[i], 0) / dt;
     return {
       n,
