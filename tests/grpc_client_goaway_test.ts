@@ -9,6 +9,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { EngineProcess, freePort, processState, waitFor } from "./core_managed_fixtures.ts";
 import { ClientGoawayFilter } from "../src/control/_goaway_relay.ts";
+import { concatBytes } from "./egress_fixtures.ts";
 
 const CLIENTS = 8;
 const CALLS_PER_CLIENT = 200;
@@ -72,16 +73,6 @@ function frame(type: number, streamId: number, payload: number[]): Uint8Array {
   ]);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 Deno.test("goaway filter: drops exactly the GOAWAY frames, whatever the chunking", () => {
   const preface = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
   assertEquals(preface.length, 24);
@@ -92,8 +83,8 @@ Deno.test("goaway filter: drops exactly the GOAWAY frames, whatever the chunking
   const goaway = frame(0x7, 0, [0, 0, 0, 1, 0, 0, 0, 0]);
   const ping = frame(0x6, 0, [1, 2, 3, 4, 5, 6, 7, 8]);
   const empty = frame(0x8, 1, []);
-  const stream = concat([preface, settings, headers, data, goaway, ping, empty, goaway]);
-  const expected = concat([preface, settings, headers, data, ping, empty]);
+  const stream = concatBytes([preface, settings, headers, data, goaway, ping, empty, goaway]);
+  const expected = concatBytes([preface, settings, headers, data, ping, empty]);
   // Every split into two chunks, then every chunk size from 1 to 17.
   const chunkings: Uint8Array[][] = [];
   for (let cut = 0; cut <= stream.length; cut++) {
@@ -107,7 +98,7 @@ Deno.test("goaway filter: drops exactly the GOAWAY frames, whatever the chunking
   for (const chunks of chunkings) {
     const filter = new ClientGoawayFilter();
     // take()'s output is valid until its next call: copy it at once.
-    const out = concat(chunks.flatMap((c) => filter.take(c).map((p) => p.slice())));
+    const out = concatBytes(chunks.flatMap((c) => filter.take(c).map((p) => p.slice())));
     assertEquals(out, expected, `chunk sizes ${chunks.map((c) => c.length).join(",")}`);
     assertEquals(filter.dropped, 2);
   }
