@@ -371,21 +371,22 @@ const COUNT_POLL_MS = 50;
  * Frame counts, each taken when it moves, with the moment it moved: the engine's workers
  * report to the metrics once a second and ffmpeg writes `-progress` every 0.5 s, so a count
  * read at an arbitrary moment is up to that old (±10 % of a 10 s window). `read` returns the
- * counts now, by key; keys that do not move within `boundMs` are taken as they are.
+ * counts now, by key: the frame count first, then any counts of the same report (taken with
+ * it); keys whose frame count does not move within `boundMs` are taken as they are.
  */
 async function countsAsTheyMove<K>(
-  read: () => Promise<Map<K, number>>,
+  read: () => Promise<Map<K, number[]>>,
   boundMs = 1500,
-): Promise<Map<K, { value: number; at: number }>> {
+): Promise<Map<K, { value: number[]; at: number }>> {
   const first = await read();
-  const moved = new Map<K, { value: number; at: number }>();
+  const moved = new Map<K, { value: number[]; at: number }>();
   const started = performance.now();
   while (moved.size < first.size && performance.now() - started < boundMs) {
     await sleep(COUNT_POLL_MS);
     const now = await read();
     const at = performance.now();
     for (const [k, v] of now) {
-      if (!moved.has(k) && v !== first.get(k)) moved.set(k, { value: v, at });
+      if (!moved.has(k) && v[0] !== first.get(k)?.[0]) moved.set(k, { value: v, at });
     }
   }
   const at = performance.now();
@@ -410,15 +411,10 @@ export async function probeEngine(
       countsAsTheyMove(async () => {
         const out = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
         const rep = await metric(engine.metricsPort, "retrovue_playout_frames_repeated_total");
-        // One number per channel that moves with either: output · 2^20 + repeats.
-        return new Map([...out].map(([k, v]) => [k, v * 2 ** 20 + (rep.get(k) ?? 0)]));
+        return new Map([...out].map(([k, v]) => [k, [v, rep.get(k) ?? 0]]));
       });
-    const unpack = (c: Map<string, { value: number; at: number }>, part: "out" | "rep") =>
-      new Map(
-        [...c].map((
-          [k, { value }],
-        ) => [k, part === "out" ? Math.floor(value / 2 ** 20) : value % 2 ** 20]),
-      );
+    const unpack = (c: Map<string, { value: number[]; at: number }>, part: 0 | 1) =>
+      new Map([...c].map(([k, { value }]) => [k, value[part]]));
     const c0 = await counts();
     const cpu0 = cpuSeconds(engine.process.pid);
     const t0 = performance.now();
@@ -428,10 +424,10 @@ export async function probeEngine(
     const cpu1 = cpuSeconds(engine.process.pid);
     const dt = (performance.now() - t0) / 1000;
     const [out0, rep0, out1, rep1] = [
-      unpack(c0, "out"),
-      unpack(c0, "rep"),
-      unpack(c1, "out"),
-      unpack(c1, "rep"),
+      unpack(c0, 0),
+      unpack(c0, 1),
+      unpack(c1, 0),
+      unpack(c1, 1),
     ];
     // Each channel's own window: between the moments its counts moved.
     const span = new Map(
@@ -492,7 +488,7 @@ async function probeFfmpeg(
     await sleep(w.warmup * 1000);
     const counts = () =>
       countsAsTheyMove(() =>
-        Promise.resolve(new Map(progress.map((p, i) => [i, progressFrames(p)])))
+        Promise.resolve(new Map(progress.map((p, i) => [i, [progressFrames(p)]])))
       );
     const f0 = await counts();
     const cpu0 = procs.map((p) => cpuSeconds(p.pid));
@@ -503,7 +499,7 @@ async function probeFfmpeg(
     const dt = (performance.now() - t0) / 1000;
     const rss = procs.reduce((s, p) => s + rssBytes(p.pid), 0);
     const fps = progress.map((_, i) =>
-      (f1.get(i)!.value - f0.get(i)!.value) / ((f1.get(i)!.at - f0.get(i)!.at) / 1000)
+      (f1.get(i)!.value[0] - f0.get(i)!.value[0]) / ((f1.get(i)!.at - f0.get(i)!.at) / 1000)
     );
     const cores = cpu1.reduce((s, c, i) => s + c - cpu0[i], 0) / dt;
     return {
@@ -743,9 +739,14 @@ function cpuAtSameN(allProbes: Record<Side, Probe[]>) {
  * slowed by a loaded box is still counted per minute of output.
  */
 export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
-  const measure = async (pid: number, frames: () => Promise<number | undefined>) => {
+  const measure = async (pid: number, count: () => Promise<number | undefined>) => {
+    // The count as it moves (see countsAsTheyMove); CPU and wall time from those moments.
+    const frames = async () =>
+      (await countsAsTheyMove(async () => {
+        const c = await count();
+        return new Map(c === undefined ? [] : [[0, [c]]]);
+      })).get(0)?.value[0];
     await sleep(3000);
-    // CPU and wall time from the moments the frame counts were read.
     const f0 = await frames();
     const c0 = cpuSeconds(pid);
     const t0 = performance.now();
@@ -759,20 +760,9 @@ export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
   const engine = await startEngine(dir, clip, 1, R720, "veryfast");
   let e: { perMin: number; speed: number };
   try {
-    const count = async () => {
+    e = await measure(engine.process.pid, async () => {
       const out = await metric(engine.metricsPort, "retrovue_playout_frames_output_total");
       return out.size ? [...out.values()][0] : undefined;
-    };
-    // The worker's counters reach the metrics once a second: read the count as it moves, so
-    // that the window's frame count is known to a poll (50 ms), not to a second (±5 % of 20 s).
-    e = await measure(engine.process.pid, async () => {
-      const before = await count();
-      for (let i = 0; i < 40; i++) {
-        await sleep(50);
-        const now = await count();
-        if (now !== before) return now;
-      }
-      return before;
     });
   } finally {
     await engine.stop();
