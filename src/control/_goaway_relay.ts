@@ -81,27 +81,23 @@ export type RelayTarget =
   | { transport: "unix"; path: string }
   | { transport: "tcp"; hostname: string; port: number };
 
-/** Told of each relayed connection's end (for logs). */
-export interface RelayConnectionEnd {
-  /** The listener's address (`unix:/path` or `host:port`). */
-  listener: string;
-  /** Client GOAWAY frames dropped on the connection. */
-  goawayDropped: number;
-  /** Why it ended, when not by an orderly end of stream on both sides. */
-  error?: string;
-}
+/**
+ * Told when a relayed connection ends by an error rather than an orderly end of stream on both
+ * sides, or an accept fails: the listener's address (`unix:/path` or `host:port`) and why.
+ */
+export type RelayErrorHandler = (listener: string, reason: string) => void;
 
 /** Relays connections from public listeners to the gRPC server (see the module comment). */
 export class GoawayRelay {
   #target: RelayTarget;
-  #onEnd: (end: RelayConnectionEnd) => void;
+  #onError: RelayErrorHandler;
   #listeners = new Map<Deno.Listener, string>();
   #conns = new Set<Deno.Conn>();
   #closed = false;
 
-  constructor(target: RelayTarget, onEnd: (end: RelayConnectionEnd) => void) {
+  constructor(target: RelayTarget, onError: RelayErrorHandler) {
     this.#target = target;
-    this.#onEnd = onEnd;
+    this.#onError = onError;
   }
 
   /** Accepts connections on `listener` (named `address` in reports) until {@link stopAccepting}. */
@@ -114,14 +110,12 @@ export class GoawayRelay {
           conn = await listener.accept();
         } catch (err) {
           if (this.#closed || err instanceof Deno.errors.BadResource) return;
-          this.#onEnd({ listener: address, goawayDropped: 0, error: `accept: ${message(err)}` });
+          this.#onError(address, `accept: ${message(err)}`);
           // E.g. out of file descriptors: try again shortly rather than spin.
           await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
           continue;
         }
-        this.#relay(conn, address).catch((err) =>
-          this.#onEnd({ listener: address, goawayDropped: 0, error: `relay: ${message(err)}` })
-        );
+        this.#relay(conn, address).catch((err) => this.#onError(address, `relay: ${message(err)}`));
       }
     })();
   }
@@ -173,7 +167,7 @@ export class GoawayRelay {
         closeQuietly(server);
         this.#conns.delete(server);
       }
-      this.#onEnd({ listener, goawayDropped: filter.dropped, error });
+      if (error !== undefined) this.#onError(listener, error);
     }
   }
 }

@@ -115,11 +115,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
   // grpc-js listens privately; the public listeners relay to it (see _goaway_relay.ts).
   const { target, privateDir } = await bindPrivate(server);
-  const relay = new GoawayRelay(target, (end) => {
-    if (end.error !== undefined) {
-      log.debug("grpc_connection_error", { listener: end.listener, reason: end.error });
-    }
-  });
+  const relay = new GoawayRelay(
+    target,
+    (listener, reason) => log.debug("grpc_connection_error", { listener, reason }),
+  );
   const addresses: string[] = [];
   let socket: { path: string; ino: number | null } | undefined;
   const shutdown = async () => {

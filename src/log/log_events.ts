@@ -284,7 +284,7 @@ export const LOG_EVENTS = Object.freeze(
     grpcClosed: "grpc_closed",
     /**
      * debug, control/grpc_server.ts: a relayed client connection ended by an error (a reset,
-     * the private server gone): `listener`, `reason`.
+     * the private server gone), or accepting one failed: `listener`, `reason`.
      */
     grpcConnectionError: "grpc_connection_error",
     /** error, control/health_service.ts: `error`. */
