@@ -95,6 +95,15 @@ export function threadStat(tid: number): ThreadStat | undefined {
     if (err instanceof Deno.errors.NotFound) return undefined;
     throw err;
   }
+  return parseThreadStat(stat);
+}
+
+/** {@link ThreadStat} of the calling thread. Linux. */
+export function ownThreadStat(): ThreadStat {
+  return parseThreadStat(Deno.readTextFileSync("/proc/thread-self/stat"));
+}
+
+function parseThreadStat(stat: string): ThreadStat {
   // Fields after "(comm)" start at field 3 (state): utime 14, stime 15, nice 19.
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return { nice: Number(f[16]), cpuSeconds: (Number(f[11]) + Number(f[12])) / USER_HZ };

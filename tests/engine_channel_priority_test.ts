@@ -151,11 +151,8 @@ const EQUAL_WORKER = (shareCores: number, id: number) => `
 import { ChannelPriority } from ${
   JSON.stringify(new URL("../src/engine/channel_priority.ts", import.meta.url).href)
 };
-const cpu = () => {
-  const s = Deno.readTextFileSync("/proc/thread-self/stat");
-  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks
-};
+import { ownThreadStat } from ${JSON.stringify(new URL("../ffi/process.ts", import.meta.url).href)};
+const cpu = () => ownThreadStat().cpuSeconds;
 const logs = [];
 const priority = new ChannelPriority(${id}, (level, event, fields) => logs.push({ event, fields }), { warmup: 0, streak: 1, shareCores: ${shareCores} });
 priority.observe({ degraded: false, pictures: 0, frameRate: 30 });

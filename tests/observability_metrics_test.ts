@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createPlayoutMetrics, type PlayoutMetrics } from "../src/observability/metrics.ts";
 import { Logger } from "../src/log/log.ts";
+import { ownThreadStat } from "../ffi/process.ts";
 import { FakeSurface, parsePromText, sampleValue } from "./observability_fixtures.ts";
 import { ffmpegVersions } from "../ffi/library.ts";
 
@@ -376,12 +377,7 @@ Deno.test("process metrics and the event-loop lag probe work on Deno", async () 
     // never exceeds wall time, so the loop is also blocked for at least 300 ms. The thread's
     // own count: the process's (process.cpuUsage) includes other threads, which once ended
     // the loop after 0.19 s.
-    const cpuSeconds = () => {
-      const stat = Deno.readTextFileSync("/proc/thread-self/stat");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // Fields after "(comm)" start at field 3 (state): utime is field 14, stime 15.
-      return (Number(f[11]) + Number(f[12])) / 100;
-    };
+    const cpuSeconds = () => ownThreadStat().cpuSeconds;
     const burnt = cpuSeconds();
     while (cpuSeconds() - burnt < 0.3) { /* block the event loop */ }
     await new Promise((r) => setTimeout(r, 150));
