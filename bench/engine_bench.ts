@@ -469,6 +469,31 @@ export async function probeEngine(
 }
 
 /** Runs n ffmpeg processes for a window. */
+/**
+ * Starts n ffmpeg processes (ultrafast, files named after `name` in `dir`) and waits until each
+ * is on air (has written progress); `stop()` ends them.
+ */
+async function ultrafastFfmpegs(
+  dir: string,
+  name: string,
+  clip: string,
+  raster: Raster,
+  n: number,
+  threads?: ChannelThreads,
+): Promise<{ procs: Deno.ChildProcess[]; progress: string[]; stop: () => Promise<void> }> {
+  const progress = Array.from({ length: n }, (_, i) => `${dir}/${name}-progress-${i}.txt`);
+  for (const p of progress) await Deno.remove(p).catch(() => {});
+  const procs = progress.map((p, i) =>
+    startFfmpeg(clip, raster, "ultrafast", `${dir}/${name}${i}.ts`, p, threads)
+  );
+  const stop = async () => {
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.status));
+  };
+  for (let i = 0; i < 300 && progress.some((p) => progressFrames(p) === 0); i++) await sleep(100);
+  return { procs, progress, stop };
+}
+
 async function probeFfmpeg(
   dir: string,
   clip: string,
@@ -477,14 +502,8 @@ async function probeFfmpeg(
   w: Window,
   threads?: ChannelThreads,
 ): Promise<Probe> {
-  const progress = Array.from({ length: n }, (_, i) => `${dir}/progress-${i}.txt`);
-  for (const p of progress) await Deno.remove(p).catch(() => {});
-  const procs = progress.map((p, i) =>
-    startFfmpeg(clip, raster, "ultrafast", `${dir}/ff${i}.ts`, p, threads)
-  );
+  const { procs, progress, stop } = await ultrafastFfmpegs(dir, "ff", clip, raster, n, threads);
   try {
-    // On air: every process has written progress.
-    for (let i = 0; i < 300 && progress.some((p) => progressFrames(p) === 0); i++) await sleep(100);
     await sleep(w.warmup * 1000);
     const counts = () =>
       countsAsTheyMove(() =>
@@ -512,8 +531,7 @@ async function probeFfmpeg(
       load1: load1(),
     };
   } finally {
-    for (const p of procs) p.kill("SIGTERM");
-    await Promise.all(procs.map((p) => p.status));
+    await stop();
   }
 }
 
@@ -842,6 +860,15 @@ async function getVersionLatency(address: string): Promise<number[]> {
   return rtt;
 }
 
+/** p50, p99 and max of round trips, ms. */
+function latencyMs(rtt: number[]): { p50: number; p99: number; max: number } {
+  return {
+    p50: round(percentile(rtt, 50), 2),
+    p99: round(percentile(rtt, 99), 2),
+    max: round(Math.max(...rtt), 2),
+  };
+}
+
 /** GetVersion latency and new viewers' first TS byte while the engine runs. */
 export async function responsiveness(
   e: EngineRun,
@@ -863,9 +890,7 @@ export async function responsiveness(
   const fbMax = Math.max(...firstByte);
   return {
     get_version_ms: {
-      p50: round(percentile(rtt, 50), 2),
-      p99: round(p99, 2),
-      max: round(Math.max(...rtt), 2),
+      ...latencyMs(rtt),
       target_p99_max: 5,
       meets: p99 <= 5,
     },
@@ -891,11 +916,7 @@ export async function referenceResponsiveness(
   w: Window,
 ): Promise<Record<string, unknown>> {
   const stubs = await generateStubs();
-  const progress = Array.from({ length: n }, (_, i) => `${dir}/ref-progress-${i}.txt`);
-  for (const p of progress) await Deno.remove(p).catch(() => {});
-  const procs = progress.map((p, i) =>
-    startFfmpeg(clip, R480, "ultrafast", `${dir}/ref${i}.ts`, p)
-  );
+  const ffmpegs = await ultrafastFfmpegs(dir, "ref", clip, R480, n);
   const port = freePort();
   const server = new Deno.Command(PYTHON, {
     args: [`${CLIENT_DIR}get_version_server.py`, stubs, String(port)],
@@ -913,7 +934,6 @@ export async function referenceResponsiveness(
     }
     reader.releaseLock();
     server.stdout.cancel().catch(() => {});
-    for (let i = 0; i < 300 && progress.some((p) => progressFrames(p) === 0); i++) await sleep(100);
     await sleep(w.warmup * 1000);
     const load = load1();
     const rtt = await getVersionLatency(`127.0.0.1:${port}`);
@@ -921,17 +941,12 @@ export async function referenceResponsiveness(
       server: "python grpcio",
       ffmpeg_processes: n,
       load1: load,
-      get_version_ms: {
-        p50: round(percentile(rtt, 50), 2),
-        p99: round(percentile(rtt, 99), 2),
-        max: round(Math.max(...rtt), 2),
-      },
+      get_version_ms: latencyMs(rtt),
     };
   } finally {
     server.kill("SIGTERM");
     await server.status;
-    for (const p of procs) p.kill("SIGTERM");
-    await Promise.all(procs.map((p) => p.status));
+    await ffmpegs.stop();
     await Deno.remove(stubs, { recursive: true });
   }
 }
