@@ -16,6 +16,10 @@ import { freePort } from "./core_managed_fixtures.ts";
 
 const SESSIONS = 6;
 const RESTARTS = 6;
+/** How long the receiver may take to exit on SIGTERM before the test kills it and fails. */
+const STOP_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Receiver {
   #child: Deno.ChildProcess | undefined;
@@ -46,11 +50,20 @@ class Receiver {
     this.#child = undefined;
     if (!child) return;
     child.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), STOP_MS)),
+    ]);
+    clearTimeout(timer);
+    if (exited) return;
+    child.kill("SIGKILL");
     await child.status;
+    throw new Error(
+      `evidence receiver (pid ${child.pid}) still running ${STOP_MS} ms after SIGTERM`,
+    );
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("Core's evidence server restarted 6 times under 6 live sessions: every event arrives once", async () => {
   const stubs = await generateStubs();

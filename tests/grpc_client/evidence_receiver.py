@@ -131,15 +131,18 @@ def main():
     stubs = load_stubs(sys.argv[1])
     port = int(sys.argv[2])
     store = Store(sys.argv[3])
+    # SIGTERM is blocked before gRPC starts its threads (they inherit the mask) and taken with
+    # sigwait: a Python handler setting an Event is not enough, for a SIGTERM the kernel hands
+    # to one of gRPC's threads never wakes a main thread asleep in Event.wait().
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     stubs.evidence_grpc.add_ExecutionEvidenceServiceServicer_to_server(
         Evidence(stubs, store), server)
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    if server.add_insecure_port("127.0.0.1:%d" % port) == 0:
+        sys.exit("cannot listen on 127.0.0.1:%d" % port)
     server.start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     print("listening", flush=True)
-    done.wait()
+    signal.sigwait({signal.SIGTERM})
     server.stop(0)
 
 
