@@ -57,6 +57,12 @@ export interface ChannelStats {
   framesRepeated: number;
   /** Frames released more than one frame duration after their due time. */
   framesLate: number;
+  /**
+   * Pictures made (and given to frame sinks) that never reached the TS: those inside the old
+   * x264 when the channel's encoder stepped down, and those held back when it stepped up
+   * again. The TS shows the picture before in their place.
+   */
+  tsPicturesLost: number;
   /** Frames per new picture now (1 = every frame; more while the channel sheds work). */
   pictureDecimation: number;
   /** Reconnects of the attached stream (Core's socket), over the channel's life. */

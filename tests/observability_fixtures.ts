@@ -45,6 +45,7 @@ export function zeroStats(): MetricsChannelStats {
     tsSelfCheckPcrErrors: 0,
     framesRepeated: 0,
     framesLate: 0,
+    tsPicturesLost: 0,
     pictureDecimation: 1,
   };
 }

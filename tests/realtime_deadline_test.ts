@@ -156,9 +156,11 @@ Deno.test("a channel that cannot make its pictures in time repeats them: one fra
   const off = v.values.filter((x) => (x - first) % FRAME_90K !== 0);
   assertEquals(off, [], "video PTS off the frame grid");
   // Repeats carry no new picture: fewer video PES than frames, by the repeats and the few
-  // pictures lost where the encoder was swapped (inside the old one, or held at the swap back).
+  // pictures lost where the encoder was swapped (inside the old one, or held at the swap back),
+  // which the channel counts.
   const lost = aired.length - repeats.length - v.count;
-  assert(lost >= 0 && lost <= 8, `${lost} pictures neither repeated nor in the TS`);
+  assert(lost > 0 && lost <= 8, `${lost} pictures neither repeated nor in the TS`);
+  assertEquals(stats.tsPicturesLost, lost, "pictures lost at the encoder swaps, as counted");
   assertEquals(a.nonMonotonic, 0);
   assertEquals(a.maxStep, 1920, "audio PTS gap"); // 1024 samples at 48 kHz, every AAC frame
   const pcr = s.pids.find((p) => p.pcr.count > 0)!.pcr;

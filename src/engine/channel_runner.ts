@@ -965,6 +965,7 @@ export class ChannelRunner implements RunnerCalls {
       segmentBoundaryErrorMs: this.#boundaryErrorMs,
       framesRepeated: this.#repeated,
       framesLate: this.#late,
+      tsPicturesLost: this.#encoder?.picturesLost ?? 0,
       pictureDecimation: this.#pace.decimation,
       tsSelfCheckCcErrors: 0,
       tsSelfCheckPcrErrors: 0,

@@ -155,6 +155,7 @@ type StatCounter = keyof Pick<
   | "tsBytesOut"
   | "framesRepeated"
   | "framesLate"
+  | "tsPicturesLost"
 >;
 
 /** Per-run totals of ChannelStats and the counters they feed. */
@@ -223,6 +224,12 @@ const STAT_COUNTERS: ReadonlyArray<{ stat: StatCounter; name: string; help: stri
     stat: "framesLate",
     name: "retrovue_playout_frames_late_total",
     help: "Output frames released more than one frame duration after their due time.",
+  },
+  {
+    stat: "tsPicturesLost",
+    name: "retrovue_playout_ts_pictures_lost_total",
+    help:
+      "Pictures made that never reached the TS (dropped where the encoder stepped down or up); the TS holds the picture before.",
   },
 ];
 
