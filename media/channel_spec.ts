@@ -42,8 +42,12 @@ export interface ChannelSpec {
   video: VideoEncoderSettings;
   audio: AudioEncoderSettings;
   source: StandaloneSource;
-  /** Source decoding; absent: defaults. */
-  decode?: { skipLoopFilter: LoopFilterSkip };
+  /**
+   * Source decoding; absent: defaults. `share` (default true): a file this channel airs from
+   * the same in-point, in the same program format, as another channel of the engine is decoded
+   * once for both (src/engine/producers/shared_source.ts).
+   */
+  decode?: { skipLoopFilter: LoopFilterSkip; share?: boolean };
 }
 
 /**

@@ -23,7 +23,7 @@ export function toChannelSpec(channel: ChannelConfig): ChannelSpec {
     },
     audio: { codec: channel.audio.codec, bitrateKbps: channel.audio.bitrate_kbps },
     source: toStandaloneSource(channel.source),
-    decode: { skipLoopFilter: channel.decode.skip_loop_filter },
+    decode: { skipLoopFilter: channel.decode.skip_loop_filter, share: channel.decode.share },
   };
 }
 

@@ -345,6 +345,11 @@ const DecodeSchema = table({
    * program is at most two thirds of the source's width and height), none, nonref, all.
    */
   skip_loop_filter: oneOf(LOOP_FILTER_SKIPS).default("auto"),
+  /**
+   * A file this channel airs from the same in-point, in the same program format, as another
+   * channel of the engine at the same moment is decoded once for both (default true).
+   */
+  share: z.boolean(expecting("true or false")).default(true),
 });
 
 const loop = () => z.boolean(expecting("true or false")).default(true);

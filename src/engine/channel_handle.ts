@@ -15,6 +15,7 @@ import type { ChannelSpec } from "../../media/channel_spec.ts";
 import type { ChannelStats } from "../../media/channel_status.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
 import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
+import { sharedSourceBuffers } from "./producers/shared_source.ts";
 import { ControlError } from "./control_surface.ts";
 import type { AsRunEvent } from "./as_run.ts";
 import type { BlockEvent } from "./plan.ts";
@@ -174,6 +175,7 @@ export class ChannelHandle {
       type: "init",
       openLock: openLockBuffer(),
       openLockOwner: owner,
+      sharedSources: sharedSourceBuffers(),
       spec: start.spec,
       epochUtcMs: Math.round(Date.now()),
       virtual: start.virtual,

@@ -43,6 +43,7 @@ import type { ChannelPlanState } from "./plan_store.ts";
 import type { GuideSlot } from "./guide.ts";
 import type { EvidenceSessions } from "./evidence_sessions.ts";
 import { availableCores, channelThreads } from "./thread_policy.ts";
+import { setSharingChannels } from "./producers/shared_source.ts";
 
 /** Turns a segment-mode plan handle into items (a plan file or a single asset). */
 export type PlanHandleParser = (handle: string) => Promise<SegmentItem[]>;
@@ -699,6 +700,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     ch.degraded = undefined;
     this.#setState(ch, "buffering", "starting");
     const channels = this.#channelCount(ch);
+    setSharingChannels(channels);
     const cores = this.#opts.cores ?? availableCores();
     const started = ch.handle.start({
       spec,

@@ -26,6 +26,7 @@ import type { BlockEvent, BlockPlan, SegmentItem } from "./plan.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
 import type { ChannelThreads } from "./thread_policy.ts";
 import type { GuideSlot } from "./guide.ts";
+import type { SharedSourceBuffers } from "./producers/shared_source.ts";
 
 /** Options of a block session as the runner takes them. */
 export interface BlockSessionOptions {
@@ -103,6 +104,8 @@ export type ToWorker =
     /** The process-wide FFmpeg open lock and this worker's owner id in it (ffi/open_lock.ts). */
     openLock: SharedArrayBuffer;
     openLockOwner: number;
+    /** The process's shared sources (producers/shared_source.ts); same owner id. */
+    sharedSources: SharedSourceBuffers;
     spec: ChannelSpec;
     epochUtcMs: number;
     virtual: boolean;

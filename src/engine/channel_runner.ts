@@ -19,6 +19,7 @@ import { FrameFlags, type ProgramFrame } from "../../media/program_frame.ts";
 import { FileProducer } from "./producers/file_producer.ts";
 import { PadProducer } from "./producers/pad_producer.ts";
 import { PrimedProducer } from "./producers/primed_producer.ts";
+import { openSharedSource } from "./producers/shared_source.ts";
 import type { Producer, ShedLevel } from "./producers/producer.ts";
 import { TestPatternProducer } from "./producers/test_pattern_producer.ts";
 import {
@@ -336,9 +337,28 @@ export class ChannelRunner implements RunnerCalls {
           this.#primed = undefined;
           return new PrimedProducer(primed.producer, primed.first);
         }
-        return this.#fileProducer(source.path, source.inPointSeconds, skipFrames);
+        return this.#sharedFileProducer(source.path, source.inPointSeconds, skipFrames);
       }
     }
+  }
+
+  /** A file's producer, shared with the channels airing it alike where the spec allows. */
+  #sharedFileProducer(path: string, inPointSeconds: number, skipFrames: number): Producer {
+    if (this.spec.decode?.share === false) {
+      return this.#fileProducer(path, inPointSeconds, skipFrames);
+    }
+    const fps = this.format.frameRate;
+    const skipLoopFilter = this.spec.decode?.skipLoopFilter ?? "auto";
+    return openSharedSource(
+      {
+        path,
+        inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+        format: this.format,
+        options: { skipLoopFilter },
+      },
+      (more) => this.#fileProducer(path, inPointSeconds, skipFrames + more),
+      (reason) => this.#out.log("warn", "shared_source_fallback", { asset: path, reason }),
+    );
   }
 
   #fileProducer(path: string, inPointSeconds: number, skipFrames: number): FileProducer {

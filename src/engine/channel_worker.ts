@@ -19,6 +19,7 @@ import { ControlError } from "./control_surface.ts";
 import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
 import { ChannelPriority } from "./channel_priority.ts";
+import { useSharedSources } from "./producers/shared_source.ts";
 
 /** FFmpeg's own log lines would break the JSON log stream; errors reach us as typed errors. */
 const AV_LOG_QUIET = -8;
@@ -32,6 +33,7 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 
 function init(msg: Extract<ToWorker, { type: "init" }>): void {
   shareOpenLock(msg.openLock, msg.openLockOwner);
+  useSharedSources(msg.sharedSources, msg.openLockOwner);
   setFfmpegLogLevel(AV_LOG_QUIET);
   // Before FFmpeg starts threads: they inherit the name and priority (channel_priority.ts).
   const priority = new ChannelPriority(

@@ -78,6 +78,9 @@ export const LOG_EVENTS = Object.freeze(
     /** Items that failed while a playlist looped are left out from its next lap: `channel`,
      * `assets`, `remaining`. */
     sourceItemsLeftOut: "source_items_left_out",
+    /** A channel reading another channel's decode of a file decodes it itself from here on:
+     * `channel`, `asset`, `reason`. */
+    sharedSourceFallback: "shared_source_fallback",
 
     // Configuration and listeners.
     /** A configured media path is missing now; the engine starts without it: `setting`. */
@@ -372,6 +375,7 @@ export const RATE_LIMITED_EVENTS: ReadonlySet<LogEventName> = new Set<LogEventNa
   LOG_EVENTS.segmentStarted,
   LOG_EVENTS.segmentEnded,
   LOG_EVENTS.assetError,
+  LOG_EVENTS.sharedSourceFallback,
   LOG_EVENTS.viewerConnected,
   LOG_EVENTS.viewerDisconnected,
   LOG_EVENTS.viewerDropped,
