@@ -63,6 +63,11 @@ export interface ChannelStats {
    * again. The TS shows the picture before in their place.
    */
   tsPicturesLost: number;
+  /**
+   * Output frames whose picture and audio were copied from another channel's decode of the
+   * same file (shared sources), not decoded by this channel.
+   */
+  framesShared: number;
   /** Frames per new picture now (1 = every frame; more while the channel sheds work). */
   pictureDecimation: number;
   /** Reconnects of the attached stream (Core's socket), over the channel's life. */

@@ -76,7 +76,7 @@ Deno.test("a file with one channel id gets every default", async () => {
   });
   assert.deepEqual(ch.video, { codec: "libx264", preset: "veryfast", crf: 23, keyint: 60 });
   assert.deepEqual(ch.audio, { codec: "aac", bitrate_kbps: 128 });
-  assert.deepEqual(ch.decode, { skip_loop_filter: "auto" });
+  assert.deepEqual(ch.decode, { skip_loop_filter: "auto", share: true });
   assert.deepEqual(ch.source, { type: "test_pattern" });
   assert.deepEqual(ch.frame_sink, {
     enabled: true,
@@ -198,14 +198,29 @@ Deno.test("a bad rational frame rate names the path, the expected form and what 
 Deno.test("decode.skip_loop_filter takes its four settings and names the path of a bad one", async () => {
   for (const skip of ["auto", "none", "nonref", "all"]) {
     const config = await parse(`[[channels]]\nid = 1\ndecode = { skip_loop_filter = "${skip}" }\n`);
-    assert.deepEqual(config.channels[0].decode, { skip_loop_filter: skip });
-    assert.deepEqual(toChannelSpec(config.channels[0]).decode, { skipLoopFilter: skip });
+    assert.deepEqual(config.channels[0].decode, { skip_loop_filter: skip, share: true });
+    assert.deepEqual(toChannelSpec(config.channels[0]).decode, {
+      skipLoopFilter: skip,
+      share: true,
+    });
   }
   assert.deepEqual(
     await problemsOf('[[channels]]\nid = 1\ndecode = { skip_loop_filter = "some" }\n'),
     [
       'channels[0].decode.skip_loop_filter: expected one of "auto", "none", "nonref" or "all", got "some"',
     ],
+  );
+});
+
+Deno.test("decode.share turns shared decoding off, and a bad value names its path", async () => {
+  const config = await parse("[[channels]]\nid = 1\ndecode = { share = false }\n");
+  assert.deepEqual(toChannelSpec(config.channels[0]).decode, {
+    skipLoopFilter: "auto",
+    share: false,
+  });
+  assert.deepEqual(
+    await problemsOf('[[channels]]\nid = 1\ndecode = { share = "no" }\n'),
+    ['channels[0].decode.share: expected true or false, got "no"'],
   );
 });
 
@@ -503,7 +518,7 @@ Deno.test("toChannelSpec gives the engine the channel's format, encoders and sou
     },
     audio: { codec: "aac", bitrateKbps: 128 },
     source: { kind: "none" },
-    decode: { skipLoopFilter: "auto" },
+    decode: { skipLoopFilter: "auto", share: true },
   });
   assert.deepEqual(toChannelSpec(EMBEDDED_DEFAULT_CONFIG.channels[0]).source, {
     kind: "test_pattern",

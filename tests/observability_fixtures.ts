@@ -46,6 +46,7 @@ export function zeroStats(): MetricsChannelStats {
     framesRepeated: 0,
     framesLate: 0,
     tsPicturesLost: 0,
+    framesShared: 0,
     pictureDecimation: 1,
   };
 }

@@ -40,7 +40,12 @@ import type { ChannelStats } from "../../media/channel_status.ts";
 import { ProgramTsEncoder, STEPPED_DOWN_PRESET } from "./program_ts_encoder.ts";
 import { TsAnalyzer } from "../../media/ts_analyzer.ts";
 import { DeadlinePacer } from "./_deadline_pacer.ts";
-import { availableCores, type ChannelThreads, channelThreads } from "./thread_policy.ts";
+import {
+  availableCores,
+  type ChannelThreads,
+  channelThreads,
+  sharedDecodeThreads,
+} from "./thread_policy.ts";
 
 /** Time one guide request may spend opening files for their titles, ms. */
 export const GUIDE_TITLE_BUDGET_MS = 20;
@@ -356,16 +361,23 @@ export class ChannelRunner implements RunnerCalls {
         format: this.format,
         options: { skipLoopFilter },
       },
-      (more) => this.#fileProducer(path, inPointSeconds, skipFrames + more),
+      (more, leading) => this.#fileProducer(path, inPointSeconds, skipFrames + more, leading),
       (reason) => this.#out.log("warn", "shared_source_fallback", { asset: path, reason }),
     );
   }
 
-  #fileProducer(path: string, inPointSeconds: number, skipFrames: number): FileProducer {
+  #fileProducer(
+    path: string,
+    inPointSeconds: number,
+    skipFrames: number,
+    leading = false,
+  ): FileProducer {
     const fps = this.format.frameRate;
     return new FileProducer(path, this.format, {
       inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
-      threads: this.#threads.decoder,
+      threads: leading
+        ? sharedDecodeThreads(this.#threads, availableCores())
+        : this.#threads.decoder,
       skipLoopFilter: this.spec.decode?.skipLoopFilter,
       onDecodeError: (asset, err) =>
         this.#out.log("warn", "asset_error", {
@@ -986,6 +998,7 @@ export class ChannelRunner implements RunnerCalls {
       framesRepeated: this.#repeated,
       framesLate: this.#late,
       tsPicturesLost: this.#encoder?.picturesLost ?? 0,
+      framesShared: c.sharedFrames,
       pictureDecimation: this.#pace.decimation,
       tsSelfCheckCcErrors: 0,
       tsSelfCheckPcrErrors: 0,

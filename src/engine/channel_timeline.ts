@@ -72,6 +72,8 @@ export interface TimelineCounters {
   dropped: number;
   duplicated: number;
   decodeErrors: number;
+  /** Output frames whose picture and audio came from another channel's decode. */
+  sharedFrames: number;
 }
 
 interface ActiveSegment {
@@ -124,6 +126,7 @@ export class ChannelTimeline {
     dropped: 0,
     duplicated: 0,
     decodeErrors: 0,
+    sharedFrames: 0,
   };
 
   constructor(
@@ -355,6 +358,7 @@ export class ChannelTimeline {
     this.counters.dropped += c.dropped - a.counted.dropped;
     this.counters.duplicated += c.duplicated - a.counted.duplicated;
     this.counters.decodeErrors += c.decodeErrors - a.counted.decodeErrors;
+    this.counters.sharedFrames += (c.shared ?? 0) - (a.counted.shared ?? 0);
     a.counted = { ...c, latencySamples: [] };
     if (c.latencySamples.length) {
       this.#decodeLatency.push(...c.latencySamples);

@@ -50,3 +50,13 @@ export function channelThreads(channels: number, cores: number): ChannelThreads 
 export function availableCores(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);
 }
+
+/**
+ * Decoder threads of a channel that leads a shared source (producers/shared_source.ts): its
+ * decode feeds every channel following it, and they wait for it, so it gets a thread per core
+ * (at most {@link MAX_DECODER_THREADS}) whatever its share as a channel.
+ */
+export function sharedDecodeThreads(threads: ChannelThreads, cores: number): number {
+  const c = Math.max(1, Math.floor(cores) || 1);
+  return Math.max(threads.decoder, Math.min(MAX_DECODER_THREADS, c));
+}

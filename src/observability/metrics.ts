@@ -156,6 +156,7 @@ type StatCounter = keyof Pick<
   | "framesRepeated"
   | "framesLate"
   | "tsPicturesLost"
+  | "framesShared"
 >;
 
 /** Per-run totals of ChannelStats and the counters they feed. */
@@ -230,6 +231,12 @@ const STAT_COUNTERS: ReadonlyArray<{ stat: StatCounter; name: string; help: stri
     name: "retrovue_playout_ts_pictures_lost_total",
     help:
       "Pictures made that never reached the TS (dropped where the encoder stepped down or up); the TS holds the picture before.",
+  },
+  {
+    stat: "framesShared",
+    name: "retrovue_playout_frames_shared_total",
+    help:
+      "Output frames copied from another channel's decode of the same file (shared sources) instead of decoded by this channel.",
   },
 ];
 

@@ -31,6 +31,8 @@ export interface ProducerCounters {
   decodeErrors: number;
   /** Seconds spent decoding+scaling per produced picture (recent samples, drained by the reader). */
   latencySamples: number[];
+  /** Output frames copied from another channel's decode (a shared source's follower). */
+  shared?: number;
 }
 
 /** Decoding work a producer may skip while its channel cannot keep up. */

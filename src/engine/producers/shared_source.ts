@@ -30,9 +30,9 @@ import type { FrameContext, Producer, ProducerCounters, ShedLevel } from "./prod
 /** Entries of the table: sources that can be shared at once. */
 const ENTRIES = 8;
 /** Bytes of one entry's ring. */
-const RING_BYTES = 96 << 20;
-/** Most slots of a ring (about 2 s at 30 fps); fewer when the pictures are large. */
-const MAX_SLOTS = 64;
+const RING_BYTES = 64 << 20;
+/** Most slots of a ring (1.3 s at 30 fps); fewer when the pictures are large. */
+const MAX_SLOTS = 40;
 /** Fewest slots for a source to be shared at all. */
 const MIN_SLOTS = 16;
 /**
@@ -41,7 +41,7 @@ const MIN_SLOTS = 16;
  */
 const MARGIN_SLOTS = 6;
 /** Longest a follower waits for the leader to write one frame, ms. */
-export const MAX_WAIT_MS = 250;
+export const MAX_WAIT_MS = 1000;
 
 // Entry states.
 const FREE = 0;
@@ -128,7 +128,6 @@ class SourceTable {
 const CREATOR = 1;
 
 let table: SourceTable | undefined;
-const stats = { led: 0, followed: 0, fellBack: 0, framesShared: 0 };
 
 function created(): SourceTable {
   table ??= new SourceTable(
@@ -166,11 +165,6 @@ export function setSharingChannels(count: number): void {
   Atomics.store(created().cells, H_CHANNELS, count);
 }
 
-/** This thread's counts: sources led and followed, followers that fell back, frames copied. */
-export function sharedSourceStats(): Readonly<typeof stats> {
-  return { ...stats };
-}
-
 /** What makes two channels' producers give the same frames. */
 export interface SharedSourceKey {
   path: string;
@@ -183,13 +177,13 @@ export interface SharedSourceKey {
 
 /**
  * A producer for `key`: a follower of a channel already leading it, a leader, or (no free
- * entry, a single channel, a key too long) `open(0)` itself. `open(skipFrames)` opens the
- * file privately, `skipFrames` program frames past the in-point; its errors propagate from here
- * as from a private open.
+ * entry, a single channel, a key too long) `open(0)` itself. `open(skipFrames, leading)` opens
+ * the file privately, `skipFrames` program frames past the in-point (`leading`: for a leader,
+ * whose decode the followers wait for); its errors propagate from here as from a private open.
  */
 export function openSharedSource(
   key: SharedSourceKey,
-  open: (skipFrames: number) => Producer,
+  open: (skipFrames: number, leading?: boolean) => Producer,
   onFallback?: (reason: string) => void,
 ): Producer {
   const t = created();
@@ -197,16 +191,14 @@ export function openSharedSource(
   if (keyBytes.length > KEY_BYTES) return open(0);
   const joined = join(t, keyBytes);
   if (joined !== undefined) {
-    stats.followed++;
     return new SharedFollower(t, joined, key.format, open, onFallback);
   }
   if (Atomics.load(t.cells, H_CHANNELS) < 2) return open(0);
   const layout = slotLayout(key.format);
   if (layout.slots < MIN_SLOTS) return open(0);
-  const inner = open(0);
+  const inner = open(0, true);
   const entry = claim(t, keyBytes, inner.title, layout);
   if (entry === undefined) return inner;
-  stats.led++;
   return new SharedLeader(t, entry, inner, key.format);
 }
 
@@ -391,6 +383,7 @@ class SharedFollower implements Producer {
     duplicated: 0,
     decodeErrors: 0,
     latencySamples: [],
+    shared: 0,
   };
   #t: SourceTable;
   #entry: number | undefined;
@@ -465,6 +458,7 @@ class SharedFollower implements Producer {
       duplicated: c.duplicated + q.duplicated,
       decodeErrors: c.decodeErrors + q.decodeErrors,
       latencySamples: c.latencySamples,
+      shared: c.shared,
     };
   }
 
@@ -494,8 +488,8 @@ class SharedFollower implements Producer {
       return this.#privateVideo(ctx);
     }
     this.#video = k + 1;
-    stats.framesShared++;
     const c = this.#counters;
+    c.shared!++;
     [c.decoded, c.dropped, c.duplicated, c.decodeErrors] = counters;
     if (!(flags & F_PICTURE)) return undefined;
     if (picture) {
@@ -566,7 +560,6 @@ class SharedFollower implements Producer {
 
   /** Leaves the ring; from the next picture on the file is decoded here. */
   #fallBack(reason: string): void {
-    stats.fellBack++;
     this.#detach();
     this.#onFallback(`${reason}; decoding from frame ${this.#video} here`);
   }

@@ -1,0 +1,330 @@
+/**
+ * Shared sources: a channel following another's decode of the same file gets, byte for byte,
+ * the pictures and audio its own decode would have given — also when it falls back to decoding
+ * itself mid-file (the leader ended, it fell too far behind the ring) — and only a matching
+ * source is followed. The cross-thread case runs the leader in a Worker, as channels do.
+ */
+
+import { assert, assertEquals } from "./assert.ts";
+import { ffprobe, fixture } from "./fixtures.ts";
+import { testManager } from "./manager_fixtures.ts";
+import { Logger } from "../src/log/log.ts";
+import { defaultEncoders } from "../media/encoder_settings.ts";
+import type { ChannelSpec } from "../media/channel_spec.ts";
+import { FileProducer } from "../src/engine/producers/file_producer.ts";
+import type { Producer } from "../src/engine/producers/producer.ts";
+import {
+  openSharedSource,
+  setSharingChannels,
+  sharedSourceBuffers,
+  type SharedSourceKey,
+} from "../src/engine/producers/shared_source.ts";
+import type { ProgramFormat } from "../media/program_format.ts";
+
+const FORMAT: ProgramFormat = {
+  width: 320,
+  height: 240,
+  frameRate: { num: 30, den: 1 },
+  sampleRate: 48000,
+  channels: 2,
+  aspectPolicy: "preserve",
+};
+const SAMPLES = 1600;
+
+interface Frame {
+  picture: Uint8Array | undefined;
+  audio: Int16Array;
+}
+
+function take(p: Producer, k: number): Frame {
+  const picture = p.nextVideo({ frameNumber: k, dueUtcMs: 0 })?.slice();
+  return { picture, audio: p.nextAudio(SAMPLES).slice() };
+}
+
+function privately(path: string, frames: number, inPointSeconds = 0): Frame[] {
+  const p = new FileProducer(path, FORMAT, { inPointSeconds, threads: 1 });
+  try {
+    return Array.from({ length: frames }, (_, k) => take(p, k));
+  } finally {
+    p.close();
+  }
+}
+
+function key(path: string, inPointSeconds = 0, format = FORMAT): SharedSourceKey {
+  return { path, inPointSeconds, format, options: { skipLoopFilter: "auto" } };
+}
+
+/** Opens `path` shared; counts private opens (and the frames they skipped) in `opens`. */
+function shared(
+  path: string,
+  opens: { skipFrames: number; leading: boolean }[],
+  fallbacks: string[] = [],
+  k = key(path),
+): Producer {
+  return openSharedSource(k, (skipFrames, leading = false) => {
+    opens.push({ skipFrames, leading });
+    return new FileProducer(path, k.format, {
+      inPointSeconds: k.inPointSeconds + skipFrames / 30,
+      threads: 1,
+    });
+  }, (reason) => fallbacks.push(reason));
+}
+
+function assertSameFrames(actual: Frame[], expected: Frame[], what: string): void {
+  assertEquals(actual.length, expected.length, `${what}: frame count`);
+  for (let k = 0; k < expected.length; k++) {
+    const a = actual[k];
+    const e = expected[k];
+    assert(
+      (a.picture === undefined) === (e.picture === undefined),
+      `${what}: frame ${k} has a picture: ${a.picture !== undefined}, expected ${
+        e.picture !== undefined
+      }`,
+    );
+    if (a.picture && e.picture) {
+      assert(
+        a.picture.length === e.picture.length && a.picture.every((v, i) => v === e.picture![i]),
+        `${what}: frame ${k}'s picture differs from a private decode's`,
+      );
+    }
+    assert(
+      a.audio.length === e.audio.length && a.audio.every((v, i) => v === e.audio[i]),
+      `${what}: frame ${k}'s audio (${a.audio.length} values) differs from a private decode's (${e.audio.length})`,
+    );
+  }
+}
+
+Deno.test("a follower gets a private decode's frames byte for byte, without decoding", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const frames = 200;
+  const expected = privately(path, frames);
+  setSharingChannels(2);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const leader = shared(path, opens);
+  const follower = shared(path, opens);
+  try {
+    assertEquals(opens, [{ skipFrames: 0, leading: true }], "only the leader opens the file");
+    const led: Frame[] = [];
+    const followed: Frame[] = [];
+    // The follower trails by 3 frames, as a channel started a little later does.
+    for (let k = 0; k < frames + 3; k++) {
+      if (k < frames) led.push(take(leader, k));
+      if (k >= 3) followed.push(take(follower, k - 3));
+    }
+    assertSameFrames(led, expected, "leader");
+    assertSameFrames(followed, expected, "follower");
+    assertEquals(follower.counters.shared, frames);
+    assertEquals(follower.counters.decoded, leader.counters.decoded);
+    assertEquals(opens.length, 1, "the follower never opened the file");
+  } finally {
+    leader.close();
+    follower.close();
+  }
+});
+
+Deno.test("a follower the leader ends before decodes the rest itself, same frames", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const expected = privately(path, 90);
+  setSharingChannels(2);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const fallbacks: string[] = [];
+  const leader = shared(path, opens);
+  const follower = shared(path, opens, fallbacks);
+  try {
+    for (let k = 0; k < 25; k++) take(leader, k);
+    leader.close(); // e.g. its channel's plan changed
+    const followed = Array.from({ length: 90 }, (_, k) => take(follower, k));
+    assertSameFrames(followed, expected, "follower");
+    assertEquals(follower.counters.shared, 25);
+    assertEquals(opens, [{ skipFrames: 0, leading: true }, { skipFrames: 25, leading: false }]);
+    assertEquals(fallbacks.length, 1);
+    assert(fallbacks[0].includes("ended at frame 25"), fallbacks[0]);
+  } finally {
+    follower.close();
+  }
+});
+
+Deno.test("a follower too far behind the ring decodes from where it is, same frames", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const expected = privately(path, 150);
+  setSharingChannels(2);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const fallbacks: string[] = [];
+  const leader = shared(path, opens);
+  const follower = shared(path, opens, fallbacks);
+  try {
+    const followed: Frame[] = [];
+    for (let k = 0; k < 10; k++) {
+      take(leader, k);
+      followed.push(take(follower, k));
+    }
+    // The follower stalls while the leader runs on: its next frame is no longer safe to read.
+    for (let k = 10; k < 150; k++) take(leader, k);
+    for (let k = 10; k < 150; k++) followed.push(take(follower, k));
+    assertSameFrames(followed, expected, "follower");
+    assertEquals(follower.counters.shared, 10);
+    assertEquals(opens[1], { skipFrames: 10, leading: false });
+    assert(fallbacks[0].includes("behind"), fallbacks[0]);
+  } finally {
+    leader.close();
+    follower.close();
+  }
+});
+
+Deno.test("a follower started mid-file, or after slot 0 left the ring, does not follow", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  setSharingChannels(2);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const leader = shared(path, opens);
+  const otherInPoint = shared(path, opens, [], key(path, 1));
+  const otherRaster = shared(path, opens, [], key(path, 0, { ...FORMAT, width: 352 }));
+  try {
+    // Another in-point and another raster are other sources: each leads its own.
+    assertEquals(opens.map((o) => o.leading), [true, true, true]);
+    for (let k = 0; k < 60; k++) take(leader, k);
+    const late = shared(path, opens);
+    late.close();
+    assertEquals(opens.length, 4, "a channel opening 2 s after the leader decodes itself");
+  } finally {
+    leader.close();
+    otherInPoint.close();
+    otherRaster.close();
+  }
+});
+
+Deno.test("with one channel in the process nothing is written for followers", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  setSharingChannels(1);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const a = shared(path, opens);
+  const b = shared(path, opens);
+  try {
+    assertEquals(opens, [{ skipFrames: 0, leading: false }, { skipFrames: 0, leading: false }]);
+    take(a, 0);
+    take(b, 0);
+    assertEquals(b.counters.shared ?? 0, 0);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("a follower waits for a leader in another thread and gets its frames", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const frames = 120;
+  const expected = privately(path, frames);
+  setSharingChannels(2);
+  const worker = new Worker(new URL("./shared_source_leader_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const joinable = new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e) => e.data === "leading" ? resolve() : reject(new Error(e.data));
+      worker.onerror = (e) => reject(new Error(e.message));
+    });
+    // The leader paces itself (a frame every 20 ms), so the follower runs ahead and waits.
+    worker.postMessage({
+      buffers: sharedSourceBuffers(),
+      path,
+      format: FORMAT,
+      frames,
+      paceMs: 20,
+    });
+    await joinable;
+    const opens: { skipFrames: number; leading: boolean }[] = [];
+    const follower = shared(path, opens);
+    try {
+      const followed = Array.from({ length: frames }, (_, k) => take(follower, k));
+      assertSameFrames(followed, expected, "follower");
+      assertEquals(opens, [], "the follower never opened the file");
+      assertEquals(follower.counters.shared, frames);
+    } finally {
+      follower.close();
+    }
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("in the engine, the second channel airing a file alike follows; one that opted out decodes", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const lines: string[] = [];
+  const log = new Logger({ level: "warn", write: (line) => lines.push(line) });
+  const manager = testManager({
+    log,
+    parsePlanHandle: (handle: string) => {
+      throw new Error(`no plan handles in this test: ${handle}`);
+    },
+  });
+  const channel = (id: number, share: boolean): ChannelSpec => ({
+    id,
+    name: `film ${id}`,
+    format: FORMAT,
+    ...defaultEncoders(FORMAT),
+    source: { kind: "playlist", paths: [path], loop: true },
+    decode: { skipLoopFilter: "auto", share },
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    await manager.applyConfig([channel(1, true), channel(2, true), channel(3, false)]);
+    // Two seconds of each channel's TS, as a viewer gets it.
+    const ts = await Promise.all([1, 2, 3].map(async (id) => {
+      const viewer = manager.outputs(id)!.fanout.subscribe();
+      const chunks: Uint8Array[] = [];
+      let bytes = 0;
+      const until = Date.now() + 2_000;
+      while (Date.now() < until) {
+        const chunk = await viewer.read();
+        if (!chunk) break;
+        chunks.push(chunk.slice());
+        bytes += chunk.length;
+      }
+      viewer.close();
+      const file = `${dir}/channel-${id}.ts`;
+      const all = new Uint8Array(bytes);
+      let at = 0;
+      for (const c of chunks) {
+        all.set(c, at);
+        at += c.length;
+      }
+      await Deno.writeFile(file, all);
+      return file;
+    }));
+    // Stats come once a second: wait for a report with 2 s on air everywhere.
+    const deadline = Date.now() + 20_000;
+    while ([1, 2, 3].some((id) => (manager.stats(id)?.framesOut ?? 0) < 60)) {
+      assert(Date.now() < deadline, "2 s on air on every channel within 20 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const stats = [1, 2, 3].map((id) => manager.stats(id)!);
+    const shared = stats.map((s) => s.framesShared);
+    const decoded = stats.map((s) => s.framesDecoded);
+    // Whichever of 1 and 2 opened the file first leads; the other copies its frames (its first
+    // 2 s at least: on a box too busy for the leader to keep up it may go on by itself).
+    const follower = shared[0] > 0 ? 0 : 1;
+    assertEquals(shared[1 - follower], 0, `the leader's frames shared; log: ${lines.join("\n")}`);
+    assert(
+      shared[follower] >= 60,
+      `follower: ${shared[follower]} frames shared of ${stats[follower].framesOut} out; log: ${
+        lines.join("\n")
+      }`,
+    );
+    assertEquals(shared[2], 0, "the channel with share = false decodes itself");
+    assert(decoded.every((d) => d > 30), `frames decoded ${decoded}`);
+    for (const file of ts) {
+      const probe = await ffprobe(file, [
+        "-select_streams",
+        "v:0",
+        "-count_frames",
+        "-show_entries",
+        "stream=nb_read_frames,width,height",
+      ]);
+      const stream = (probe.streams as { nb_read_frames: string; width: number }[])[0];
+      assertEquals(stream.width, FORMAT.width, file);
+      assert(Number(stream.nb_read_frames) >= 30, `${file}: ${stream.nb_read_frames} frames`);
+    }
+  } finally {
+    await manager.applyConfig([]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
