@@ -168,6 +168,7 @@ async function startEngine(
   n: number,
   raster: Raster,
   preset: string,
+  share = true,
 ): Promise<EngineRun> {
   const httpPort = portBase++;
   const metricsPort = portBase++;
@@ -186,6 +187,7 @@ async function startEngine(
         `[channels.video]\npreset = "${preset}"\ncrf = 23\nkeyint = 60`,
         `[channels.audio]\ncodec = "aac"\nbitrate_kbps = 128`,
         `[channels.source]\ntype = "playlist"\nfiles = ["${clip}"]`,
+        `[channels.decode]\nshare = ${share}`,
         `[channels.frame_sink]\nenabled = false`,
       ].join("\n")),
   ].join("\n\n");
@@ -402,8 +404,9 @@ export async function probeEngine(
   n: number,
   w: Window,
   during?: (e: EngineRun) => Promise<Record<string, unknown>>,
+  share = true,
 ): Promise<Probe & { during?: Record<string, unknown> }> {
-  const engine = await startEngine(dir, clip, n, raster, "ultrafast");
+  const engine = await startEngine(dir, clip, n, raster, "ultrafast", share);
   try {
     await sleep(w.warmup * 1000);
     // Output and repeat counts come in the same report: both taken as the output count moves.
@@ -817,6 +820,57 @@ export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
 }
 
 /** RSS of 1 vs 3 channels of 480p30. */
+/**
+ * What sharing a source's decode saves: `n` 480p30 channels airing the clip in step, with
+ * `decode.share` on (the default: one channel decodes, the others copy its frames) and off
+ * (each decodes), taking turns, `repeats` windows each. CPU milliseconds per delivered frame
+ * and the share of output frames copied from another channel's decode.
+ */
+export async function sharing(dir: string, clip: string, w: Window, n: number, repeats: number) {
+  const sides = {
+    shared: [] as Record<string, unknown>[],
+    unshared: [] as Record<string, unknown>[],
+  };
+  const framesShared = (e: EngineRun) =>
+    metric(e.metricsPort, "retrovue_playout_frames_shared_total").then((m) =>
+      [...m.values()].reduce((a, b) => a + b, 0)
+    );
+  const framesOut = (e: EngineRun) =>
+    metric(e.metricsPort, "retrovue_playout_frames_output_total").then((m) =>
+      [...m.values()].reduce((a, b) => a + b, 0)
+    );
+  for (let r = 0; r < repeats; r++) {
+    for (const share of [true, false]) {
+      const p = await probeEngine(dir, clip, R480, n, w, async (e) => {
+        const [s0, o0] = [await framesShared(e), await framesOut(e)];
+        await sleep(w.seconds * 1000);
+        const [s1, o1] = [await framesShared(e), await framesOut(e)];
+        return { shared_share: round((s1 - s0) / Math.max(1, o1 - o0), 3) };
+      }, share);
+      const delivered = p.fps.reduce((a, b) => a + b, 0);
+      (share ? sides.shared : sides.unshared).push({
+        ok: p.ok,
+        cores_used: p.cores_used,
+        cpu_ms_per_frame: round((p.cores_used * 1000) / Math.max(1, delivered), 2),
+        frames_copied_share: p.during?.shared_share,
+        slowest_fps: Math.min(...p.fps),
+        load1: p.load1,
+      });
+    }
+  }
+  const median = (xs: Record<string, unknown>[]) =>
+    [...xs.map((x) => x.cpu_ms_per_frame as number)].sort((a, b) => a - b)[
+      Math.floor(xs.length / 2)
+    ];
+  return {
+    channels: n,
+    raster: R480.name,
+    ...sides,
+    cpu_ms_per_frame_median: { shared: median(sides.shared), unshared: median(sides.unshared) },
+    ratio: round(median(sides.shared) / median(sides.unshared), 3),
+  };
+}
+
 export async function rssPerChannel(dir: string, clip: string) {
   const at = async (n: number) => {
     const e = await startEngine(dir, clip, n, R480, "ultrafast");
@@ -1114,6 +1168,7 @@ export async function runEngineBench(opts: { quick?: boolean } = {}) {
           reference: await kept(referenceResponsiveness(dir, clip, engineMax, w)),
         }
         : null,
+      sharing_480p30: await kept(sharing(dir, clip, w, 3, quick ? 1 : 3)),
       cpu_720p30: await kept(cpuPerMinute(dir, clip, quick ? 5 : 20)),
       rss: await kept(rssPerChannel(dir, clip)),
       viewer_start: await kept(viewerStart(dir, clip)),

@@ -15,7 +15,7 @@ import type { ChannelSpec } from "../../media/channel_spec.ts";
 import type { ChannelStats } from "../../media/channel_status.ts";
 import type { ProgramFrame } from "../../media/program_frame.ts";
 import { openLockBuffer, releaseOpenLockOf } from "../../ffi/mod.ts";
-import { sharedSourceBuffers } from "./producers/shared_source.ts";
+import { endSharedSourcesOf, sharedSourceBuffers } from "./producers/shared_source.ts";
 import { ControlError } from "./control_surface.ts";
 import type { AsRunEvent } from "./as_run.ts";
 import type { BlockEvent } from "./plan.ts";
@@ -368,6 +368,8 @@ export class ChannelHandle {
     if (owner !== undefined && releaseOpenLockOf(owner)) {
       this.#log.warn("ffmpeg_open_lock_released", { owner });
     }
+    // A worker ended without closing its producers: its followers decode themselves at once.
+    if (owner !== undefined) endSharedSourcesOf(owner);
   }
 
   /**

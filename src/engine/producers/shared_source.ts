@@ -31,8 +31,8 @@ import type { FrameContext, Producer, ProducerCounters, ShedLevel } from "./prod
 const ENTRIES = 8;
 /** Bytes of one entry's ring. */
 const RING_BYTES = 64 << 20;
-/** Most slots of a ring (1.3 s at 30 fps); fewer when the pictures are large. */
-const MAX_SLOTS = 40;
+/** Most slots of a ring (1.6 s at 30 fps); fewer when the pictures are large. */
+const MAX_SLOTS = 48;
 /** Fewest slots for a source to be shared at all. */
 const MIN_SLOTS = 16;
 /**
@@ -163,6 +163,24 @@ export function useSharedSources(buffers: SharedSourceBuffers, ownerId: number):
  */
 export function setSharingChannels(count: number): void {
   Atomics.store(created().cells, H_CHANNELS, count);
+}
+
+/**
+ * Ends the sources thread `ownerId` leads (its worker was terminated, so it will never close
+ * them): their followers read what was written, then decode themselves. Returns how many.
+ */
+export function endSharedSourcesOf(ownerId: number): number {
+  const t = created();
+  let ended = 0;
+  for (let e = 0; e < ENTRIES; e++) {
+    const b = t.base(e);
+    if (Atomics.load(t.cells, b + E_OWNER) !== ownerId) continue;
+    if (Atomics.compareExchange(t.cells, b + E_STATE, LEADING, DONE) !== LEADING) continue;
+    Atomics.notify(t.cells, b + E_WRITTEN);
+    t.release(e);
+    ended++;
+  }
+  return ended;
 }
 
 /** What makes two channels' producers give the same frames. */
