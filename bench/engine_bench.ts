@@ -647,8 +647,14 @@ function guessFrom(one: Probe): number {
   return Math.max(1, Math.floor((0.9 * CORES) / Math.max(0.01, one.cores_used)));
 }
 
-type Side = "engine" | "ffmpeg" | "ffmpeg_engine_threads";
-const SIDES: Side[] = ["engine", "ffmpeg", "ffmpeg_engine_threads"];
+/**
+ * The engine as configured (its channels share the clip's decode: they air it in step), the
+ * engine with `decode.share = false` (each channel decodes), and the ffmpeg CLI both ways.
+ */
+type Side = "engine" | "engine_unshared" | "ffmpeg" | "ffmpeg_engine_threads";
+const SIDES: Side[] = ["engine", "engine_unshared", "ffmpeg", "ffmpeg_engine_threads"];
+const perSide = <T>(make: () => T): Record<Side, T> =>
+  Object.fromEntries(SIDES.map((s) => [s, make()])) as Record<Side, T>;
 
 /**
  * Three runs (or one) of the max-channel search at one raster, all three sides. Within a run
@@ -664,6 +670,7 @@ async function maxChannels(
 ) {
   const probe: Record<Side, (n: number) => Promise<Probe>> = {
     engine: (n) => probeEngine(dir, clip, raster, n, w),
+    engine_unshared: (n) => probeEngine(dir, clip, raster, n, w, undefined, false),
     ffmpeg: (n) => probeFfmpeg(dir, clip, raster, n, w),
     ffmpeg_engine_threads: (n) => probeFfmpeg(dir, clip, raster, n, w, channelThreads(n, CORES)),
   };
@@ -676,9 +683,9 @@ async function maxChannels(
     }
   };
   const result: Record<string, unknown> = {};
-  const maxima: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
-  const allProbes: Record<Side, Probe[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
-  const spreads: Record<Side, unknown[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+  const maxima = perSide<number[]>(() => []);
+  const allProbes = perSide<Probe[]>(() => []);
+  const spreads = perSide<unknown[]>(() => []);
   for (let run = 0; run < runs; run++) {
     const searches = Object.fromEntries(SIDES.map((s) => [s, new LimitSearch(cap)])) as Record<
       Side,
@@ -723,6 +730,8 @@ async function maxChannels(
   result.ratio_vs_ffmpeg = f ? round(e / f) : null;
   const ft = median(maxima.ffmpeg_engine_threads);
   result.ratio_vs_ffmpeg_engine_threads = ft ? round(e / ft) : null;
+  const u = median(maxima.engine_unshared);
+  result.ratio_unshared_vs_ffmpeg = f ? round(u / f) : null;
   result.target_ratio_min = 1.25;
   result.meets = f > 0 && e / f >= 1.25;
   result.probes = allProbes;
@@ -740,11 +749,13 @@ function cpuAtSameN(allProbes: Record<Side, Probe[]>) {
     return ps.length ? ps.reduce((s, p) => s + p.cpu_cores_per_channel, 0) / ps.length : NaN;
   };
   const e = mean("engine");
+  const eu = mean("engine_unshared");
   const f = mean("ffmpeg");
   const ft = mean("ffmpeg_engine_threads");
   return {
     n,
     engine_cores_per_channel: round(e),
+    engine_unshared_cores_per_channel: Number.isNaN(eu) ? null : round(eu),
     ffmpeg_cores_per_channel: round(f),
     ffmpeg_engine_threads_cores_per_channel: Number.isNaN(ft) ? null : round(ft),
     ratio_vs_ffmpeg: round(e / f),
@@ -1074,11 +1085,14 @@ async function viewerStart(dir: string, clip: string) {
 export async function cpuPerChannelPaired(dir: string, clip: string, w: Window, repeats: number) {
   const out: Record<string, unknown> = {};
   for (const raster of [R480, R720]) {
-    const cores: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
-    const passed: Record<Side, number> = { engine: 0, ffmpeg: 0, ffmpeg_engine_threads: 0 };
-    const used: Record<Side, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+    // One channel shares nothing: the engine is measured once.
+    type OneSide = Exclude<Side, "engine_unshared">;
+    const ONE: OneSide[] = ["engine", "ffmpeg", "ffmpeg_engine_threads"];
+    const cores: Record<OneSide, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
+    const passed: Record<OneSide, number> = { engine: 0, ffmpeg: 0, ffmpeg_engine_threads: 0 };
+    const used: Record<OneSide, number[]> = { engine: [], ffmpeg: [], ffmpeg_engine_threads: [] };
     for (let i = 0; i < repeats; i++) {
-      for (const side of SIDES) {
+      for (const side of ONE) {
         const p = side === "engine"
           ? await probeEngine(dir, clip, raster, 1, w)
           : await probeFfmpeg(
@@ -1096,7 +1110,7 @@ export async function cpuPerChannelPaired(dir: string, clip: string, w: Window, 
       }
     }
     const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-    const sides = Object.fromEntries(SIDES.map((s) => [s, {
+    const sides = Object.fromEntries(ONE.map((s) => [s, {
       cpu_ms_per_frame: round(mean(cores[s]), 2),
       min: round(Math.min(...cores[s]), 2),
       max: round(Math.max(...cores[s]), 2),
