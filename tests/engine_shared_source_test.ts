@@ -72,6 +72,26 @@ function shared(
   }, (reason) => fallbacks.push(reason));
 }
 
+/** A Worker leading `path` (owner 2), a frame every 20 ms; resolves once it leads. */
+async function leaderWorker(path: string, frames: number): Promise<Worker> {
+  setSharingChannels(2);
+  const worker = new Worker(new URL("./shared_source_leader_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const leading = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (e) => e.data === "leading" ? resolve() : reject(new Error(e.data));
+    worker.onerror = (e) => reject(new Error(e.message));
+  });
+  worker.postMessage({ buffers: sharedSourceBuffers(), path, format: FORMAT, frames, paceMs: 20 });
+  try {
+    await leading;
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
+  return worker;
+}
+
 function assertSameFrames(actual: Frame[], expected: Frame[], what: string): void {
   assertEquals(actual.length, expected.length, `${what}: frame count`);
   for (let k = 0; k < expected.length; k++) {
@@ -215,24 +235,9 @@ Deno.test("a follower waits for a leader in another thread and gets its frames",
   const path = await fixture("h264_aac_640x360_10s");
   const frames = 120;
   const expected = privately(path, frames);
-  setSharingChannels(2);
-  const worker = new Worker(new URL("./shared_source_leader_worker.ts", import.meta.url), {
-    type: "module",
-  });
+  // The leader paces itself (a frame every 20 ms), so the follower runs ahead and waits.
+  const worker = await leaderWorker(path, frames);
   try {
-    const joinable = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e) => e.data === "leading" ? resolve() : reject(new Error(e.data));
-      worker.onerror = (e) => reject(new Error(e.message));
-    });
-    // The leader paces itself (a frame every 20 ms), so the follower runs ahead and waits.
-    worker.postMessage({
-      buffers: sharedSourceBuffers(),
-      path,
-      format: FORMAT,
-      frames,
-      paceMs: 20,
-    });
-    await joinable;
     const opens: { skipFrames: number; leading: boolean }[] = [];
     const follower = shared(path, opens);
     try {
@@ -338,23 +343,8 @@ Deno.test("when a leading worker is terminated, its followers decode themselves 
   const path = await fixture("h264_aac_640x360_10s");
   const frames = 90;
   const expected = privately(path, frames);
-  setSharingChannels(2);
-  const worker = new Worker(new URL("./shared_source_leader_worker.ts", import.meta.url), {
-    type: "module",
-  });
+  const worker = await leaderWorker(path, 10_000);
   try {
-    const joinable = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e) => e.data === "leading" ? resolve() : reject(new Error(e.data));
-      worker.onerror = (e) => reject(new Error(e.message));
-    });
-    worker.postMessage({
-      buffers: sharedSourceBuffers(),
-      path,
-      format: FORMAT,
-      frames: 10_000,
-      paceMs: 20,
-    });
-    await joinable;
     const opens: { skipFrames: number; leading: boolean }[] = [];
     const fallbacks: string[] = [];
     const follower = shared(path, opens, fallbacks);
