@@ -719,7 +719,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
    * included) or about to get one from the configuration. Threads are fixed when a worker
    * starts; channels started later by control calls get a smaller share as the count grows.
    */
-  #channelCount(starting: Channel<O>): number {
+  #channelCount(starting?: Channel<O>): number {
     let workers = 0;
     for (const ch of this.#channels.values()) if (ch.handle.running || ch === starting) workers++;
     return Math.max(workers, this.#configuredRunning);
@@ -825,6 +825,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     );
     if (ch.mode === "block") ch.mode = "idle";
     this.#setState(ch, "stopped", reason);
+    setSharingChannels(this.#channelCount());
   }
 }
 

@@ -158,8 +158,8 @@ export function useSharedSources(buffers: SharedSourceBuffers, ownerId: number):
 }
 
 /**
- * How many channels run in the process (the creator tells, as it starts workers): a source is
- * led, and its ring written, only while there are at least two.
+ * How many channels run in the process (the creator tells, as it starts and stops workers): a
+ * source is led, and its ring written, only while there are at least two.
  */
 export function setSharingChannels(count: number): void {
   Atomics.store(created().cells, H_CHANNELS, count);
