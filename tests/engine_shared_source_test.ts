@@ -92,6 +92,16 @@ async function leaderWorker(path: string, frames: number): Promise<Worker> {
   return worker;
 }
 
+/** A leader and its follower of `path`, in this thread, with their opens and fallbacks. */
+function pair(path: string) {
+  setSharingChannels(2);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const fallbacks: string[] = [];
+  const leader = shared(path, opens);
+  const follower = shared(path, opens, fallbacks);
+  return { opens, fallbacks, leader, follower };
+}
+
 function assertSameFrames(actual: Frame[], expected: Frame[], what: string): void {
   assertEquals(actual.length, expected.length, `${what}: frame count`);
   for (let k = 0; k < expected.length; k++) {
@@ -147,11 +157,7 @@ Deno.test("a follower gets a private decode's frames byte for byte, without deco
 Deno.test("a follower the leader ends before decodes the rest itself, same frames", async () => {
   const path = await fixture("h264_aac_640x360_10s");
   const expected = privately(path, 90);
-  setSharingChannels(2);
-  const opens: { skipFrames: number; leading: boolean }[] = [];
-  const fallbacks: string[] = [];
-  const leader = shared(path, opens);
-  const follower = shared(path, opens, fallbacks);
+  const { opens, fallbacks, leader, follower } = pair(path);
   try {
     for (let k = 0; k < 25; k++) take(leader, k);
     leader.close(); // e.g. its channel's plan changed
@@ -169,11 +175,7 @@ Deno.test("a follower the leader ends before decodes the rest itself, same frame
 Deno.test("a follower too far behind the ring decodes from where it is, same frames", async () => {
   const path = await fixture("h264_aac_640x360_10s");
   const expected = privately(path, 150);
-  setSharingChannels(2);
-  const opens: { skipFrames: number; leading: boolean }[] = [];
-  const fallbacks: string[] = [];
-  const leader = shared(path, opens);
-  const follower = shared(path, opens, fallbacks);
+  const { opens, fallbacks, leader, follower } = pair(path);
   try {
     const followed: Frame[] = [];
     for (let k = 0; k < 10; k++) {
