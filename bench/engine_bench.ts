@@ -842,14 +842,11 @@ export async function sharing(dir: string, clip: string, w: Window, n: number, r
     shared: [] as Record<string, unknown>[],
     unshared: [] as Record<string, unknown>[],
   };
-  const framesShared = (e: EngineRun) =>
-    metric(e.metricsPort, "retrovue_playout_frames_shared_total").then((m) =>
-      [...m.values()].reduce((a, b) => a + b, 0)
-    );
-  const framesOut = (e: EngineRun) =>
-    metric(e.metricsPort, "retrovue_playout_frames_output_total").then((m) =>
-      [...m.values()].reduce((a, b) => a + b, 0)
-    );
+  /** A counter summed over the engine's channels. */
+  const total = (e: EngineRun, name: string) =>
+    metric(e.metricsPort, name).then((m) => [...m.values()].reduce((a, b) => a + b, 0));
+  const framesShared = (e: EngineRun) => total(e, "retrovue_playout_frames_shared_total");
+  const framesOut = (e: EngineRun) => total(e, "retrovue_playout_frames_output_total");
   for (let r = 0; r < repeats; r++) {
     for (const share of [true, false]) {
       const p = await probeEngine(dir, clip, R480, n, w, async (e) => {

@@ -347,17 +347,22 @@ export class ChannelRunner implements RunnerCalls {
     }
   }
 
+  /** The in-point `skipFrames` program frames past `inPointSeconds`, seconds. */
+  #inPointAfter(inPointSeconds: number, skipFrames: number): number {
+    const fps = this.format.frameRate;
+    return inPointSeconds + (skipFrames * fps.den) / fps.num;
+  }
+
   /** A file's producer, shared with the channels airing it alike where the spec allows. */
   #sharedFileProducer(path: string, inPointSeconds: number, skipFrames: number): Producer {
     if (this.spec.decode?.share === false) {
       return this.#fileProducer(path, inPointSeconds, skipFrames);
     }
-    const fps = this.format.frameRate;
     const skipLoopFilter = this.spec.decode?.skipLoopFilter ?? "auto";
     return openSharedSource(
       {
         path,
-        inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+        inPointSeconds: this.#inPointAfter(inPointSeconds, skipFrames),
         format: this.format,
         options: { skipLoopFilter },
       },
@@ -372,9 +377,8 @@ export class ChannelRunner implements RunnerCalls {
     skipFrames: number,
     leading = false,
   ): FileProducer {
-    const fps = this.format.frameRate;
     return new FileProducer(path, this.format, {
-      inPointSeconds: inPointSeconds + (skipFrames * fps.den) / fps.num,
+      inPointSeconds: this.#inPointAfter(inPointSeconds, skipFrames),
       threads: leading
         ? sharedDecodeThreads(this.#threads, availableCores())
         : this.#threads.decoder,

@@ -60,8 +60,6 @@ const E_WRITTEN = 2;
 const E_OWNER = 3;
 const E_KEY_LENGTH = 4;
 const E_TITLE_LENGTH = 5;
-const E_SLOTS = 6;
-const E_STRIDE = 7;
 const ENTRY_INTS = 16;
 const KEY_BYTES = 2048;
 const TITLE_BYTES = 512;
@@ -206,24 +204,28 @@ export function openSharedSource(
 ): Producer {
   const t = created();
   const keyBytes = new TextEncoder().encode(JSON.stringify(key));
-  if (keyBytes.length > KEY_BYTES) return open(0);
-  const joined = join(t, keyBytes);
+  const layout = slotLayout(key.format);
+  if (keyBytes.length > KEY_BYTES || layout.slots < MIN_SLOTS) return open(0);
+  const joined = join(t, keyBytes, layout);
   if (joined !== undefined) {
-    return new SharedFollower(t, joined, key.format, open, onFallback);
+    return new SharedFollower(t, joined, key.path, layout, open, onFallback);
   }
   if (Atomics.load(t.cells, H_CHANNELS) < 2) return open(0);
-  const layout = slotLayout(key.format);
-  if (layout.slots < MIN_SLOTS) return open(0);
   const inner = open(0, true);
   const entry = claim(t, keyBytes, inner.title, layout);
   if (entry === undefined) return inner;
-  return new SharedLeader(t, entry, inner, key.format);
+  return new SharedLeader(t, entry, inner, layout);
 }
 
+/** Where things are in a ring: the same for every channel of one key (its format decides). */
 interface SlotLayout {
   slots: number;
+  /** Bytes from one slot to the next. */
   stride: number;
   pictureBytes: number;
+  /** Byte offset of the audio within a slot (after the header and the picture). */
+  audioAt: number;
+  /** Most samples (per channel) a slot holds. */
   audioSamples: number;
   channels: number;
 }
@@ -235,7 +237,12 @@ function slotLayout(format: ProgramFormat): SlotLayout {
   const audioAt = align(SLOT_HEADER_BYTES + pictureBytes, 16);
   const stride = align(audioAt + 2 * audioSamples * format.channels, 64);
   const slots = Math.min(MAX_SLOTS, Math.floor(RING_BYTES / stride));
-  return { slots, stride, pictureBytes, audioSamples, channels: format.channels };
+  return { slots, stride, pictureBytes, audioAt, audioSamples, channels: format.channels };
+}
+
+/** Byte offset in the ring of the slot holding frame `k`. */
+function slotAt(layout: SlotLayout, k: number): number {
+  return (k % layout.slots) * layout.stride;
 }
 
 function align(n: number, to: number): number {
@@ -249,17 +256,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Joins a source whose first frame is still (or will be) in its ring; the entry, or undefined. */
-function join(t: SourceTable, key: Uint8Array): number | undefined {
+function join(t: SourceTable, key: Uint8Array, layout: SlotLayout): number | undefined {
   for (let e = 0; e < ENTRIES; e++) {
     const b = t.base(e);
     if (Atomics.load(t.cells, b + E_STATE) !== LEADING) continue;
     Atomics.add(t.cells, b + E_REFS, 1);
     // Checked after taking the reference: from here the entry cannot be freed under us.
-    const slots = Atomics.load(t.cells, b + E_SLOTS);
     const ok = Atomics.load(t.cells, b + E_STATE) === LEADING &&
       Atomics.load(t.cells, b + E_KEY_LENGTH) === key.length &&
       sameBytes(t.keyBytes(e).subarray(0, key.length), key) &&
-      Atomics.load(t.cells, b + E_WRITTEN) <= slots - MARGIN_SLOTS;
+      Atomics.load(t.cells, b + E_WRITTEN) <= layout.slots - MARGIN_SLOTS;
     if (ok) return e;
     Atomics.sub(t.cells, b + E_REFS, 1);
     t.release(e);
@@ -286,8 +292,6 @@ function claim(
     Atomics.store(t.cells, b + E_OWNER, t.owner);
     Atomics.store(t.cells, b + E_KEY_LENGTH, key.length);
     Atomics.store(t.cells, b + E_TITLE_LENGTH, title === undefined ? -1 : titleBytes.length);
-    Atomics.store(t.cells, b + E_SLOTS, layout.slots);
-    Atomics.store(t.cells, b + E_STRIDE, layout.stride);
     Atomics.store(t.cells, b + E_STATE, LEADING);
     return e;
   }
@@ -308,13 +312,13 @@ class SharedLeader implements Producer {
   #written = 0;
   #picture: Uint8Array | undefined;
 
-  constructor(t: SourceTable, entry: number, inner: Producer, format: ProgramFormat) {
+  constructor(t: SourceTable, entry: number, inner: Producer, layout: SlotLayout) {
     this.#t = t;
     this.#entry = entry;
     this.#inner = inner;
     this.description = inner.description;
     this.title = inner.title;
-    this.#layout = slotLayout(format);
+    this.#layout = layout;
     this.#ring = new Int32Array(t.rings[entry]);
     this.#ringBytes = new Uint8Array(t.rings[entry]);
     this.#ringAudio = new Int16Array(t.rings[entry]);
@@ -342,9 +346,9 @@ class SharedLeader implements Producer {
 
   #publish(picture: Uint8Array | undefined, audio: Int16Array, asked: number): void {
     const e = this.#entry!;
-    const { stride, slots, audioSamples, channels } = this.#layout;
+    const { slots, audioSamples, channels } = this.#layout;
     const k = this.#written;
-    const at = (k % slots) * stride;
+    const at = slotAt(this.#layout, k);
     const cell = at / 4;
     const got = Math.min(audioSamples, audio.length / channels);
     Atomics.store(this.#ring, cell + S_SEQ, -1);
@@ -357,8 +361,7 @@ class SharedLeader implements Producer {
     this.#ring[cell + S_DECODE_ERRORS] = c.decodeErrors;
     this.#ring[cell + S_PICTURE_LENGTH] = picture?.length ?? 0;
     if (picture) this.#ringBytes.set(picture, at + SLOT_HEADER_BYTES);
-    const audioAt = align(at + SLOT_HEADER_BYTES + this.#layout.pictureBytes, 16) / 2;
-    this.#ringAudio.set(audio.subarray(0, got * channels), audioAt);
+    this.#ringAudio.set(audio.subarray(0, got * channels), (at + this.#layout.audioAt) / 2);
     Atomics.store(this.#ring, cell + S_SEQ, k);
     this.#written = k + 1;
     const b = this.#t.base(e);
@@ -410,11 +413,8 @@ class SharedFollower implements Producer {
   #ring: Int32Array;
   #ringBytes: Uint8Array;
   #ringAudio: Int16Array;
-  #slots: number;
-  #stride: number;
-  #audioAt: number;
+  #layout: SlotLayout;
   #leaderOwner: number;
-  #channels: number;
   /** Next video frame (slot sequence number) to read. */
   #video = 0;
   /** Slot and sample within it of the next audio sample. */
@@ -432,7 +432,8 @@ class SharedFollower implements Producer {
   constructor(
     t: SourceTable,
     entry: number,
-    format: ProgramFormat,
+    path: string,
+    layout: SlotLayout,
     open: (skipFrames: number) => Producer,
     onFallback: ((reason: string) => void) | undefined,
   ) {
@@ -440,21 +441,14 @@ class SharedFollower implements Producer {
     this.#entry = entry;
     this.#open = open;
     this.#onFallback = onFallback ?? (() => {});
+    this.description = path;
     const b = t.base(entry);
-    const key = JSON.parse(
-      new TextDecoder().decode(t.keyBytes(entry).subarray(0, t.cells[b + E_KEY_LENGTH])),
-    ) as SharedSourceKey;
-    this.description = key.path;
     const titleLength = t.cells[b + E_TITLE_LENGTH];
     if (titleLength >= 0) {
       this.title = new TextDecoder().decode(t.titleBytes(entry).subarray(0, titleLength));
     }
-    this.#slots = t.cells[b + E_SLOTS];
-    this.#stride = t.cells[b + E_STRIDE];
+    this.#layout = layout;
     this.#leaderOwner = t.cells[b + E_OWNER];
-    const layout = slotLayout(format);
-    this.#audioAt = align(SLOT_HEADER_BYTES + layout.pictureBytes, 16);
-    this.#channels = format.channels;
     this.#ring = new Int32Array(t.rings[entry]);
     this.#ringBytes = new Uint8Array(t.rings[entry]);
     this.#ringAudio = new Int16Array(t.rings[entry]);
@@ -489,7 +483,7 @@ class SharedFollower implements Producer {
       return this.#privateVideo(ctx);
     }
     const started = performance.now();
-    const cell = (k % this.#slots) * this.#stride / 4;
+    const cell = slotAt(this.#layout, k) / 4;
     const flags = this.#ring[cell + S_FLAGS];
     const length = this.#ring[cell + S_PICTURE_LENGTH];
     const counters = [
@@ -522,7 +516,7 @@ class SharedFollower implements Producer {
     if (this.#entry === undefined) {
       return this.#private?.nextAudio(samples) ?? new Int16Array(0);
     }
-    const ch = this.#channels;
+    const ch = this.#layout.channels;
     const out = new Int16Array(samples * ch);
     let filled = 0;
     while (filled < samples && !this.#audioEnded) {
@@ -533,11 +527,11 @@ class SharedFollower implements Producer {
         this.#fallBack(lost);
         return out;
       }
-      const cell = (j % this.#slots) * this.#stride / 4;
+      const cell = slotAt(this.#layout, j) / 4;
       const have = this.#ring[cell + S_SAMPLES];
       const ended = (this.#ring[cell + S_FLAGS] & F_AUDIO_ENDED) !== 0;
       const take = Math.min(samples - filled, have - this.#audioOffset);
-      const from = (cell * 4 + this.#audioAt) / 2 + this.#audioOffset * ch;
+      const from = (cell * 4 + this.#layout.audioAt) / 2 + this.#audioOffset * ch;
       out.set(this.#ringAudio.subarray(from, from + take * ch), filled * ch);
       if (Atomics.load(this.#ring, cell + S_SEQ) !== j) {
         this.#fallBack(`frame ${j} was overwritten while its audio was read`);
@@ -562,7 +556,9 @@ class SharedFollower implements Producer {
     for (;;) {
       const written = Atomics.load(cells, b + E_WRITTEN);
       if (written > k) {
-        if (written - k > this.#slots - MARGIN_SLOTS) return `fell ${written - k} frames behind`;
+        if (written - k > this.#layout.slots - MARGIN_SLOTS) {
+          return `fell ${written - k} frames behind`;
+        }
         return undefined;
       }
       if (Atomics.load(cells, b + E_STATE) !== LEADING) {
