@@ -30,7 +30,7 @@ async function engineMsPerFrame(
   skipLoopFilter: "auto" | "none",
 ): Promise<number> {
   const { FileProducer } = await import(`${ROOT}/src/engine/producers/file_producer.ts`);
-  const { ProgramTsEncoder } = await import(`${ROOT}/src/outputs/program_ts_encoder.ts`);
+  const { ProgramTsEncoder } = await import(`${ROOT}/src/engine/program_ts_encoder.ts`);
   const format = {
     ...raster,
     frameRate: { num: 30, den: 1 },
