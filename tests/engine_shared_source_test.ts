@@ -195,6 +195,44 @@ Deno.test("a follower too far behind the ring decodes from where it is, same fra
   }
 });
 
+Deno.test("followers that start too far behind share a second decode, same frames", async () => {
+  const path = await fixture("h264_aac_640x360_10s");
+  const frames = 80;
+  const expected = privately(path, frames);
+  setSharingChannels(3);
+  const opens: { skipFrames: number; leading: boolean }[] = [];
+  const fallbacks: string[] = [];
+  const first = shared(path, opens);
+  // Both join while the first frame is in the ring (channels started one after another)...
+  const second = shared(path, opens, fallbacks);
+  const third = shared(path, opens, fallbacks);
+  try {
+    // ...but read only once the leader is past what the ring keeps for them.
+    for (let k = 0; k < 45; k++) take(first, k);
+    const a: Frame[] = [];
+    const b: Frame[] = [];
+    for (let k = 0; k < frames; k++) {
+      a.push(take(second, k));
+      b.push(take(third, k));
+    }
+    assertSameFrames(a, expected, "second channel");
+    assertSameFrames(b, expected, "third channel");
+    assertEquals(opens, [{ skipFrames: 0, leading: true }, { skipFrames: 0, leading: true }]);
+    assertEquals(second.counters.shared ?? 0, 0, "the second decodes (and leads)");
+    assertEquals(third.counters.shared, frames, "the third copies every frame from the second");
+    assertEquals(fallbacks.length, 2, fallbacks.join(" | "));
+    assert(
+      /behind; leading a new shared decode of it from frame 0/.test(fallbacks[0]),
+      fallbacks[0],
+    );
+    assert(/behind; following another decode of it from frame 0/.test(fallbacks[1]), fallbacks[1]);
+  } finally {
+    first.close();
+    second.close();
+    third.close();
+  }
+});
+
 Deno.test("a follower started mid-file, or after slot 0 left the ring, does not follow", async () => {
   const path = await fixture("h264_aac_640x360_10s");
   setSharingChannels(2);

@@ -10,9 +10,12 @@
  * never waits for a follower. A follower waits (at most {@link MAX_WAIT_MS} per frame) only
  * when it runs ahead of the leader, and falls back to decoding the file itself from where it is
  * — the same pictures, at the cost of a seek — when the leader ends first, falls too far ahead
- * for the ring, or does not come. Each slot is guarded by a sequence number (a seqlock): a
- * follower checks it before and after copying, so a slot overwritten while it read is never
- * aired.
+ * for the ring, or does not come. A follower that leaves at its first frame (it started too far
+ * behind: channels started one after another) opens the source again as a channel would: it
+ * follows another decode of it that still holds the first frame, or leads one, so the channels
+ * behind it can follow it instead of each decoding alone. Each slot is guarded by a sequence
+ * number (a seqlock): a follower checks it before and after copying, so a slot overwritten
+ * while it read is never aired.
  *
  * The table of sources and the rings are made once per process by the thread that creates the
  * channel workers ({@link sharedSourceBuffers}) and handed to each worker
@@ -202,13 +205,24 @@ export function openSharedSource(
   open: (skipFrames: number, leading?: boolean) => Producer,
   onFallback?: (reason: string) => void,
 ): Producer {
+  return openAvoiding(key, open, onFallback, []);
+}
+
+/** {@link openSharedSource}, following none of the entries in `left` (this channel left them). */
+function openAvoiding(
+  key: SharedSourceKey,
+  open: (skipFrames: number, leading?: boolean) => Producer,
+  onFallback: ((reason: string) => void) | undefined,
+  left: readonly number[],
+): Producer {
   const t = created();
   const keyBytes = new TextEncoder().encode(JSON.stringify(key));
   const layout = slotLayout(key.format);
   if (keyBytes.length > KEY_BYTES || layout.slots < MIN_SLOTS) return open(0);
-  const joined = join(t, keyBytes, layout);
+  const joined = join(t, keyBytes, layout, left);
   if (joined !== undefined) {
-    return new SharedFollower(t, joined, key.path, layout, open, onFallback);
+    const reopen = () => openAvoiding(key, open, onFallback, [...left, joined]);
+    return new SharedFollower(t, joined, key.path, layout, open, reopen, onFallback);
   }
   if (Atomics.load(t.cells, H_CHANNELS) < 2) return open(0);
   const inner = open(0, true);
@@ -255,9 +269,18 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Joins a source whose first frame is still (or will be) in its ring; the entry, or undefined. */
-function join(t: SourceTable, key: Uint8Array, layout: SlotLayout): number | undefined {
+/**
+ * Joins a source whose first frame is still (or will be) in its ring, other than those in
+ * `left`; the entry, or undefined.
+ */
+function join(
+  t: SourceTable,
+  key: Uint8Array,
+  layout: SlotLayout,
+  left: readonly number[],
+): number | undefined {
   for (let e = 0; e < ENTRIES; e++) {
+    if (left.includes(e)) continue;
     const b = t.base(e);
     if (Atomics.load(t.cells, b + E_STATE) !== LEADING) continue;
     Atomics.add(t.cells, b + E_REFS, 1);
@@ -409,7 +432,11 @@ class SharedFollower implements Producer {
   #t: SourceTable;
   #entry: number | undefined;
   #open: (skipFrames: number) => Producer;
+  /** Opens the source again from its first frame, as a channel would (shared or not). */
+  #reopen: () => Producer;
   #onFallback: (reason: string) => void;
+  /** Why the ring could not serve, until the producer taking over is known. */
+  #leftBecause: string | undefined;
   #ring: Int32Array;
   #ringBytes: Uint8Array;
   #ringAudio: Int16Array;
@@ -435,11 +462,13 @@ class SharedFollower implements Producer {
     path: string,
     layout: SlotLayout,
     open: (skipFrames: number) => Producer,
+    reopen: () => Producer,
     onFallback: ((reason: string) => void) | undefined,
   ) {
     this.#t = t;
     this.#entry = entry;
     this.#open = open;
+    this.#reopen = reopen;
     this.#onFallback = onFallback ?? (() => {});
     this.description = path;
     const b = t.base(entry);
@@ -470,7 +499,7 @@ class SharedFollower implements Producer {
       duplicated: c.duplicated + q.duplicated,
       decodeErrors: c.decodeErrors + q.decodeErrors,
       latencySamples: c.latencySamples,
-      shared: c.shared,
+      shared: (c.shared ?? 0) + (q.shared ?? 0),
     };
   }
 
@@ -572,25 +601,43 @@ class SharedFollower implements Producer {
     }
   }
 
-  /** Leaves the ring; from the next picture on the file is decoded here. */
+  /** Leaves the ring; from the next picture on another producer takes over. */
   #fallBack(reason: string): void {
     this.#detach();
-    this.#onFallback(`${reason}; decoding from frame ${this.#video} here`);
+    this.#leftBecause = reason;
+  }
+
+  /** Nothing taken from the ring yet: the source can be opened anew from its first frame. */
+  get #untouched(): boolean {
+    return this.#video === 0 && this.#audioSlot === 0 && this.#audioOffset === 0;
   }
 
   #privateVideo(ctx: FrameContext): Uint8Array | undefined {
     if (!this.#private && !this.#privateFailed) {
+      const from = this.#video;
       try {
-        this.#private = this.#open(this.#video);
+        this.#private = this.#untouched ? this.#reopen() : this.#open(from);
         if (this.#shedding !== "none") this.#private.setShedding?.(this.#shedding);
+        const now = this.#private instanceof SharedFollower
+          ? "following another decode of it"
+          : this.#private instanceof SharedLeader
+          ? "leading a new shared decode of it"
+          : "decoding it here";
+        this.#reportLeaving(`${now} from frame ${from}`);
       } catch (err) {
         // The file went away since the leader opened it: the rest of the segment is fallback.
         this.#privateFailed = true;
         this.#counters.decodeErrors++;
-        this.#onFallback(`cannot open the file here: ${(err as Error).message}`);
+        this.#reportLeaving(`cannot open the file here: ${(err as Error).message}`);
       }
     }
     return this.#private ? this.#private.nextVideo(ctx) : undefined;
+  }
+
+  #reportLeaving(then: string): void {
+    const why = this.#leftBecause;
+    this.#leftBecause = undefined;
+    this.#onFallback(why === undefined ? then : `${why}; ${then}`);
   }
 
   #detach(): void {
@@ -610,6 +657,8 @@ class SharedFollower implements Producer {
     if (this.#closed) return;
     this.#closed = true;
     this.#detach();
+    // Left the ring during the last frame, closed before another producer took over.
+    if (this.#leftBecause !== undefined) this.#reportLeaving("closed before decoding");
     this.#private?.close();
   }
 }
