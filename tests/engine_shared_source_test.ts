@@ -379,6 +379,45 @@ Deno.test("in the engine, the second channel airing a file alike follows; one th
   }
 });
 
+Deno.test("configured channels airing a file alike start in step: one decode for all of them", async () => {
+  // Each channel runs 2 s ahead of its clock (60 frames), more than a follower may trail its
+  // leader in the ring (42 frames at 320x240). Started one after another, a channel started
+  // after the first one had made most of its lead could not follow it from frame 0 and led a
+  // decode of its own; started together, they run from one epoch and all follow one leader.
+  const path = await fixture("h264_aac_640x360_10s");
+  const lines: string[] = [];
+  const log = new Logger({ level: "info", write: (line) => lines.push(line) });
+  const manager = testManager({ log, leadMs: 2000 });
+  const ids = [1, 2, 3, 4];
+  const channel = (id: number): ChannelSpec => ({
+    id,
+    name: `film ${id}`,
+    format: FORMAT,
+    ...defaultEncoders(FORMAT),
+    source: { kind: "playlist", paths: [path], loop: true },
+    decode: { skipLoopFilter: "auto", share: true },
+  });
+  try {
+    await manager.applyConfig(ids.map(channel));
+    const deadline = Date.now() + 30_000;
+    while (ids.some((id) => (manager.stats(id)?.framesOut ?? 0) < 90)) {
+      assert(Date.now() < deadline, "3 s on air on every channel within 30 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const shared = ids.map((id) => manager.stats(id)!.framesShared);
+    const leaders = shared.filter((n) => n === 0).length;
+    assertEquals(
+      leaders,
+      1,
+      `one channel decodes, the others copy its frames: shared ${shared}; log: ${
+        lines.filter((l) => l.includes("shared_source")).join("\n")
+      }`,
+    );
+  } finally {
+    await manager.applyConfig([]);
+  }
+});
+
 Deno.test("when a leading worker is terminated, its followers decode themselves at once", async () => {
   const path = await fixture("h264_aac_640x360_10s");
   const frames = 90;

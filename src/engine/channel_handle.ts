@@ -206,9 +206,12 @@ export class ChannelHandle {
     return calls.call(method, args, timeoutMs);
   }
 
-  /** Starts the worker's paced loop. */
-  run(): void {
-    this.#post({ type: "run" });
+  /**
+   * Starts the worker's paced loop; `epochUtcMs` moves a standalone channel's frame 0 there
+   * (channels started together share it).
+   */
+  run(epochUtcMs?: number): void {
+    this.#post({ type: "run", epochUtcMs });
   }
 
   /** Whether the worker sends program frames. */

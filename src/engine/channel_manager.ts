@@ -113,6 +113,11 @@ interface Channel<O extends ChannelOutputs> {
 
 /** How long shutdown waits for an attach link to write the stream's tail, ms. */
 const ATTACH_DRAIN_MS = 1000;
+/**
+ * How long standalone channels started together wait, once the first is ready, for the rest
+ * before they run (one whose worker is slow to start then runs on its own), ms.
+ */
+const TOGETHER_WAIT_MS = 3000;
 
 /** State reason of a configured `type = "none"` channel that no control call started yet. */
 export const IDLE_REASON = "idle: waiting for a control call";
@@ -152,6 +157,7 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
    */
   async applyConfig(specs: ChannelSpec[]): Promise<number[]> {
     const changed: number[] = [];
+    const starting: { ch: Channel<O>; spec: ChannelSpec }[] = [];
     const wanted = new Map(specs.map((s) => [s.id, s]));
     this.#configuredRunning = specs.filter((s) => s.source.kind !== "none").length;
     for (const ch of this.#channels.values()) {
@@ -190,16 +196,43 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
         await this.#stopWorker(entry, "configuration changed");
         entry.mode = "standalone";
         entry.handle.resetBackoff();
-        try {
-          await this.#startWorker(entry, spec);
-          entry.handle.run();
-        } catch (err) {
-          // Reported by #failed (state error, restart scheduled); the other channels go on.
-          if (!(err instanceof ControlError)) throw err;
-        }
+        starting.push({ ch: entry, spec });
       }
     }
+    await this.#startTogether(starting);
     return changed;
+  }
+
+  /**
+   * Starts standalone channels together: their workers start at once, and once all are ready
+   * (or {@link TOGETHER_WAIT_MS} after the first was) they run from one epoch, the moment they
+   * start. Channels airing the same file from the start are then in step and share one decode
+   * (producers/shared_source.ts); started one after another, each would begin a worker's
+   * start-up behind the one before, and past a ring's worth of frames behind the first it
+   * decodes again. A channel whose start fails is reported by #failed; the others go on.
+   */
+  async #startTogether(starting: { ch: Channel<O>; spec: ChannelSpec }[]): Promise<void> {
+    const ready: Channel<O>[] = [];
+    let released = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      const epoch = this.#opts.virtualClock ? undefined : Date.now();
+      for (const ch of ready) ch.handle.run(epoch);
+    };
+    const started = await Promise.allSettled(starting.map(async ({ ch, spec }) => {
+      await this.#startWorker(ch, spec);
+      if (released) return ch.handle.run(this.#opts.virtualClock ? undefined : Date.now());
+      ready.push(ch);
+      timer ??= setTimeout(release, TOGETHER_WAIT_MS);
+    }));
+    release();
+    for (const r of started) {
+      // ControlErrors are reported by #failed (state error, restart scheduled).
+      if (r.status === "rejected" && !(r.reason instanceof ControlError)) throw r.reason;
+    }
   }
 
   /** Attaches a frame consumer (Renderer sink) to a channel. */

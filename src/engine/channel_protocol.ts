@@ -117,8 +117,11 @@ export type ToWorker =
   }
   | CallRequest
   | { type: "want_frames"; value: boolean }
-  /** Starts the paced loop (after the first plan is in place, so the first frame is content). */
-  | { type: "run" }
+  /**
+   * Starts the paced loop (after the first plan is in place, so the first frame is content);
+   * `epochUtcMs`: frame 0's due time, for standalone channels started together.
+   */
+  | { type: "run"; epochUtcMs?: number }
   | { type: "stop" };
 
 /** Worker → main thread. */

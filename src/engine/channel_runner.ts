@@ -650,10 +650,18 @@ export class ChannelRunner implements RunnerCalls {
    * A frame whose picture was not made (work shed while the channel cannot keep up) or that
    * is released too late repeats the picture on air, with its own audio, so output time stays
    * locked to the clock; late frames are never caught up with a burst of pictures.
+   *
+   * `epochUtcMs`, when given to a channel that has produced nothing yet and has no block
+   * session (whose blocks sit on the clock), moves frame 0 to it: standalone channels started
+   * together run in step from their first frame (see ChannelManager.applyConfig).
    */
-  async run(): Promise<void> {
+  async run(epochUtcMs?: number): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    if (
+      epochUtcMs !== undefined && this.timeline.nextFrameNumber === 0 &&
+      this.#buffer.length === 0 && this.#blocks === undefined
+    ) this.clock.restartAt(epochUtcMs);
     // Late frames repeat beyond this lateness: a hiccup is caught up, a stall is not.
     const holdBeyondMs = Math.max(2 * this.#frameMs, Math.min(this.#leadMs / 2, 250));
     let yieldedAt = performance.now();

@@ -79,8 +79,8 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
   post({ type: "ready" });
 }
 
-function run(): void {
-  runner?.run().catch((err) => {
+function run(epochUtcMs: number | undefined): void {
+  runner?.run(epochUtcMs).catch((err) => {
     // Free every FFmpeg object of the channel before the main thread terminates the worker.
     // Open as-run records stay open: the main thread ends them with ChannelTerminated.
     clearInterval(statsTimer);
@@ -144,7 +144,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
         void call(msg);
         break;
       case "run":
-        run();
+        run(msg.epochUtcMs);
         break;
       case "want_frames":
         if (runner) runner.wantFrames = msg.value;

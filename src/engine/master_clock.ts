@@ -82,15 +82,32 @@ export class MasterClock {
   /** UTC minus pacing-clock time, as absorbed so far, ms. */
   utcOffsetMs = 0;
 
+  #epochUtcMs: number;
+
   constructor(
-    readonly epochUtcMs: number,
+    epochUtcMs: number,
     readonly frameRate: Rational,
     readonly time: TimeSource,
-  ) {}
+  ) {
+    this.#epochUtcMs = epochUtcMs;
+  }
+
+  /** Pacing-clock ms at which frame 0 is due. */
+  get epochUtcMs(): number {
+    return this.#epochUtcMs;
+  }
+
+  /**
+   * Moves frame 0 to `epochUtcMs`. Only for a channel that has neither produced a frame nor
+   * placed anything on this clock yet (channels started together take the moment they run).
+   */
+  restartAt(epochUtcMs: number): void {
+    this.#epochUtcMs = epochUtcMs;
+  }
 
   /** Pacing-clock ms at which frame `k` is due. */
   dueUtcMs(k: number): number {
-    return this.epochUtcMs + msForFrames(k, this.frameRate);
+    return this.#epochUtcMs + msForFrames(k, this.frameRate);
   }
 
   /** UTC ms at which frame `k` goes on air. */
@@ -101,7 +118,7 @@ export class MasterClock {
   /** The frame whose start is nearest to UTC `utcMs` (frame-exact boundary for a UTC time). */
   frameAt(utcMs: number): number {
     return Math.round(
-      ((utcMs - this.utcOffsetMs - this.epochUtcMs) * this.frameRate.num) /
+      ((utcMs - this.utcOffsetMs - this.#epochUtcMs) * this.frameRate.num) /
         (this.frameRate.den * 1000),
     );
   }
@@ -109,7 +126,7 @@ export class MasterClock {
   /** The frame that is on air at UTC `utcMs` (the last frame due at or before it). */
   frameOnAir(utcMs: number): number {
     return Math.floor(
-      ((utcMs - this.utcOffsetMs - this.epochUtcMs) * this.frameRate.num) /
+      ((utcMs - this.utcOffsetMs - this.#epochUtcMs) * this.frameRate.num) /
         (this.frameRate.den * 1000),
     );
   }

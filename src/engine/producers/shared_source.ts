@@ -45,6 +45,8 @@ const MIN_SLOTS = 16;
 const MARGIN_SLOTS = 6;
 /** Longest a follower waits for the leader to write one frame, ms. */
 export const MAX_WAIT_MS = 1000;
+/** Most a channel waits for another one to finish opening a shared source, ms. */
+const OPENING_WAIT_MS = 2000;
 
 // Entry states.
 const FREE = 0;
@@ -54,6 +56,8 @@ const DONE = 3;
 
 // Table header cells.
 const H_CHANNELS = 0;
+/** Owner id of the thread opening a shared source (joining or leading), or 0. */
+const H_OPENING = 1;
 const HEADER_INTS = 16;
 
 // Entry cells.
@@ -219,16 +223,44 @@ function openAvoiding(
   const keyBytes = new TextEncoder().encode(JSON.stringify(key));
   const layout = slotLayout(key.format);
   if (keyBytes.length > KEY_BYTES || layout.slots < MIN_SLOTS) return open(0);
-  const joined = join(t, keyBytes, layout, left);
-  if (joined !== undefined) {
-    const reopen = () => openAvoiding(key, open, onFallback, [...left, joined]);
-    return new SharedFollower(t, joined, key.path, layout, open, reopen, onFallback);
+  // One channel at a time between looking for a leader and becoming one: channels opening
+  // the same file at once (started together) would otherwise each find none and each lead.
+  const locked = lockOpening(t);
+  try {
+    const joined = join(t, keyBytes, layout, left);
+    if (joined !== undefined) {
+      const reopen = () => openAvoiding(key, open, onFallback, [...left, joined]);
+      return new SharedFollower(t, joined, key.path, layout, open, reopen, onFallback);
+    }
+    if (Atomics.load(t.cells, H_CHANNELS) < 2) return open(0);
+    const inner = open(0, true);
+    const entry = claim(t, keyBytes, inner.title, layout);
+    if (entry === undefined) return inner;
+    return new SharedLeader(t, entry, inner, layout);
+  } finally {
+    if (locked) unlockOpening(t);
   }
-  if (Atomics.load(t.cells, H_CHANNELS) < 2) return open(0);
-  const inner = open(0, true);
-  const entry = claim(t, keyBytes, inner.title, layout);
-  if (entry === undefined) return inner;
-  return new SharedLeader(t, entry, inner, layout);
+}
+
+/**
+ * Takes the table's opening lock; false when another thread held it for
+ * {@link OPENING_WAIT_MS} (a file slow to open, or a worker ended while opening): the caller
+ * then opens without it, at worst leading a decode another channel also leads.
+ */
+function lockOpening(t: SourceTable): boolean {
+  const deadline = performance.now() + OPENING_WAIT_MS;
+  for (;;) {
+    const holder = Atomics.compareExchange(t.cells, H_OPENING, 0, t.owner);
+    if (holder === 0) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(t.cells, H_OPENING, holder, Math.min(left, 50));
+  }
+}
+
+function unlockOpening(t: SourceTable): void {
+  Atomics.store(t.cells, H_OPENING, 0);
+  Atomics.notify(t.cells, H_OPENING);
 }
 
 /** Where things are in a ring: the same for every channel of one key (its format decides). */
