@@ -293,6 +293,18 @@ Deno.test("a follower waits for a leader in another thread and gets its frames",
   }
 });
 
+/** A configured channel looping `path` at {@link FORMAT}, sharing its decode or not. */
+function filmChannel(id: number, path: string, share: boolean): ChannelSpec {
+  return {
+    id,
+    name: `film ${id}`,
+    format: FORMAT,
+    ...defaultEncoders(FORMAT),
+    source: { kind: "playlist", paths: [path], loop: true },
+    decode: { skipLoopFilter: "auto", share },
+  };
+}
+
 Deno.test("in the engine, the second channel airing a file alike follows; one that opted out decodes", async () => {
   const path = await fixture("h264_aac_640x360_10s");
   const lines: string[] = [];
@@ -303,14 +315,7 @@ Deno.test("in the engine, the second channel airing a file alike follows; one th
       throw new Error(`no plan handles in this test: ${handle}`);
     },
   });
-  const channel = (id: number, share: boolean): ChannelSpec => ({
-    id,
-    name: `film ${id}`,
-    format: FORMAT,
-    ...defaultEncoders(FORMAT),
-    source: { kind: "playlist", paths: [path], loop: true },
-    decode: { skipLoopFilter: "auto", share },
-  });
+  const channel = (id: number, share: boolean) => filmChannel(id, path, share);
   const dir = await Deno.makeTempDir();
   try {
     await manager.applyConfig([channel(1, true), channel(2, true), channel(3, false)]);
@@ -389,16 +394,8 @@ Deno.test("configured channels airing a file alike start in step: one decode for
   const log = new Logger({ level: "info", write: (line) => lines.push(line) });
   const manager = testManager({ log, leadMs: 2000 });
   const ids = [1, 2, 3, 4];
-  const channel = (id: number): ChannelSpec => ({
-    id,
-    name: `film ${id}`,
-    format: FORMAT,
-    ...defaultEncoders(FORMAT),
-    source: { kind: "playlist", paths: [path], loop: true },
-    decode: { skipLoopFilter: "auto", share: true },
-  });
   try {
-    await manager.applyConfig(ids.map(channel));
+    await manager.applyConfig(ids.map((id) => filmChannel(id, path, true)));
     const deadline = Date.now() + 30_000;
     while (ids.some((id) => (manager.stats(id)?.framesOut ?? 0) < 90)) {
       assert(Date.now() < deadline, "3 s on air on every channel within 30 s");

@@ -215,16 +215,18 @@ export class ChannelManager<O extends ChannelOutputs = ChannelOutputs> implement
     const ready: Channel<O>[] = [];
     let released = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // A virtual clock keeps the epoch it started at (it jumps; "now" means nothing to it).
+    const now = () => this.#opts.virtualClock ? undefined : Date.now();
     const release = () => {
       if (released) return;
       released = true;
       clearTimeout(timer);
-      const epoch = this.#opts.virtualClock ? undefined : Date.now();
+      const epoch = now();
       for (const ch of ready) ch.handle.run(epoch);
     };
     const started = await Promise.allSettled(starting.map(async ({ ch, spec }) => {
       await this.#startWorker(ch, spec);
-      if (released) return ch.handle.run(this.#opts.virtualClock ? undefined : Date.now());
+      if (released) return ch.handle.run(now());
       ready.push(ch);
       timer ??= setTimeout(release, TOGETHER_WAIT_MS);
     }));

@@ -11,11 +11,11 @@
  * when it runs ahead of the leader, and falls back to decoding the file itself from where it is
  * — the same pictures, at the cost of a seek — when the leader ends first, falls too far ahead
  * for the ring, or does not come. A follower that leaves at its first frame (it started too far
- * behind: channels started one after another, e.g. by control calls) opens the source again as a channel would: it
- * follows another decode of it that still holds the first frame, or leads one, so the channels
- * behind it can follow it instead of each decoding alone. Each slot is guarded by a sequence
- * number (a seqlock): a follower checks it before and after copying, so a slot overwritten
- * while it read is never aired.
+ * behind: channels started one after another, e.g. by control calls) opens the source again as
+ * a channel would: it follows another decode of it that still holds the first frame, or leads
+ * one, so the channels behind it can follow it instead of each decoding alone. Each slot is
+ * guarded by a sequence number (a seqlock): a follower checks it before and after copying, so
+ * a slot overwritten while it read is never aired.
  *
  * The table of sources and the rings are made once per process by the thread that creates the
  * channel workers ({@link sharedSourceBuffers}) and handed to each worker
