@@ -5,7 +5,8 @@
  * thread priorities (`setpriority` on a thread id) and thread names (`prctl(PR_SET_NAME)`),
  * so that one Worker's threads — its own and every FFmpeg/x264 thread it started, which inherit
  * its name and priority — can be found (`/proc/self/task/<tid>/comm`) and re-prioritised
- * together. Linux with glibc only; elsewhere {@link processControls} throws
+ * together, and the calling thread's real-time scheduling (`sched_setscheduler`). Linux with
+ * glibc only; elsewhere {@link processControls} throws
  * {@link ProcessControlsUnavailableError}. Loaded once, on first use.
  *
  * @module
@@ -16,6 +17,8 @@ const LIBC_SYMBOLS = {
   getppid: { parameters: [], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
   prctlName: { name: "prctl", parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -29,6 +32,14 @@ const PR_SET_NAME = 15;
 const THREAD_NAME_MAX = 15;
 /** `PRIO_PROCESS` from `<sys/resource.h>`: with a thread id, one thread (Linux). */
 const PRIO_PROCESS = 0;
+/** `SCHED_RR` from `<sched.h>`. */
+const SCHED_RR = 2;
+/** `SCHED_RESET_ON_FORK` from `<linux/sched.h>`: threads it starts get the normal policy. */
+const SCHED_RESET_ON_FORK = 0x40000000;
+/** `RLIMIT_RTPRIO` from `<sys/resource.h>` (Linux). */
+const RLIMIT_RTPRIO = 14;
+/** `RLIM_INFINITY` (Linux, 64-bit `rlim_t`). */
+const RLIM_INFINITY = 0xffffffffffffffffn;
 /** `EPERM` / `ESRCH` from `<errno.h>` (Linux). */
 const EPERM = 1;
 const ESRCH = 3;
@@ -62,6 +73,15 @@ export interface ProcessControls {
    * shows). Threads it starts afterwards inherit the name.
    */
   setThreadName(name: string): void;
+  /**
+   * Puts the calling thread in the round-robin real-time class (`SCHED_RR`) at `priority`
+   * (1 lowest, 99 highest), with `SCHED_RESET_ON_FORK`: threads it starts afterwards (Workers,
+   * the runtime's helpers) get the normal policy and nice 0, not this one. A real-time thread
+   * runs as soon as it wakes, ahead of every normal thread. Needs `RLIMIT_RTPRIO` ≥ `priority`
+   * (systemd's `LimitRTPRIO=`) or `CAP_SYS_NICE`; refused, it throws
+   * {@link ProcessControlsUnavailableError} saying which limit refused it.
+   */
+  setThreadRealtime(priority: number): void;
   /** Ids of this process's threads named `name` now (threads come and go; a snapshot). */
   threadsNamed(name: string): number[];
   /** This process's threads now, with their names, by id (a snapshot). */
@@ -124,6 +144,13 @@ function listThreads(): { tid: number; name: string }[] {
   return out.sort((a, b) => a.tid - b.tid);
 }
 
+/** This process's soft `RLIMIT_RTPRIO` ("0", "unlimited"; "unknown" if it cannot be read). */
+function realtimeLimit(s: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"]): string {
+  const limit = new BigUint64Array(2); // struct rlimit { rlim_t rlim_cur, rlim_max; }
+  if (s.getrlimit(RLIMIT_RTPRIO, limit) !== 0) return "unknown";
+  return limit[0] === RLIM_INFINITY ? "unlimited" : String(limit[0]);
+}
+
 function checkNice(nice: number): void {
   if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
     throw new RangeError(`nice must be an integer from -20 to 19, got ${nice}`);
@@ -169,6 +196,22 @@ function load(): ProcessControls {
         throw new ProcessControlsUnavailableError(
           `setpriority(thread, ${nice})`,
           `errno ${errno()}`,
+        );
+      }
+    },
+    setThreadRealtime(priority) {
+      if (!Number.isInteger(priority) || priority < 1 || priority > 99) {
+        throw new RangeError(`real-time priority must be an integer from 1 to 99, got ${priority}`);
+      }
+      const param = new Int32Array([priority]); // struct sched_param { int sched_priority; }
+      if (s.sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, param) !== 0) {
+        const e = errno();
+        throw new ProcessControlsUnavailableError(
+          `sched_setscheduler(thread, SCHED_RR, ${priority})`,
+          e === EPERM
+            ? `not permitted (errno ${e}): RLIMIT_RTPRIO is ${realtimeLimit(s)} and the ` +
+              "process lacks CAP_SYS_NICE"
+            : `errno ${e}`,
         );
       }
     },

@@ -16,6 +16,7 @@
  * | ProtectKernelTunables=                | /proc/sys and /sys read-only                      |
  * | SystemCallFilter=, SystemCallErrorNumber= | seccomp allow list from `systemd-analyze syscall-filter` |
  * | LimitNOFILE=, UMask=, WorkingDirectory= | ulimit -n, umask, cd                            |
+ * | LimitRTPRIO=                          | prlimit --rtprio (needs CAP_SYS_RESOURCE)         |
  *
  * Not emulated (need systemd or namespaces a test should not fake): PrivateDevices,
  * ProtectProc, RestrictAddressFamilies, RestrictNamespaces, ProtectClock/Hostname/KernelLogs/
@@ -45,6 +46,7 @@ export interface ServiceUnit {
   workingDirectory?: string;
   umask?: number;
   limitNofile?: number;
+  limitRtprio?: number;
   protectSystem?: string;
   protectHome?: string;
   privateTmp: boolean;
@@ -103,6 +105,7 @@ export function parseServiceUnit(text: string): ServiceUnit {
   if (!user) throw new ServiceUnitError("no User=", text.slice(0, 80));
   if (!execStart) throw new ServiceUnitError("no ExecStart=", text.slice(0, 80));
   const nofile = one("LimitNOFILE");
+  const rtprio = one("LimitRTPRIO");
   return {
     user,
     group: one("Group") ?? user,
@@ -115,6 +118,7 @@ export function parseServiceUnit(text: string): ServiceUnit {
     workingDirectory: one("WorkingDirectory"),
     umask: raw.has("UMask") ? octal("UMask", 0o022) : undefined,
     limitNofile: nofile === undefined ? undefined : Number(nofile.split(":").at(-1)),
+    limitRtprio: rtprio === undefined ? undefined : Number(rtprio.split(":").at(-1)),
     protectSystem: one("ProtectSystem"),
     protectHome: one("ProtectHome"),
     privateTmp: bool("PrivateTmp"),
@@ -325,6 +329,15 @@ function namespaceScript(
       `  echo "unit_sandbox: LimitNOFILE=${unit.limitNofile} not allowed here;` +
         ` using the hard limit $(ulimit -Hn)" >&2`,
       `  ulimit -n "$(ulimit -Hn)"`,
+      `fi`,
+    );
+  }
+  if (unit.limitRtprio !== undefined) {
+    // Raising the hard limit needs CAP_SYS_RESOURCE, which some containers lack: say so.
+    lines.push(
+      `if ! prlimit --pid $$ --rtprio=${unit.limitRtprio}:${unit.limitRtprio} 2>/dev/null; then`,
+      `  echo "unit_sandbox: LimitRTPRIO=${unit.limitRtprio} not allowed here;` +
+        ` keeping $(prlimit --pid $$ --rtprio --noheadings --output=SOFT,HARD)" >&2`,
       `fi`,
     );
   }

@@ -51,6 +51,7 @@ import { type LogFormat, Logger } from "./log/log.ts";
 import { removeSocketFile, removeSocketFileSync } from "./endpoints/unix_socket.ts";
 import type { PlayoutHandle } from "./playout.ts";
 import { type ParentWatch, watchParent } from "./parent_watch.ts";
+import { raiseControlThread } from "./control_thread_priority.ts";
 
 /** Version of this engine, from deno.json. */
 export const ENGINE_VERSION: string = denoJson.version;
@@ -255,6 +256,9 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
     log.error("ffmpeg_refused", { reason: e.message });
     return 1;
   }
+
+  // Before any channel Worker starts (they must not inherit it; see the module).
+  raiseControlThread(log);
 
   // Signals are handled from here on: a stop during startup waits for the start to finish.
   const lifecycle = new Lifecycle(config, { file, overrides }, log);

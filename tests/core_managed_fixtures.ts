@@ -92,6 +92,8 @@ export class EngineProcess {
   /**
    * Spawns `deno run -A src/main.ts --port PORT ...args`. With `viaParent`, an intermediate
    * `sh` is the engine's parent (kill it with {@link killParent}); otherwise the test is.
+   * `prefix` is a command that execs the rest (e.g. `prlimit --rtprio=0:0 --`): the engine
+   * is still the process whose pid this gives.
    */
   static async spawn(opts: {
     port: number;
@@ -99,6 +101,7 @@ export class EngineProcess {
     args?: string[];
     viaParent?: boolean;
     env?: Record<string, string>;
+    prefix?: string[];
   }): Promise<EngineProcess> {
     const engineArgs = [
       "run",
@@ -115,7 +118,15 @@ export class EngineProcess {
       ? 'log="$1"; shift; "$@" >"$log" 2>&1 & echo $!; wait'
       : 'log="$1"; shift; exec "$@" >"$log" 2>&1';
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", script, "sh", opts.logPath, Deno.execPath(), ...engineArgs],
+      args: [
+        "-c",
+        script,
+        "sh",
+        opts.logPath,
+        ...(opts.prefix ?? []),
+        Deno.execPath(),
+        ...engineArgs,
+      ],
       cwd: REPO,
       env: opts.env,
       stdin: "null",

@@ -418,6 +418,23 @@ Deno.test("packaging: the .deb builds, lints, installs, runs sandboxed and purge
         );
         assert.match(metrics, /^# TYPE retrovue_playout_\w+ \w+$/m);
         assert.match(metrics, /^retrovue_playout_\w+(\{[^}]*\})? [-+0-9.eE]+$/m);
+
+        // The main thread's real-time class: allowed by the unit (LimitRTPRIO=1, the system
+        // call in its filter); the emulation can give the limit only with CAP_SYS_RESOURCE.
+        assert.ok(syscalls.includes("sched_setscheduler"), "the unit's filter refuses it");
+        const priority = log.text.split("\n").filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.event === "control_thread_priority");
+        if (log.text.includes("LimitRTPRIO=1 not allowed here")) {
+          assert.equal(priority?.policy, "normal", JSON.stringify(priority));
+          assert.match(String(priority?.reason), /RLIMIT_RTPRIO is 0/);
+          console.log(
+            "  LimitRTPRIO=1 could not be emulated here (no CAP_SYS_RESOURCE): " +
+              "the engine ran at the normal priority and said why",
+          );
+        } else {
+          assert.equal(priority?.policy, "SCHED_RR", `${JSON.stringify(priority)}\n${log.tail()}`);
+        }
       } finally {
         // systemd stops a service with SIGTERM; the engine exits 0 on it.
         if (status === undefined) child.kill("SIGTERM");

@@ -182,6 +182,10 @@ export const LOG_EVENTS = Object.freeze(
 
     /** warn, main.ts: `reason`, `channels`. Windows: frame sinks listen on TCP, not named pipes. */
     frameSinkNamedPipeUnavailable: "frame_sink_named_pipe_unavailable",
+    // The main thread's scheduling.
+    /** info, control_thread_priority.ts: `policy` ("SCHED_RR" or "normal"), `priority` or
+     * `reason`. Whether gRPC, viewers and metrics run ahead of the channels' media work. */
+    controlThreadPriority: "control_thread_priority",
     // Parent process watch (Core-managed mode).
     /** info, parent_watch.ts: `reason`. */
     parentWatchSkipped: "parent_watch_skipped",

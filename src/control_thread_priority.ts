@@ -1,0 +1,41 @@
+/**
+ * The main thread — gRPC control, HTTP viewers (the TS fan-out), metrics and the channel
+ * workers' messages — runs in the round-robin real-time class at priority
+ * {@link CONTROL_THREAD_PRIORITY} where the host allows it, so that it runs the moment it
+ * wakes instead of waiting for a channel thread's time slice to end. Channels use every free
+ * cycle of a full machine (that is the point of running many); measured on a 2-core box at
+ * the engine's channel limit, a normal-priority main thread waited 2–7 ms for a CPU at many
+ * wake-ups, whatever its nice value or slice (bench/README.md, "GetVersion at the engine's
+ * limit"). The main thread's own work is small (a few hundredths of a core), so it cannot take
+ * the machine from the channels; the kernel's real-time throttling bounds it anyway.
+ *
+ * Threads the main thread starts afterwards (channel Workers and the runtime's helpers) do not
+ * inherit the class (`SCHED_RESET_ON_FORK`): channel threads stay normal, at nice 4
+ * (`engine/channel_priority.ts`). Allowed with `RLIMIT_RTPRIO` ≥ 1 (the systemd unit sets
+ * `LimitRTPRIO=1`) or `CAP_SYS_NICE` (root); refused (an unprivileged shell, a container)
+ * or off Linux, the engine runs on at the normal priority and says why in one
+ * `control_thread_priority` log line.
+ *
+ * @module
+ */
+
+import { processControls } from "../ffi/process.ts";
+import type { Logger } from "./log/log.ts";
+
+/** Real-time priority of the main thread: the lowest, above every normal thread. */
+export const CONTROL_THREAD_PRIORITY = 1;
+
+/**
+ * Raises the calling (main) thread to real time where allowed; logs the outcome. Call before
+ * any channel Worker starts. Returns whether it is real time.
+ */
+export function raiseControlThread(log: Logger): boolean {
+  try {
+    processControls().setThreadRealtime(CONTROL_THREAD_PRIORITY);
+  } catch (err) {
+    log.info("control_thread_priority", { policy: "normal", reason: (err as Error).message });
+    return false;
+  }
+  log.info("control_thread_priority", { policy: "SCHED_RR", priority: CONTROL_THREAD_PRIORITY });
+  return true;
+}
