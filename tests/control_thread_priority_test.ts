@@ -55,6 +55,18 @@ function realtimeLimit(): string {
   return line.slice("Max realtime priority".length).trim().split(/\s+/).slice(0, 2).join("/");
 }
 
+/** A Core-managed engine started through `prefix`, its log and state in a new temp dir. */
+async function spawnEngine(prefix: string[]): Promise<{ dir: string; engine: EngineProcess }> {
+  const dir = await Deno.makeTempDir({ prefix: "control_priority_" });
+  const engine = await EngineProcess.spawn({
+    port: freePort(),
+    logPath: `${dir}/engine.log`,
+    args: ["--state-dir", `${dir}/state`],
+    prefix,
+  });
+  return { dir, engine };
+}
+
 Deno.test("the main thread runs SCHED_RR 1 where allowed; a channel's threads stay normal at nice 4", async () => {
   // Root has CAP_SYS_NICE; anyone else needs RLIMIT_RTPRIO >= 1 (the systemd unit's setting).
   const [, hard] = realtimeLimit().split("/");
@@ -65,13 +77,7 @@ Deno.test("the main thread runs SCHED_RR 1 where allowed; a channel's threads st
         `${realtimeLimit()}) to see the engine's main thread made real time`,
     );
   }
-  const dir = await Deno.makeTempDir({ prefix: "control_priority_" });
-  const engine = await EngineProcess.spawn({
-    port: freePort(),
-    logPath: `${dir}/engine.log`,
-    args: ["--state-dir", `${dir}/state`],
-    prefix,
-  });
+  const { dir, engine } = await spawnEngine(prefix);
   const socket = new CoreSocket(`${dir}/core.sock`);
   try {
     assertEquals(await engine.waitVersion(), "1.0.0");
@@ -117,13 +123,7 @@ Deno.test("where real time is not allowed, the engine runs at the normal priorit
       "--",
     ]
     : ["prlimit", "--rtprio=0:0", "--"];
-  const dir = await Deno.makeTempDir({ prefix: "control_priority_" });
-  const engine = await EngineProcess.spawn({
-    port: freePort(),
-    logPath: `${dir}/engine.log`,
-    args: ["--state-dir", `${dir}/state`],
-    prefix,
-  });
+  const { dir, engine } = await spawnEngine(prefix);
   try {
     assertEquals(await engine.waitVersion(), "1.0.0");
     const main = threads(engine.pid).get(engine.pid);
