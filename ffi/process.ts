@@ -76,7 +76,7 @@ export interface ProcessControls {
   /**
    * Puts the calling thread in the round-robin real-time class (`SCHED_RR`) at `priority`
    * (1 lowest, 99 highest), with `SCHED_RESET_ON_FORK`: threads it starts afterwards (Workers,
-   * the runtime's helpers) get the normal policy and nice 0, not this one. A real-time thread
+   * the runtime's helpers) get the normal policy (and a negative nice value reset to 0). A real-time thread
    * runs as soon as it wakes, ahead of every normal thread. Needs `RLIMIT_RTPRIO` ≥ `priority`
    * (systemd's `LimitRTPRIO=`) or `CAP_SYS_NICE`; refused, it throws
    * {@link ProcessControlsUnavailableError} saying which limit refused it.

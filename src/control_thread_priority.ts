@@ -27,15 +27,14 @@ export const CONTROL_THREAD_PRIORITY = 1;
 
 /**
  * Raises the calling (main) thread to real time where allowed; logs the outcome. Call before
- * any channel Worker starts. Returns whether it is real time.
+ * any channel Worker starts.
  */
-export function raiseControlThread(log: Logger): boolean {
+export function raiseControlThread(log: Logger): void {
   try {
     processControls().setThreadRealtime(CONTROL_THREAD_PRIORITY);
   } catch (err) {
     log.info("control_thread_priority", { policy: "normal", reason: (err as Error).message });
-    return false;
+    return;
   }
   log.info("control_thread_priority", { policy: "SCHED_RR", priority: CONTROL_THREAD_PRIORITY });
-  return true;
 }

@@ -48,11 +48,12 @@ function threads(pid: number): Map<number, Scheduling> {
   return out;
 }
 
-/** The soft and hard RLIMIT_RTPRIO of this process. */
-function realtimeLimit(): string {
+/** The soft and hard RLIMIT_RTPRIO of this process, as /proc/self/limits writes them. */
+function realtimeLimit(): { soft?: string; hard?: string } {
   const line = Deno.readTextFileSync("/proc/self/limits").split("\n")
     .find((l) => l.startsWith("Max realtime priority")) ?? "";
-  return line.slice("Max realtime priority".length).trim().split(/\s+/).slice(0, 2).join("/");
+  const [soft, hard] = line.slice("Max realtime priority".length).trim().split(/\s+/);
+  return { soft, hard };
 }
 
 /** A Core-managed engine started through `prefix`, its log and state in a new temp dir. */
@@ -69,12 +70,12 @@ async function spawnEngine(prefix: string[]): Promise<{ dir: string; engine: Eng
 
 Deno.test("the main thread runs SCHED_RR 1 where allowed; a channel's threads stay normal at nice 4", async () => {
   // Root has CAP_SYS_NICE; anyone else needs RLIMIT_RTPRIO >= 1 (the systemd unit's setting).
-  const [, hard] = realtimeLimit().split("/");
+  const limit = realtimeLimit();
   const prefix = Deno.uid() === 0 ? [] : ["prlimit", "--rtprio=1", "--"];
-  if (Deno.uid() !== 0 && (hard === "0" || hard === undefined)) {
+  if (Deno.uid() !== 0 && (limit.hard === "0" || limit.hard === undefined)) {
     throw new Error(
       "tests/control_thread_priority_test.ts needs root or a hard RLIMIT_RTPRIO >= 1 (here " +
-        `${realtimeLimit()}) to see the engine's main thread made real time`,
+        `soft ${limit.soft}, hard ${limit.hard}) to see the engine's main thread made real time`,
     );
   }
   const { dir, engine } = await spawnEngine(prefix);
