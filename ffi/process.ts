@@ -74,14 +74,15 @@ export interface ProcessControls {
    */
   setThreadName(name: string): void;
   /**
-   * Puts the calling thread in the round-robin real-time class (`SCHED_RR`) at `priority`
-   * (1 lowest, 99 highest), with `SCHED_RESET_ON_FORK`: threads it starts afterwards (Workers,
+   * Puts the calling thread — or this process's thread `tid` — in the round-robin real-time
+   * class (`SCHED_RR`) at `priority` (1 lowest, 99 highest), with `SCHED_RESET_ON_FORK`:
+   * threads it starts afterwards (Workers,
    * the runtime's helpers) get the normal policy (and a negative nice value reset to 0). A real-time thread
    * runs as soon as it wakes, ahead of every normal thread. Needs `RLIMIT_RTPRIO` ≥ `priority`
    * (systemd's `LimitRTPRIO=`) or `CAP_SYS_NICE`; refused, it throws
    * {@link ProcessControlsUnavailableError} saying which limit refused it.
    */
-  setThreadRealtime(priority: number): void;
+  setThreadRealtime(priority: number, tid?: number): void;
   /** Ids of this process's threads named `name` now (threads come and go; a snapshot). */
   threadsNamed(name: string): number[];
   /** This process's threads now, with their names, by id (a snapshot). */
@@ -199,15 +200,16 @@ function load(): ProcessControls {
         );
       }
     },
-    setThreadRealtime(priority) {
+    setThreadRealtime(priority, tid = 0) {
       if (!Number.isInteger(priority) || priority < 1 || priority > 99) {
         throw new RangeError(`real-time priority must be an integer from 1 to 99, got ${priority}`);
       }
       const param = new Int32Array([priority]); // struct sched_param { int sched_priority; }
-      if (s.sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, param) !== 0) {
+      if (!Number.isInteger(tid) || tid < 0) throw new RangeError(`bad thread id ${tid}`);
+      if (s.sched_setscheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, param) !== 0) {
         const e = errno();
         throw new ProcessControlsUnavailableError(
-          `sched_setscheduler(thread, SCHED_RR, ${priority})`,
+          `sched_setscheduler(${tid === 0 ? "thread" : `thread ${tid}`}, SCHED_RR, ${priority})`,
           e === EPERM
             ? `not permitted (errno ${e}): RLIMIT_RTPRIO is ${realtimeLimit(s)} and the ` +
               "process lacks CAP_SYS_NICE"

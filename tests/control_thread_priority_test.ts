@@ -1,6 +1,6 @@
 /**
- * The engine's main thread (gRPC, viewers, metrics) runs in the round-robin real-time class
- * where the host allows it, and the threads it starts — a channel's Worker and FFmpeg threads —
+ * The engine's main thread (gRPC, viewers, metrics) and V8's platform threads (its GC helpers)
+ * run in the round-robin real-time class where the host allows it, and the threads it starts — a channel's Worker and FFmpeg threads —
  * do not inherit it; where it is not allowed the engine runs on at the normal priority and says
  * why. Scheduling is read by this test from /proc/<pid>/task/<tid>/stat, not from the engine.
  */
@@ -87,6 +87,13 @@ Deno.test("the main thread runs SCHED_RR 1 where allowed; a channel's threads st
     assertEquals(main?.rtPriority, 1);
     const line = (await engine.logLines()).find((l) => l.event === "control_thread_priority");
     assertEquals(line?.policy, "SCHED_RR");
+    // V8's platform threads (every isolate's GC helpers) are real time with it.
+    const gc = [...threads(engine.pid).values()].filter((t) => t.name === "V8 DefaultWorke");
+    assert(gc.length >= 1, `V8 platform threads: ${JSON.stringify([...threads(engine.pid)])}`);
+    for (const t of gc) {
+      assertEquals([t.policy, t.rtPriority], [SCHED_RR, 1], `a V8 thread: ${JSON.stringify(t)}`);
+    }
+    assertEquals(line?.gc_threads, gc.length);
 
     // A channel started now: its Worker and FFmpeg threads, named rv-ch-<id>.
     await startCoreSession(engine, 11, socket, await fixture("h264_aac_mp4"));
@@ -129,6 +136,9 @@ Deno.test("where real time is not allowed, the engine runs at the normal priorit
     assertEquals(await engine.waitVersion(), "1.0.0");
     const main = threads(engine.pid).get(engine.pid);
     assertEquals(main?.policy, SCHED_OTHER, `main thread: ${JSON.stringify(main)}`);
+    for (const t of threads(engine.pid).values()) {
+      assertEquals(t.policy, SCHED_OTHER, `no thread real time: ${JSON.stringify(t)}`);
+    }
     const line = (await engine.logLines()).find((l) => l.event === "control_thread_priority");
     assertEquals(line?.policy, "normal");
     assert(

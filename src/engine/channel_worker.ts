@@ -20,6 +20,7 @@ import { RealTimeSource, VirtualTimeSource } from "./master_clock.ts";
 import { setFfmpegLogLevel, shareOpenLock } from "../../ffi/mod.ts";
 import { ChannelPriority } from "./channel_priority.ts";
 import { useSharedSources } from "./producers/shared_source.ts";
+import { TsBatch } from "./_ts_batch.ts";
 
 /** FFmpeg's own log lines would break the JSON log stream; errors reach us as typed errors. */
 const AV_LOG_QUIET = -8;
@@ -27,7 +28,20 @@ const AV_LOG_QUIET = -8;
 let runner: ChannelRunner | undefined;
 let statsTimer: ReturnType<typeof setInterval> | undefined;
 
+/**
+ * TS goes to the main thread three frames at a time (100 ms at most): a third of the messages
+ * (at 30 fps, 10 a second instead of 30 per channel), each a wake-up and garbage there.
+ */
+const tsBatch = new TsBatch(
+  (data) =>
+    self.postMessage({ type: "ts", data } satisfies FromWorker, [data.buffer as ArrayBuffer]),
+  3,
+  100,
+);
+
+/** Posts one message; TS held for batching goes first, so the main thread sees the worker's order. */
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
+  tsBatch.flush();
   self.postMessage(msg, transfer);
 }
 
@@ -51,7 +65,7 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
       threads: msg.threads,
     },
     {
-      ts: (data) => post({ type: "ts", data }, [data.buffer as ArrayBuffer]),
+      ts: (data) => tsBatch.push(data),
       frame: (frame) =>
         post({ type: "frame", frame }, [
           frame.video.buffer as ArrayBuffer,
