@@ -1,7 +1,8 @@
 /**
  * A channel worker's TS reaches the main thread in batches (src/engine/_ts_batch.ts): the
  * bytes are those pushed, in order, joined `maxChunks` at a time or sent once the oldest has
- * waited `maxDelayMs`, and a flush sends what is held at once.
+ * waited `maxDelayMs`, and a flush sends what is held at once; a send failing from the timer
+ * is reported, not thrown into the event loop.
  */
 
 import { assert, assertEquals } from "./assert.ts";
@@ -15,7 +16,9 @@ function chunk(fill: number, packets: number): Uint8Array {
 
 Deno.test("TS chunks are joined three at a time, bytes and order kept", () => {
   const sent: Uint8Array[] = [];
-  const batch = new TsBatch((d) => sent.push(d), 3, 1000);
+  const batch = new TsBatch((d) => sent.push(d), 3, 1000, (e) => {
+    throw e;
+  });
   const chunks = [chunk(1, 2), chunk(2, 1), chunk(3, 4), chunk(4, 1), chunk(5, 3), chunk(6, 2)];
   const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let o = 0;
@@ -36,7 +39,9 @@ Deno.test("TS chunks are joined three at a time, bytes and order kept", () => {
 
 Deno.test("a lone chunk goes after maxDelayMs, or at once on flush", async () => {
   const sent: Uint8Array[] = [];
-  const batch = new TsBatch((d) => sent.push(d), 3, 30);
+  const batch = new TsBatch((d) => sent.push(d), 3, 30, (e) => {
+    throw e;
+  });
   const one = chunk(9, 2);
   batch.push(one);
   assertEquals(sent.length, 0);
@@ -49,4 +54,28 @@ Deno.test("a lone chunk goes after maxDelayMs, or at once on flush", async () =>
   assertEquals(sent.length, 2);
   assertEquals([sent[1][1], sent[1][189]], [7, 8]);
   // Nothing left to send, and no timer left behind (the test's sanitizer checks that).
+});
+
+Deno.test("a send that throws from the timer goes to onLateError; from push, to the caller", async () => {
+  const late: unknown[] = [];
+  const batch = new TsBatch(
+    () => {
+      throw new Error("output failed");
+    },
+    2,
+    20,
+    (e) => late.push(e),
+  );
+  batch.push(chunk(1, 1));
+  await new Promise((r) => setTimeout(r, 100));
+  assertEquals(late.map((e) => (e as Error).message), ["output failed"]);
+  batch.push(chunk(2, 1));
+  let thrown: unknown;
+  try {
+    batch.push(chunk(3, 1));
+  } catch (e) {
+    thrown = e;
+  }
+  assertEquals((thrown as Error | undefined)?.message, "output failed");
+  assertEquals(late.length, 1);
 });

@@ -13,6 +13,7 @@ export class TsBatch {
   readonly #send: (data: Uint8Array) => void;
   readonly #maxChunks: number;
   readonly #maxDelayMs: number;
+  readonly #onLateError: (err: unknown) => void;
   #parts: Uint8Array[] = [];
   #bytes = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -21,9 +22,17 @@ export class TsBatch {
    * @param send takes a joined run of chunks (its buffer may be transferred).
    * @param maxChunks chunks per message (1: every chunk goes at once).
    * @param maxDelayMs longest a chunk waits for the others.
+   * @param onLateError where a `send` that threw from the delay's timer goes (a send from
+   *   {@link push} or {@link flush} throws to their caller).
    */
-  constructor(send: (data: Uint8Array) => void, maxChunks: number, maxDelayMs: number) {
+  constructor(
+    send: (data: Uint8Array) => void,
+    maxChunks: number,
+    maxDelayMs: number,
+    onLateError: (err: unknown) => void,
+  ) {
     this.#send = send;
+    this.#onLateError = onLateError;
     this.#maxChunks = Math.max(1, Math.floor(maxChunks));
     this.#maxDelayMs = maxDelayMs;
   }
@@ -35,7 +44,15 @@ export class TsBatch {
     this.#bytes += chunk.length;
     if (this.#parts.length >= this.#maxChunks) this.flush();
     else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.flush(), this.#maxDelayMs);
+      this.#timer = setTimeout(() => this.#late(), this.#maxDelayMs);
+    }
+  }
+
+  #late(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.#onLateError(err);
     }
   }
 

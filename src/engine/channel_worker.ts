@@ -27,6 +27,7 @@ const AV_LOG_QUIET = -8;
 
 let runner: ChannelRunner | undefined;
 let statsTimer: ReturnType<typeof setInterval> | undefined;
+let failed = false;
 
 /**
  * TS goes to the main thread three frames at a time (100 ms at most): a third of the messages
@@ -37,6 +38,7 @@ const tsBatch = new TsBatch(
     self.postMessage({ type: "ts", data } satisfies FromWorker, [data.buffer as ArrayBuffer]),
   3,
   100,
+  (err) => fail(err),
 );
 
 /** Posts one message; TS held for batching goes first, so the main thread sees the worker's order. */
@@ -82,7 +84,12 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
   );
   statsTimer = setInterval(() => {
     const stats = runner!.stats();
-    post({ type: "stats", stats });
+    try {
+      post({ type: "stats", stats }); // posts held TS first: the channel's output
+    } catch (err) {
+      fail(err);
+      return;
+    }
     const { num, den } = runner!.format.frameRate;
     priority.observe({
       degraded: runner!.health.degraded,
@@ -94,22 +101,37 @@ function init(msg: Extract<ToWorker, { type: "init" }>): void {
 }
 
 function run(epochUtcMs: number | undefined): void {
-  runner?.run(epochUtcMs).catch((err) => {
-    // Free every FFmpeg object of the channel before the main thread terminates the worker.
-    // Open as-run records stay open: the main thread ends them with ChannelTerminated.
-    clearInterval(statsTimer);
-    try {
-      runner?.stop({ failed: true });
-    } catch (stopErr) {
-      post({
+  runner?.run(epochUtcMs).catch(fail);
+}
+
+/**
+ * The channel failed (its run loop or its output threw): frees every FFmpeg object of the
+ * channel before the main thread terminates the worker, and reports `fatal`. Open as-run
+ * records stay open: the main thread ends them with ChannelTerminated.
+ */
+function fail(err: unknown): void {
+  if (failed) return;
+  failed = true;
+  clearInterval(statsTimer);
+  try {
+    runner?.stop({ failed: true });
+  } catch (stopErr) {
+    self.postMessage(
+      {
         type: "log",
         level: "error",
         event: "channel_stop_failed",
         fields: { reason: stopErr instanceof Error ? stopErr.message : String(stopErr) },
-      });
-    }
-    post({ type: "fatal", message: err instanceof Error ? err.stack ?? err.message : String(err) });
-  });
+      } satisfies FromWorker,
+    );
+  }
+  // Not through post(): TS still held is the failed output's, and sending it could throw again.
+  self.postMessage(
+    {
+      type: "fatal",
+      message: err instanceof Error ? err.stack ?? err.message : String(err),
+    } satisfies FromWorker,
+  );
 }
 
 async function call(msg: CallRequest): Promise<void> {
