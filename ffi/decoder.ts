@@ -249,11 +249,12 @@ export class Decoder {
   /**
    * Which pictures skip the deblocking (loop) filter (`skip_loop_filter`, H.264 and HEVC),
    * changeable between packets: "none" (the default), "nonref" (pictures nothing is predicted
-   * from: the difference stays in that picture) or "all".
+   * from: the difference stays in that picture), "bidir" (every B-picture: a difference in a
+   * referenced B-picture reaches only the B-pictures predicted from it) or "all".
    */
-  setSkipLoopFilter(level: "none" | "nonref" | "all"): void {
+  setSkipLoopFilter(level: "none" | "nonref" | "bidir" | "all"): void {
     const ctx = this.#open();
-    const value = level === "nonref" ? "noref" : level === "all" ? "all" : "default";
+    const value = level === "nonref" ? "noref" : level === "none" ? "default" : level;
     check(
       ffmpeg().avutil.av_opt_set(ctx, cString("skip_loop_filter"), cString(value), 0),
       "av_opt_set(skip_loop_filter)",

@@ -24,7 +24,8 @@ export type StandaloneSource =
 /**
  * Which source pictures skip H.264/HEVC deblocking (the decoder's `skip_loop_filter`):
  * "none" deblocks everything; "nonref" skips it on pictures no other picture is predicted from
- * (the error cannot spread); "all" on every picture (cheaper, and the error spreads until the
+ * (the error cannot spread); "bidir" on every B-picture (a referenced B-picture's error reaches
+ * only the B-pictures between its references, never a P- or I-picture); "all" on every picture (cheaper, and the error spreads until the
  * next keyframe); "auto" (default) is "nonref" where the program picture is at most two thirds
  * of the source's width and height, to the pixel (1080p → 720p or 480p, 720p → 480p), where
  * the downscale hides it, else "none".
@@ -32,7 +33,7 @@ export type StandaloneSource =
 export type LoopFilterSkip = typeof LOOP_FILTER_SKIPS[number];
 
 /** The loop-filter skip settings, for validation (see {@link LoopFilterSkip}). */
-export const LOOP_FILTER_SKIPS = ["auto", "none", "nonref", "all"] as const;
+export const LOOP_FILTER_SKIPS = ["auto", "none", "nonref", "bidir", "all"] as const;
 
 /** Everything the engine needs to run a channel. */
 export interface ChannelSpec {
@@ -58,7 +59,7 @@ export function loopFilterSkipFor(
   setting: LoopFilterSkip,
   source: { width: number; height: number },
   program: { width: number; height: number },
-): "none" | "nonref" | "all" {
+): "none" | "nonref" | "bidir" | "all" {
   if (setting !== "auto") return setting;
   // 1080p → 1280x720: SSIM 0.99985 (worst picture 0.9993), PSNR of the worst picture 58 dB.
   const small = program.width <= Math.ceil((source.width * 2) / 3) &&

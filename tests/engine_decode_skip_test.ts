@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { fixture, type FixtureName, frameNumberFromI420 } from "./fixtures.ts";
+import { ffprobe, fixture, type FixtureName, frameNumberFromI420 } from "./fixtures.ts";
 import { FileProducer } from "../src/engine/producers/file_producer.ts";
 import type { ProgramFormat } from "../media/program_format.ts";
 import type { Rational } from "../media/rational.ts";
@@ -127,7 +127,7 @@ function differing(a: Uint8Array[], b: Uint8Array[]): number[] {
   return a.flatMap((x, i) => (x.every((v, j) => v === b[i][j]) ? [] : [i]));
 }
 
-Deno.test("skip_loop_filter: nonref changes only some pictures, all changes more, the IDR keeps its own", async () => {
+Deno.test("skip_loop_filter: nonref changes only some pictures, bidir only B-pictures, all more, the IDR keeps its own", async () => {
   const full = await deblocked("none");
   assert(full.length > 160, `${full.length} pictures`);
   // The program is the source's size: auto deblocks everything.
@@ -138,6 +138,20 @@ Deno.test("skip_loop_filter: nonref changes only some pictures, all changes more
   assert(!nonref.includes(0), "nonref changed the first picture (an IDR, a reference)");
   assert(nonref.length < full.length / 2 + 1, `nonref changed ${nonref.length} pictures`);
   assert(all.length > nonref.length, `all changed ${all.length}, nonref ${nonref.length}`);
+  // bidir: every B-picture (ffprobe says which), so the non-reference ones and the B-pyramid's
+  // referenced ones; never an I- or P-picture.
+  const bidir = differing(await deblocked("bidir"), full);
+  const types = ((await ffprobe(await fixture("frame_counter_60"), [
+    "-select_streams",
+    "v:0",
+    "-show_entries",
+    "frame=pict_type",
+  ])).frames as { pict_type: string }[]).map((f) => f.pict_type);
+  const notB = bidir.filter((i) => types[i] !== "B");
+  assertEquals(notB, [], `bidir changed pictures that are not B: ${notB.map((i) => types[i])}`);
+  assert(nonref.every((i) => bidir.includes(i)), "a picture nonref changed, bidir did not");
+  assert(bidir.length > nonref.length, `bidir changed ${bidir.length}, nonref ${nonref.length}`);
+  assert(all.length > bidir.length, `all changed ${all.length}, bidir ${bidir.length}`);
   // Half the size: auto is nonref.
   const half = { width: 160, height: 120 };
   assertEquals(await deblocked("auto", half), await deblocked("nonref", half));
