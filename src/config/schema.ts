@@ -342,7 +342,7 @@ const AudioSchema = table({
 const DecodeSchema = table({
   /**
    * Which source pictures skip H.264/HEVC deblocking: auto (on non-reference pictures where the
-   * program is at most two thirds of the source's width and height), none, nonref, all.
+   * program is at most two thirds of the source's width and height), none, nonref, bidir, all.
    */
   skip_loop_filter: oneOf(LOOP_FILTER_SKIPS).default("auto"),
   /**
