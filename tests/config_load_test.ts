@@ -195,8 +195,8 @@ Deno.test("a bad rational frame rate names the path, the expected form and what 
   );
 });
 
-Deno.test("decode.skip_loop_filter takes its four settings and names the path of a bad one", async () => {
-  for (const skip of ["auto", "none", "nonref", "all"]) {
+Deno.test("decode.skip_loop_filter takes its five settings and names the path of a bad one", async () => {
+  for (const skip of ["auto", "none", "nonref", "bidir", "all"]) {
     const config = await parse(`[[channels]]\nid = 1\ndecode = { skip_loop_filter = "${skip}" }\n`);
     assert.deepEqual(config.channels[0].decode, { skip_loop_filter: skip, share: true });
     assert.deepEqual(toChannelSpec(config.channels[0]).decode, {
@@ -207,7 +207,7 @@ Deno.test("decode.skip_loop_filter takes its four settings and names the path of
   assert.deepEqual(
     await problemsOf('[[channels]]\nid = 1\ndecode = { skip_loop_filter = "some" }\n'),
     [
-      'channels[0].decode.skip_loop_filter: expected one of "auto", "none", "nonref" or "all", got "some"',
+      'channels[0].decode.skip_loop_filter: expected one of "auto", "none", "nonref", "bidir" or "all", got "some"',
     ],
   );
 });
