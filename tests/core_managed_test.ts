@@ -287,7 +287,13 @@ Deno.test("parent watch: the spawning thread exiting is not the parent dying; th
       "the engine to notice its spawning thread exited",
       async () => (await log()).some((l) => l.event === "parent_death_signal_ignored"),
     );
-    // Still serving: GetVersion answers after the spawning thread is gone.
+    // Still serving: GetVersion answers after the spawning thread is gone (once the engine
+    // says it listens: the parent watch starts before the gRPC server, and on a loaded box the
+    // thread can be gone before the port is open).
+    await waitFor(
+      "the engine to be ready",
+      async () => (await log()).some((l) => l.event === "ready"),
+    );
     const client = playoutClient(`127.0.0.1:${port}`);
     try {
       assertEquals(await unary(client, "GetVersion", {}), { version: "1.0.0" });
