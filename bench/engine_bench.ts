@@ -472,7 +472,6 @@ export async function probeEngine(
   }
 }
 
-/** Runs n ffmpeg processes for a window. */
 /**
  * Starts n ffmpeg processes (ultrafast, files named after `name` in `dir`) and waits until each
  * is on air (has written progress); `stop()` ends them.
@@ -498,6 +497,7 @@ async function ultrafastFfmpegs(
   return { procs, progress, stop };
 }
 
+/** Runs n ffmpeg processes for a window. */
 async function probeFfmpeg(
   dir: string,
   clip: string,
@@ -831,7 +831,6 @@ export async function cpuPerMinute(dir: string, clip: string, seconds: number) {
   };
 }
 
-/** RSS of 1 vs 3 channels of 480p30. */
 /**
  * What sharing a source's decode saves: `n` 480p30 channels airing the clip in step, with
  * `decode.share` on (the default: one channel decodes, the others copy its frames) and off
@@ -880,23 +879,46 @@ export async function sharing(dir: string, clip: string, w: Window, n: number, r
   };
 }
 
+/**
+ * RSS of 1 vs 3 channels of 480p30, per extra channel: at 8 s on air (before the clip's first
+ * end), and the most seen once a second from 22 s to 44 s (past the first loop of the 20 s
+ * clip, across the second: a boundary opens the next item's decoder while the last one runs,
+ * and what a heap grew to then stays). The target is judged on the second (`steady`).
+ */
 export async function rssPerChannel(dir: string, clip: string) {
   const at = async (n: number) => {
     const e = await startEngine(dir, clip, n, R480, "ultrafast");
     try {
+      const started = performance.now();
+      const since = () => (performance.now() - started) / 1000;
       await sleep(8000);
-      return rssBytes(e.process.pid);
+      const early = rssBytes(e.process.pid);
+      let most = 0;
+      await sleep(22_000 - since() * 1000);
+      while (since() < 44) {
+        most = Math.max(most, rssBytes(e.process.pid));
+        await sleep(1000);
+      }
+      return { early, most };
     } finally {
       await e.stop();
     }
   };
-  const rss1 = await at(1);
-  const rss3 = await at(3);
-  const extra = (rss3 - rss1) / 2 / 2 ** 20;
+  const one = await at(1);
+  const three = await at(3);
+  const mb = (b: number) => round(b / 2 ** 20, 1);
+  const extra = (three.most - one.most) / 2 / 2 ** 20;
   return {
-    rss_1_channel_mb: round(rss1 / 2 ** 20, 1),
-    rss_3_channels_mb: round(rss3 / 2 ** 20, 1),
-    rss_per_extra_channel_mb: round(extra, 1),
+    at_8s: {
+      rss_1_channel_mb: mb(one.early),
+      rss_3_channels_mb: mb(three.early),
+      rss_per_extra_channel_mb: mb((three.early - one.early) / 2),
+    },
+    steady: {
+      rss_1_channel_mb: mb(one.most),
+      rss_3_channels_mb: mb(three.most),
+      rss_per_extra_channel_mb: round(extra, 1),
+    },
     target_mb_max: 60,
     meets: extra <= 60,
   };

@@ -22,6 +22,9 @@ const LIBC_SYMBOLS = {
   gettid: { parameters: [], result: "i32" },
   prctlName: { name: "prctl", parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
+  // struct mallinfo2: ten size_t fields (glibc 2.33+).
+  mallinfo2: { parameters: [], result: { struct: Array(10).fill("usize") } },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** `PR_SET_PDEATHSIG` from `<linux/prctl.h>`. */
@@ -40,6 +43,10 @@ const SCHED_RESET_ON_FORK = 0x40000000;
 const RLIMIT_RTPRIO = 14;
 /** `RLIM_INFINITY` (Linux, 64-bit `rlim_t`). */
 const RLIM_INFINITY = 0xffffffffffffffffn;
+/** `M_MMAP_THRESHOLD` from `<malloc.h>`. */
+const M_MMAP_THRESHOLD = -3;
+/** Largest `M_MMAP_THRESHOLD` glibc takes on 64-bit hosts (`HEAP_MAX_SIZE / 2`), bytes. */
+const MAX_MMAP_THRESHOLD = 32 << 20;
 /** `EPERM` / `ESRCH` from `<errno.h>` (Linux). */
 const EPERM = 1;
 const ESRCH = 3;
@@ -94,6 +101,28 @@ export interface ProcessControls {
    * it throws {@link ProcessControlsUnavailableError} naming the thread and errno.
    */
   setThreadsNice(tids: readonly number[], nice: number): number;
+  /**
+   * Serves every allocation of at least `bytes` (from 4096 to 32 MiB) from its own mapping,
+   * for the whole process from now on (`mallopt(M_MMAP_THRESHOLD)`), and turns off glibc's
+   * raising of that threshold each time such a mapping is freed. Left to rise, large buffers
+   * (decoded pictures, a decoder's frame pools) come from the heaps, where what is freed is
+   * mostly kept: each thread's heap grows to its largest moment and stays there.
+   */
+  setHeapMapThreshold(bytes: number): void;
+  /** The C library's heap now. */
+  heapStats(): HeapStats;
+}
+
+/** The C library's heap (glibc `mallinfo2`), bytes and counts. */
+export interface HeapStats {
+  /** Bytes the heaps (every arena) took from the system. */
+  arenaBytes: number;
+  /** Of those, free bytes (held, not returned). */
+  freeBytes: number;
+  /** Allocations served by their own mapping (returned to the system when freed). */
+  mappedChunks: number;
+  /** Bytes of those mappings. */
+  mappedBytes: number;
 }
 
 /** Scheduling facts of one thread of this process (`/proc/self/task/<tid>/stat`). */
@@ -259,6 +288,30 @@ function load(): ProcessControls {
       if (e === EPERM) return true;
       if (e === ESRCH) return false;
       throw new ProcessControlsUnavailableError(`kill(${pid}, 0)`, `errno ${e}`);
+    },
+    setHeapMapThreshold(bytes) {
+      if (!Number.isInteger(bytes) || bytes < 4096 || bytes > MAX_MMAP_THRESHOLD) {
+        throw new RangeError(
+          `heap map threshold must be an integer from 4096 to ${MAX_MMAP_THRESHOLD}, got ${bytes}`,
+        );
+      }
+      // mallopt returns 1 on success, 0 on error (without errno).
+      if (s.mallopt(M_MMAP_THRESHOLD, bytes) !== 1) {
+        throw new ProcessControlsUnavailableError(
+          `mallopt(M_MMAP_THRESHOLD, ${bytes})`,
+          "refused",
+        );
+      }
+    },
+    heapStats() {
+      const f = new BigUint64Array(s.mallinfo2().buffer);
+      // arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost
+      return {
+        arenaBytes: Number(f[0]),
+        freeBytes: Number(f[8]),
+        mappedChunks: Number(f[3]),
+        mappedBytes: Number(f[4]),
+      };
     },
   };
 }

@@ -52,6 +52,7 @@ import { removeSocketFile, removeSocketFileSync } from "./endpoints/unix_socket.
 import type { PlayoutHandle } from "./playout.ts";
 import { type ParentWatch, watchParent } from "./parent_watch.ts";
 import { raiseControlThread } from "./control_thread_priority.ts";
+import { limitHeapRetention } from "./heap_policy.ts";
 
 /** Version of this engine, from deno.json. */
 export const ENGINE_VERSION: string = denoJson.version;
@@ -259,6 +260,8 @@ async function run(file: string | undefined, overrides: CliOverrides): Promise<n
 
   // Before any channel Worker starts (they must not inherit it; see the module).
   raiseControlThread(log);
+  // Before any channel allocates.
+  limitHeapRetention(log);
 
   // Signals are handled from here on: a stop during startup waits for the start to finish.
   const lifecycle = new Lifecycle(config, { file, overrides }, log);

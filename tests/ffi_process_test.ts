@@ -49,3 +49,36 @@ self.postMessage({ before, after: nice() });
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("setHeapMapThreshold decides which allocations get their own mapping", async () => {
+  // In a process of its own: the threshold holds for the whole process from then on.
+  const script = `import { processControls } from ${
+    JSON.stringify(new URL("../ffi/process.ts", import.meta.url).href)
+  };
+const c = processControls();
+const kept = [];
+const mappedFor = (threshold) => {
+  c.setHeapMapThreshold(threshold);
+  const before = c.heapStats().mappedBytes;
+  kept.push(new Uint8Array(512 << 10).fill(1));
+  return c.heapStats().mappedBytes - before;
+};
+const refused = [];
+for (const bad of [100, 64 << 20, 1.5]) {
+  try { c.setHeapMapThreshold(bad); } catch (e) { refused.push(e instanceof RangeError && e.message.includes(String(bad))); }
+}
+console.log(JSON.stringify({ above: mappedFor(1 << 20), below: mappedFor(256 << 10), refused }));
+`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=js", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert(out.success, stderr);
+  const seen = JSON.parse(new TextDecoder().decode(out.stdout));
+  // A 512 KiB buffer under a 1 MiB threshold comes from the heap; over 256 KiB, it is mapped.
+  assert(seen.above < 512 << 10, `mapped ${seen.above} bytes under a 1 MiB threshold`);
+  assert(seen.below >= 512 << 10, `mapped ${seen.below} bytes over a 256 KiB threshold`);
+  assertEquals(seen.refused, [true, true, true]);
+});

@@ -186,6 +186,9 @@ export const LOG_EVENTS = Object.freeze(
     /** info, control_thread_priority.ts: `policy` ("SCHED_RR" or "normal"), `priority` or
      * `reason`. Whether gRPC, viewers and metrics run ahead of the channels' media work. */
     controlThreadPriority: "control_thread_priority",
+    /** info, heap_policy.ts: `policy` ("mapped" or "default"), `map_threshold_bytes` or
+     * `reason`. Whether large allocations are mapped on their own (freed, they leave RSS). */
+    heapPolicy: "heap_policy",
     // Parent process watch (Core-managed mode).
     /** info, parent_watch.ts: `reason`. */
     parentWatchSkipped: "parent_watch_skipped",

@@ -34,8 +34,14 @@ import type { FrameContext, Producer, ProducerCounters, ShedLevel } from "./prod
 const ENTRIES = 8;
 /** Bytes of one entry's ring. */
 const RING_BYTES = 64 << 20;
-/** Most slots of a ring (1.6 s at 30 fps); fewer when the pictures are large. */
-const MAX_SLOTS = 48;
+/**
+ * Most slots of a ring (1.2 s at 30 fps); fewer when the pictures are large. Each slot written
+ * stays resident, and at a segment boundary two rings are live (the ending item's and the next
+ * one's, led from its preroll): at 480p a ring of 36 slots holds 22 MB. The slots less
+ * {@link MARGIN_SLOTS} are how far a follower may trail the leader — at most its lead (15
+ * frames at 500 ms) plus the lateness its clock tolerates before it repeats a frame.
+ */
+const MAX_SLOTS = 36;
 /** Fewest slots for a source to be shared at all. */
 const MIN_SLOTS = 16;
 /**
