@@ -113,15 +113,9 @@ export interface ProcessControls {
   heapStats(): HeapStats;
 }
 
-/** The C library's heap (glibc `mallinfo2`), bytes and counts. */
+/** The C library's heap (glibc `mallinfo2`). */
 export interface HeapStats {
-  /** Bytes the heaps (every arena) took from the system. */
-  arenaBytes: number;
-  /** Of those, free bytes (held, not returned). */
-  freeBytes: number;
-  /** Allocations served by their own mapping (returned to the system when freed). */
-  mappedChunks: number;
-  /** Bytes of those mappings. */
+  /** Bytes of the allocations served by their own mapping (returned when freed). */
   mappedBytes: number;
 }
 
@@ -304,14 +298,8 @@ function load(): ProcessControls {
       }
     },
     heapStats() {
-      const f = new BigUint64Array(s.mallinfo2().buffer);
-      // arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost
-      return {
-        arenaBytes: Number(f[0]),
-        freeBytes: Number(f[8]),
-        mappedChunks: Number(f[3]),
-        mappedBytes: Number(f[4]),
-      };
+      // struct mallinfo2 { arena, ordblks, smblks, hblks, hblkhd, … }: hblkhd is the 5th.
+      return { mappedBytes: Number(new BigUint64Array(s.mallinfo2().buffer)[4]) };
     },
   };
 }

@@ -11,8 +11,8 @@
  * opens while the last one still runs — and stays there. Measured on the bench's 480p30
  * channels (bench/README.md, "Memory past a segment boundary"): three channels held 417 MB
  * after their first boundary with glibc's default and 359 MB with the fixed threshold, one
- * channel 249 and 236, at the same CPU. FFmpeg pools its frame buffers, so the mappings are made rarely (a pool's growth,
- * a keyframe's packet), not per frame.
+ * channel 249 and 236, at the same CPU. FFmpeg pools its frame buffers, so the mappings are
+ * made rarely (a pool's growth, a keyframe's packet), not per frame.
  *
  * Linux with glibc only; elsewhere, or refused, the engine runs with the C library's default
  * and says why in one `heap_policy` log line.
